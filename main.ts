@@ -1,0 +1,342 @@
+#!/usr/bin/env -S deno run --allow-read --allow-write --allow-env --allow-sys --allow-net
+/**
+ * The `srv` command line: `srv serve` runs the server; the other
+ * subcommands are clients for scripts and shells. See README.md.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import {
+  claimSocketPath,
+  EndpointError,
+  resolveEndpoint,
+  type SocketClaim,
+} from "./srv/endpoint.ts";
+import { ExitCode } from "./srv/exit_code.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "./srv/framing.ts";
+import { DEFAULT_QUEUE_LIMITS } from "./srv/hub.ts";
+import {
+  flushLogs,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  setupLogging,
+  type SrvLogLevel,
+} from "./srv/log.ts";
+import { DEFAULT_MAX_CONNECTIONS, DRAIN_DEADLINE_MS, Server } from "./srv/server.ts";
+import { listenUnix } from "./srv/transport/unix.ts";
+import type { Listener } from "./srv/transport/transport.ts";
+import { SRV_VERSION } from "./srv/version.ts";
+import { getLogger } from "./deps.ts";
+
+const encoder = new TextEncoder();
+
+function out(text: string): void {
+  Deno.stdout.writeSync(encoder.encode(text.endsWith("\n") ? text : text + "\n"));
+}
+
+function err(text: string): void {
+  Deno.stderr.writeSync(encoder.encode(text.endsWith("\n") ? text : text + "\n"));
+}
+
+/** One flag of `srv serve`: parsed by node:util, documented by --help. */
+interface FlagSpec {
+  readonly type: "string" | "boolean";
+  readonly value?: string;
+  readonly help: string;
+}
+
+const SERVE_FLAGS: Record<string, FlagSpec> = {
+  socket: {
+    type: "string",
+    value: "PATH",
+    help:
+      "endpoint to listen on (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then $XDG_RUNTIME_DIR/srv/srv.sock or <tmpdir>/srv-<uid>/srv.sock)",
+  },
+  memory: { type: "boolean", help: "keep events in memory only (no data store)" },
+  "max-line-bytes": {
+    type: "string",
+    value: "N",
+    help:
+      `longest accepted line in bytes; longer closes the connection (default ${DEFAULT_MAX_LINE_BYTES})`,
+  },
+  "max-connections": {
+    type: "string",
+    value: "N",
+    help: `open connections before new ones are refused (default ${DEFAULT_MAX_CONNECTIONS})`,
+  },
+  "max-queue-events": {
+    type: "string",
+    value: "N",
+    help:
+      `unsent events a connection may fall behind before it is evicted (default ${DEFAULT_QUEUE_LIMITS.maxEvents})`,
+  },
+  "max-queue-bytes": {
+    type: "string",
+    value: "N",
+    help:
+      `unsent bytes a connection may fall behind before it is evicted (default ${DEFAULT_QUEUE_LIMITS.maxBytes})`,
+  },
+  "log-level": {
+    type: "string",
+    value: LOG_LEVELS.join("|"),
+    help: "lowest level logged to stderr (default info)",
+  },
+  "log-format": {
+    type: "string",
+    value: LOG_FORMATS.join("|"),
+    help: "stderr log format (default pretty)",
+  },
+  help: { type: "boolean", help: "show this help" },
+};
+
+function usage(): string {
+  const lines = Object.entries(SERVE_FLAGS).map(([name, spec]) => {
+    const left = `  --${name}${spec.value ? ` ${spec.value}` : ""}`;
+    return `${left.padEnd(34)} ${spec.help}`;
+  });
+  return [
+    `srv ${SRV_VERSION}: a local IPC state server (newline-delimited JSON over a Unix socket or named pipe)`,
+    "",
+    "Usage:",
+    "  srv serve [flags]      run the server; prints one readiness line on stdout:",
+    "                         srv ready socket=<path> pid=<pid> version=<version> instance=<id>",
+    "  srv --version          print the version",
+    "  srv --help             show this help",
+    "",
+    "Flags of serve:",
+    ...lines,
+    "",
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 endpoint in use, 4 endpoint unsafe, 5 store, 130 second signal.",
+  ].join("\n");
+}
+
+class UsageError extends Error {}
+
+function positiveInt(name: string, raw: string | undefined, fallback: number): number {
+  if (raw === undefined) return fallback;
+  if (!/^[0-9]+$/.test(raw) || Number(raw) < 1 || !Number.isSafeInteger(Number(raw))) {
+    throw new UsageError(`--${name} must be a positive integer, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function oneOf<T extends string>(
+  name: string,
+  raw: string | undefined,
+  allowed: readonly T[],
+  fallback: T,
+): T {
+  if (raw === undefined) return fallback;
+  if (!(allowed as readonly string[]).includes(raw)) {
+    throw new UsageError(`--${name} must be one of ${allowed.join(", ")}, got "${raw}"`);
+  }
+  return raw as T;
+}
+
+/** The parsed flags of `srv serve`. */
+export interface ServeConfig {
+  socket?: string;
+  memory: boolean;
+  maxLineBytes: number;
+  maxConnections: number;
+  maxQueueEvents: number;
+  maxQueueBytes: number;
+  logLevel: SrvLogLevel;
+  logFormat: LogFormat;
+  help: boolean;
+}
+
+/**
+ * Parses `srv serve` flags; throws a usage error with a precise message.
+ *
+ * @example
+ * ```ts
+ * import { parseServeArgs } from "./main.ts";
+ * parseServeArgs(["--socket", "/tmp/s.sock", "--memory"]).memory; // true
+ * ```
+ */
+export function parseServeArgs(args: string[]): ServeConfig {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args, options: SERVE_FLAGS, strict: true, allowPositionals: false }));
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+  const str = (k: string) => values[k] as string | undefined;
+  return {
+    socket: str("socket"),
+    memory: values.memory === true,
+    maxLineBytes: positiveInt("max-line-bytes", str("max-line-bytes"), DEFAULT_MAX_LINE_BYTES),
+    maxConnections: positiveInt("max-connections", str("max-connections"), DEFAULT_MAX_CONNECTIONS),
+    maxQueueEvents: positiveInt(
+      "max-queue-events",
+      str("max-queue-events"),
+      DEFAULT_QUEUE_LIMITS.maxEvents,
+    ),
+    maxQueueBytes: positiveInt(
+      "max-queue-bytes",
+      str("max-queue-bytes"),
+      DEFAULT_QUEUE_LIMITS.maxBytes,
+    ),
+    logLevel: oneOf("log-level", str("log-level"), LOG_LEVELS, "info"),
+    logFormat: oneOf("log-format", str("log-format"), LOG_FORMATS, "pretty"),
+    help: values.help === true,
+  };
+}
+
+function currentUid(): number | null {
+  try {
+    return Deno.uid();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A repeat within this many ms is the same keypress delivered twice (the
+ * terminal signals the whole process group, and `deno task` forwards it
+ * again), not a second request.
+ */
+const SIGNAL_ECHO_MS = 300;
+
+/**
+ * Resolves on the first SIGINT/SIGTERM. A second one (after the echo
+ * window) runs `onForce` and exits at once with code 130.
+ */
+function onceSignalled(onForce: () => void): Promise<Deno.Signal> {
+  const signals: Deno.Signal[] = Deno.build.os === "windows"
+    ? ["SIGINT", "SIGBREAK"]
+    : ["SIGINT", "SIGTERM"];
+  return new Promise((resolve) => {
+    let firstAt: number | null = null;
+    for (const signal of signals) {
+      Deno.addSignalListener(signal, () => {
+        const now = performance.now();
+        if (firstAt === null) {
+          firstAt = now;
+          resolve(signal);
+          return;
+        }
+        if (now - firstAt < SIGNAL_ECHO_MS) return;
+        err(`srv: second ${signal} during shutdown; exiting now`);
+        onForce();
+        Deno.exit(ExitCode.interrupted);
+      });
+    }
+  });
+}
+
+async function serve(args: string[]): Promise<number> {
+  let config: ServeConfig;
+  try {
+    config = parseServeArgs(args);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    err(`srv serve: ${e.message}\n\n${usage()}`);
+    return ExitCode.usage;
+  }
+  if (config.help) {
+    out(usage());
+    return ExitCode.ok;
+  }
+  await setupLogging(config.logLevel, config.logFormat);
+  const log = getLogger(["srv", "main"]);
+  const endpoint = resolveEndpoint({
+    flag: config.socket,
+    env: Deno.env.toObject(),
+    os: Deno.build.os,
+    uid: currentUid(),
+    dataDir: "",
+  });
+
+  let claim: SocketClaim | undefined;
+  let listener: Listener;
+  try {
+    claim = await claimSocketPath(endpoint.path, currentUid());
+    listener = listenUnix(endpoint.path);
+  } catch (e) {
+    claim?.release();
+    await flushLogs();
+    if (e instanceof EndpointError) {
+      err(`srv: ${e.message}`);
+      return e.code === "in_use" ? ExitCode.endpointInUse : ExitCode.endpointUnsafe;
+    }
+    err(`srv: cannot listen on ${endpoint.path}: ${(e as Error).message}`);
+    return ExitCode.endpointUnsafe;
+  }
+  if (claim.replacedStale) {
+    log.info("removed a stale socket left at {path}", { path: endpoint.path });
+  }
+
+  let fatal: unknown = null;
+  const failed = Promise.withResolvers<void>();
+  const server = new Server({
+    identity: { pid: Deno.pid, version: SRV_VERSION, instanceId: crypto.randomUUID() },
+    maxLineBytes: config.maxLineBytes,
+    maxConnections: config.maxConnections,
+    queueLimits: { maxEvents: config.maxQueueEvents, maxBytes: config.maxQueueBytes },
+    onFatal: (error) => {
+      fatal = error;
+      failed.resolve();
+    },
+  });
+  const serving = server.serve(listener);
+  log.info("listening on {path} ({source}), {mode}", {
+    path: endpoint.path,
+    source: endpoint.source,
+    mode: config.memory ? "memory only" : "memory only (store not configured)",
+  });
+  out(
+    `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
+  );
+
+  const signalled = onceSignalled(() => claim?.release());
+  const signal = await Promise.race([signalled, failed.promise.then(() => null)]);
+  if (signal !== null) log.info("{signal} received; shutting down", { signal });
+  await server.shutdown(DRAIN_DEADLINE_MS);
+  await serving;
+  claim.release();
+  await flushLogs();
+  if (fatal !== null) {
+    err(`srv: stopped: ${(fatal as Error).message ?? fatal}`);
+    return ExitCode.store;
+  }
+  return ExitCode.ok;
+}
+
+/**
+ * Runs the `srv` command line and returns the process exit code.
+ *
+ * @example
+ * ```ts ignore
+ * import { main } from "./main.ts";
+ * Deno.exit(await main(["serve", "--memory"]));
+ * ```
+ */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  switch (command) {
+    case "serve":
+      return await serve(rest);
+    case "--version":
+    case "-V":
+    case "version":
+      out(`srv ${SRV_VERSION}`);
+      return ExitCode.ok;
+    case "--help":
+    case "-h":
+    case "help":
+      out(usage());
+      return ExitCode.ok;
+    case undefined:
+      err(usage());
+      return ExitCode.usage;
+    default:
+      err(`srv: unknown command "${command}"\n\n${usage()}`);
+      return ExitCode.usage;
+  }
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));

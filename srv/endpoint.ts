@@ -1,0 +1,250 @@
+/**
+ * Where srv listens (PROTOCOL.md §1): endpoint resolution from flag and
+ * environment, the Windows pipe name's `hash16`, and the Unix-side checks
+ * that make the socket private and the server the only one on it.
+ *
+ * @module
+ */
+
+/** The environment variables endpoint resolution reads. */
+export interface EndpointEnv {
+  SRV_SOCKET?: string;
+  AGENTMUX_SRV_PIPE_PATH?: string;
+  XDG_RUNTIME_DIR?: string;
+  TMPDIR?: string;
+}
+
+/** Inputs of {@linkcode resolveEndpoint}; injectable so tests cover every platform. */
+export interface EndpointInputs {
+  /** The `--socket` flag, if given. */
+  flag?: string;
+  env: EndpointEnv;
+  os: typeof Deno.build.os;
+  /** The user id (Unix); used in the `<tmpdir>/srv-<uid>` fallback. */
+  uid: number | null;
+  /** The data directory (Windows pipe names are derived from it). */
+  dataDir: string;
+}
+
+/** Which rule chose the endpoint, for logs and `--help`. */
+export type EndpointSource = "flag" | "SRV_SOCKET" | "AGENTMUX_SRV_PIPE_PATH" | "default";
+
+/**
+ * Resolves the endpoint path: `--socket`, then `SRV_SOCKET`, then
+ * `AGENTMUX_SRV_PIPE_PATH`, then the platform default.
+ *
+ * @example
+ * ```ts
+ * import { resolveEndpoint } from "./endpoint.ts";
+ * resolveEndpoint({ env: { XDG_RUNTIME_DIR: "/run/user/1000" }, os: "linux", uid: 1000, dataDir: "" });
+ * // { path: "/run/user/1000/srv/srv.sock", source: "default" }
+ * ```
+ */
+export function resolveEndpoint(inputs: EndpointInputs): { path: string; source: EndpointSource } {
+  const { flag, env } = inputs;
+  if (flag) return { path: flag, source: "flag" };
+  if (env.SRV_SOCKET) return { path: env.SRV_SOCKET, source: "SRV_SOCKET" };
+  if (env.AGENTMUX_SRV_PIPE_PATH) {
+    return { path: env.AGENTMUX_SRV_PIPE_PATH, source: "AGENTMUX_SRV_PIPE_PATH" };
+  }
+  return { path: defaultEndpoint(inputs), source: "default" };
+}
+
+/**
+ * The platform default endpoint: `$XDG_RUNTIME_DIR/srv/srv.sock`, else
+ * `<tmpdir>/srv-<uid>/srv.sock`; on Windows
+ * `\\.\pipe\srv-<hash16 of the data dir>\srv-command`.
+ *
+ * @example
+ * ```ts
+ * import { defaultEndpoint } from "./endpoint.ts";
+ * defaultEndpoint({ env: {}, os: "darwin", uid: 501, dataDir: "" }); // "/tmp/srv-501/srv.sock"
+ * ```
+ */
+export function defaultEndpoint(inputs: Omit<EndpointInputs, "flag">): string {
+  const { env, os, uid, dataDir } = inputs;
+  if (os === "windows") return `\\\\.\\pipe\\srv-${hash16(canonicalForHash(dataDir))}\\srv-command`;
+  if (env.XDG_RUNTIME_DIR) return joinPath(env.XDG_RUNTIME_DIR, "srv", "srv.sock");
+  const tmp = env.TMPDIR || "/tmp";
+  return joinPath(tmp, `srv-${uid ?? "user"}`, "srv.sock");
+}
+
+function joinPath(...parts: string[]): string {
+  return parts.map((p, i) => (i === 0 ? p.replace(/\/+$/, "") : p)).join("/");
+}
+
+/** Lowercases a path for hashing; Windows paths compare case-insensitively. */
+export function canonicalForHash(path: string): string {
+  return path.toLowerCase();
+}
+
+const FNV_OFFSET = 0xcbf29ce484222325n;
+const FNV_PRIME = 0x100000001b3n;
+const MASK64 = (1n << 64n) - 1n;
+
+/**
+ * `hash16`: the 64-bit FNV-1a hash of the UTF-8 bytes of `text`, as 16
+ * lowercase hex digits (PROTOCOL.md §1). Callers lowercase the canonical
+ * path first ({@linkcode canonicalForHash}).
+ *
+ * @example
+ * ```ts
+ * import { hash16 } from "./endpoint.ts";
+ * hash16(""); // "cbf29ce484222325"
+ * hash16("a"); // "af63dc4c8601ec8c"
+ * ```
+ */
+export function hash16(text: string): string {
+  let hash = FNV_OFFSET;
+  for (const byte of new TextEncoder().encode(text)) {
+    hash = ((hash ^ BigInt(byte)) * FNV_PRIME) & MASK64;
+  }
+  return hash.toString(16).padStart(16, "0");
+}
+
+/** Why the endpoint cannot be used; `code` picks the exit code. */
+export class EndpointError extends Error {
+  readonly code: "in_use" | "unsafe";
+  constructor(code: "in_use" | "unsafe", message: string) {
+    super(message);
+    this.name = "EndpointError";
+    this.code = code;
+  }
+}
+
+/** What {@linkcode claimSocketPath} hands back: release it on shutdown. */
+export interface SocketClaim {
+  /** Removes the socket file and the lock, if still ours. */
+  release(): void;
+  /** True when a stale socket from a dead srv was removed. */
+  readonly replacedStale: boolean;
+}
+
+function dirname(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i <= 0 ? (i === 0 ? "/" : ".") : path.slice(0, i);
+}
+
+function lstatOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.lstatSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    throw e;
+  }
+}
+
+/**
+ * Makes `dir` a safe home for the socket: creates it 0700 when missing and
+ * refuses a symlink, a non-directory, or a directory another user owns.
+ */
+export function ensurePrivateDir(dir: string, uid: number | null): void {
+  let info = lstatOrNull(dir);
+  if (info === null) {
+    Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    // mkdir's mode passes through the umask; make sure it is exactly 0700.
+    Deno.chmodSync(dir, 0o700);
+    info = Deno.lstatSync(dir);
+  }
+  if (info.isSymlink) {
+    throw new EndpointError("unsafe", `socket directory ${dir} is a symlink; refusing to use it`);
+  }
+  if (!info.isDirectory) {
+    throw new EndpointError("unsafe", `socket directory ${dir} is not a directory`);
+  }
+  if (uid !== null && info.uid !== null && info.uid !== uid) {
+    throw new EndpointError(
+      "unsafe",
+      `socket directory ${dir} is owned by uid ${info.uid}, not by this user (uid ${uid}); refusing to use it`,
+    );
+  }
+}
+
+async function isLive(path: string): Promise<boolean> {
+  try {
+    const conn = await Deno.connect({ transport: "unix", path });
+    conn.close();
+    return true;
+  } catch (e) {
+    if (e instanceof Deno.errors.ConnectionRefused || e instanceof Deno.errors.NotFound) {
+      return false;
+    }
+    throw e;
+  }
+}
+
+/**
+ * Claims a Unix socket path for this server (PROTOCOL.md §1): a private
+ * directory, a lock file beside the socket so two servers starting at once
+ * cannot both win, a live server detected by connecting, a stale socket
+ * (connect refused, `lstat` says socket) removed, and any other file at the
+ * path left alone with an error.
+ *
+ * @example
+ * ```ts ignore
+ * import { claimSocketPath } from "./endpoint.ts";
+ * const claim = await claimSocketPath("/run/user/1000/srv/srv.sock", 1000);
+ * // ... listen, serve ...
+ * claim.release();
+ * ```
+ */
+export async function claimSocketPath(path: string, uid: number | null): Promise<SocketClaim> {
+  ensurePrivateDir(dirname(path), uid);
+  const lockPath = `${path}.lock`;
+  const lock = await acquireLock(lockPath, path);
+  try {
+    const replacedStale = await clearStaleSocket(path);
+    return {
+      replacedStale,
+      release() {
+        const info = lstatOrNull(path);
+        if (info?.isSocket) Deno.removeSync(path);
+        try {
+          Deno.removeSync(lockPath);
+        } catch {
+          // Someone removed it already; the lock itself dies with the fd.
+        }
+        lock.close();
+      },
+    };
+  } catch (e) {
+    lock.close();
+    throw e;
+  }
+}
+
+async function acquireLock(lockPath: string, socketPath: string): Promise<Deno.FsFile> {
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const file = await Deno.open(lockPath, { create: true, read: true, write: true, mode: 0o600 });
+    if (!(await file.tryLock(true))) {
+      file.close();
+      throw new EndpointError(
+        "in_use",
+        `another srv is already running at ${socketPath} (lock ${lockPath} is held)`,
+      );
+    }
+    // The previous owner may have removed the file between our open and our
+    // lock; then we hold a lock nobody else can see. Check and retry.
+    const held = await file.stat();
+    const current = lstatOrNull(lockPath);
+    if (current !== null && current.ino === held.ino && current.dev === held.dev) return file;
+    file.close();
+  }
+  throw new EndpointError("in_use", `could not lock ${lockPath}: it keeps being replaced`);
+}
+
+async function clearStaleSocket(path: string): Promise<boolean> {
+  const info = lstatOrNull(path);
+  if (info === null) return false;
+  if (!info.isSocket) {
+    throw new EndpointError(
+      "unsafe",
+      `${path} exists and is not a socket; refusing to remove it (move it away or choose another --socket)`,
+    );
+  }
+  if (await isLive(path)) {
+    throw new EndpointError("in_use", `another srv is already running at ${path}`);
+  }
+  Deno.removeSync(path);
+  return true;
+}

@@ -1,0 +1,216 @@
+/**
+ * Delivery (PROTOCOL.md §7): each event's bytes are shared by every
+ * connection, each connection has a bounded send queue written in one batch
+ * per turn, and a connection that falls past its bound is evicted instead of
+ * slowing anyone else or growing memory without limit.
+ *
+ * @module
+ */
+
+import type { Connection } from "./transport/transport.ts";
+
+/** Bounds of one connection's send queue. */
+export interface QueueLimits {
+  /** Events queued (written or not yet acknowledged by the socket) before eviction. */
+  readonly maxEvents: number;
+  /** Bytes queued before eviction. */
+  readonly maxBytes: number;
+}
+
+/** Defaults of `--max-queue-events` and `--max-queue-bytes`. */
+export const DEFAULT_QUEUE_LIMITS: QueueLimits = { maxEvents: 1024, maxBytes: 8 * 1024 * 1024 };
+
+/** How far behind an evicted connection was. */
+export interface EvictionReport {
+  readonly queuedEvents: number;
+  readonly queuedBytes: number;
+}
+
+/** One connection's outgoing side. */
+export class Peer {
+  /** Server-assigned connection id, for logs. */
+  readonly id: number;
+  readonly conn: Connection;
+  #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  /** Events and bytes handed to the socket but not yet written. */
+  #inflightEvents = 0;
+  #inflightBytes = 0;
+  #writing = false;
+  #closed = false;
+  #closeWhenDrained = false;
+  #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Resolves once the connection is closed, for whatever reason. */
+  readonly closed: Promise<void>;
+  #resolveClosed!: () => void;
+
+  constructor(id: number, conn: Connection) {
+    this.id = id;
+    this.conn = conn;
+    this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
+  }
+
+  /** True once closed (by us, by eviction, or because a write failed). */
+  get isClosed(): boolean {
+    return this.#closed;
+  }
+
+  /** Events not yet written to the socket. */
+  get pendingEvents(): number {
+    return this.#queue.length + this.#inflightEvents;
+  }
+
+  /** Bytes not yet written to the socket. */
+  get pendingBytes(): number {
+    return this.#queuedBytes + this.#inflightBytes;
+  }
+
+  /** Queues bytes; returns false if that puts the peer past `limits`. */
+  enqueue(bytes: Uint8Array, limits: QueueLimits): boolean {
+    if (this.#closed) return true;
+    this.#queue.push(bytes);
+    this.#queuedBytes += bytes.length;
+    return this.pendingEvents <= limits.maxEvents && this.pendingBytes <= limits.maxBytes;
+  }
+
+  /** Starts writing what is queued, unless a write is already under way. */
+  kick(): void {
+    if (this.#writing || this.#closed) return;
+    if (this.#queue.length === 0) {
+      if (this.#closeWhenDrained) this.close();
+      return;
+    }
+    this.#writing = true;
+    this.#writeLoop();
+  }
+
+  /**
+   * Closes once everything queued is written, or after `deadlineMs` at the
+   * latest (a peer that stopped reading must not hold the connection open).
+   */
+  closeWhenDrained(deadlineMs: number): void {
+    if (this.#closed) return;
+    this.#closeWhenDrained = true;
+    if (this.#drainTimer === undefined) {
+      this.#drainTimer = setTimeout(() => this.close(), deadlineMs);
+    }
+    this.kick();
+  }
+
+  /** Closes now, dropping whatever is queued. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#queue = [];
+    this.#queuedBytes = 0;
+    if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
+    this.conn.close();
+    this.#resolveClosed();
+  }
+
+  async #writeLoop(): Promise<void> {
+    try {
+      while (this.#queue.length > 0 && !this.#closed) {
+        const batch = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue);
+        this.#inflightEvents = this.#queue.length;
+        this.#inflightBytes = this.#queuedBytes;
+        this.#queue = [];
+        this.#queuedBytes = 0;
+        await this.conn.write(batch);
+        this.#inflightEvents = 0;
+        this.#inflightBytes = 0;
+      }
+    } catch {
+      // The peer is gone; its read side sees the close and cleans up.
+      this.close();
+      return;
+    } finally {
+      this.#writing = false;
+    }
+    if (this.#closeWhenDrained) this.close();
+  }
+}
+
+function concat(chunks: readonly Uint8Array[]): Uint8Array {
+  let total = 0;
+  for (const c of chunks) total += c.length;
+  const out = new Uint8Array(total);
+  let offset = 0;
+  for (const c of chunks) {
+    out.set(c, offset);
+    offset += c.length;
+  }
+  return out;
+}
+
+/**
+ * The set of open connections and the delivery rules. Callers enqueue for
+ * a whole turn, then call {@linkcode Hub.flush} once so each peer gets one
+ * write with everything it is owed.
+ *
+ * @example
+ * ```ts ignore
+ * import { Hub, Peer } from "./hub.ts";
+ * const hub = new Hub(undefined, (peer, report) => console.warn(peer.id, report));
+ * hub.add(new Peer(1, conn));
+ * hub.broadcast(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n'));
+ * hub.flush();
+ * ```
+ */
+export class Hub {
+  readonly limits: QueueLimits;
+  readonly #peers = new Set<Peer>();
+  readonly #dirty = new Set<Peer>();
+  readonly #onEvict: (peer: Peer, report: EvictionReport) => void;
+
+  constructor(
+    limits: QueueLimits = DEFAULT_QUEUE_LIMITS,
+    onEvict: (peer: Peer, report: EvictionReport) => void = () => {},
+  ) {
+    this.limits = limits;
+    this.#onEvict = onEvict;
+  }
+
+  /** Open connections that receive broadcasts. */
+  get size(): number {
+    return this.#peers.size;
+  }
+
+  /** Every peer receiving broadcasts. */
+  peers(): IterableIterator<Peer> {
+    return this.#peers.values();
+  }
+
+  add(peer: Peer): void {
+    this.#peers.add(peer);
+  }
+
+  remove(peer: Peer): void {
+    this.#peers.delete(peer);
+  }
+
+  /** Queues bytes for every open peer (the same buffer for all). */
+  broadcast(bytes: Uint8Array): void {
+    for (const peer of this.#peers) this.send(peer, bytes);
+  }
+
+  /** Queues bytes for one peer; evicts it if that overflows its queue. */
+  send(peer: Peer, bytes: Uint8Array): void {
+    if (peer.isClosed) return;
+    if (peer.enqueue(bytes, this.limits)) {
+      this.#dirty.add(peer);
+      return;
+    }
+    const report = { queuedEvents: peer.pendingEvents, queuedBytes: peer.pendingBytes };
+    this.#peers.delete(peer);
+    this.#dirty.delete(peer);
+    peer.close();
+    this.#onEvict(peer, report);
+  }
+
+  /** Starts one batched write on every peer that got something this turn. */
+  flush(): void {
+    for (const peer of this.#dirty) peer.kick();
+    this.#dirty.clear();
+  }
+}

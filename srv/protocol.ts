@@ -1,0 +1,773 @@
+/**
+ * The wire contract of PROTOCOL.md §2–§4: command and event types, the
+ * superstruct schemas that validate commands (dispatched on the `cmd` tag),
+ * and the codec: {@linkcode decodeCommand} for the server's input,
+ * {@linkcode encodeEvent} for its output, and the client-side pair
+ * {@linkcode encodeCommand} / {@linkcode decodeEvent}.
+ *
+ * @module
+ */
+
+import {
+  array,
+  boolean,
+  define,
+  enums,
+  looseObject,
+  nullable,
+  optional,
+  string,
+  type Struct,
+  unknown,
+  validate,
+} from "../deps.ts";
+
+/** Largest value a u64 field can hold: 2^64 - 1. */
+export const U64_MAX: bigint = (1n << 64n) - 1n;
+
+/**
+ * An unsigned 64-bit integer as it travels through srv: a plain `number`
+ * while it is a safe integer, a `bigint` above 2^53 - 1 so no digit is lost.
+ *
+ * @example
+ * ```ts
+ * import { decodeCommand } from "./protocol.ts";
+ * const r = decodeCommand('{"cmd":"ping","nonce":18446744073709551615}');
+ * if (r.ok && r.command.cmd === "ping") console.log(typeof r.command.nonce); // "bigint"
+ * ```
+ */
+export type U64 = number | bigint;
+
+/** Who a connection says it is (`register.kind`). */
+export type ClientKind = "host" | "renderer" | "srv" | "tool";
+/** Every {@linkcode ClientKind}, in protocol order. */
+export const CLIENT_KINDS: readonly ClientKind[] = ["host", "renderer", "srv", "tool"];
+
+/** The `code` of an `error` event. */
+export type ErrorCode = "invalid_command" | "not_registered" | "already_registered";
+
+/** The server's lifecycle (`lifecycle_phase_changed`, `srv_snapshot.lifecycle`). */
+export type LifecyclePhase = "starting" | "running" | "quitting" | "dead";
+/** Every {@linkcode LifecyclePhase}, in protocol order. */
+export const LIFECYCLE_PHASES: readonly LifecyclePhase[] = [
+  "starting",
+  "running",
+  "quitting",
+  "dead",
+];
+
+/** Any JSON value (block metadata may be any of these). */
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+/** A JSON object: workspace and tab metadata, and every merge patch. */
+export type JsonObject = { [key: string]: Json };
+
+/** Version of the srv protocol extensions, sent as `registered.protocol`. */
+export const PROTOCOL_EXTENSIONS_VERSION = 1;
+
+// ---------------------------------------------------------------------------
+// Commands
+
+/** `register`: binds the connection to a kind and pid (PROTOCOL.md §5). */
+export interface RegisterCommand {
+  cmd: "register";
+  kind: ClientKind;
+  pid: number;
+  version: string;
+}
+/** `ping`: answered by a broadcast `pong` carrying the same nonce. */
+export interface PingCommand {
+  cmd: "ping";
+  nonce: U64;
+}
+/** `goodbye`: marks the pid exited; the server then closes the connection. */
+export interface GoodbyeCommand {
+  cmd: "goodbye";
+}
+/** `get_srv_snapshot`: answered by a broadcast `srv_snapshot`. */
+export interface GetSrvSnapshotCommand {
+  cmd: "get_srv_snapshot";
+}
+/** `get_events`: answered privately by the server with `event_list`. */
+export interface GetEventsCommand {
+  cmd: "get_events";
+  since: U64;
+}
+/** `get_server_info` (extension): answered privately with `server_info`. */
+export interface GetServerInfoCommand {
+  cmd: "get_server_info";
+}
+/** `create_workspace`. */
+export interface CreateWorkspaceCommand {
+  cmd: "create_workspace";
+  name: string;
+}
+/** `delete_workspace`; `force` is needed to delete one that still has tabs. */
+export interface DeleteWorkspaceCommand {
+  cmd: "delete_workspace";
+  workspace_id: string;
+  force?: boolean | null;
+}
+/** `rename_workspace`. */
+export interface RenameWorkspaceCommand {
+  cmd: "rename_workspace";
+  workspace_id: string;
+  name: string;
+}
+/** `create_tab`. */
+export interface CreateTabCommand {
+  cmd: "create_tab";
+  workspace_id: string;
+  name: string;
+}
+/** `delete_tab`; deleting a workspace's last tab needs `force`. */
+export interface DeleteTabCommand {
+  cmd: "delete_tab";
+  workspace_id: string;
+  tab_id: string;
+  force?: boolean | null;
+}
+/** `rename_tab`. */
+export interface RenameTabCommand {
+  cmd: "rename_tab";
+  tab_id: string;
+  name: string;
+}
+/** `set_active_tab`. */
+export interface SetActiveTabCommand {
+  cmd: "set_active_tab";
+  workspace_id: string;
+  tab_id: string;
+}
+/** `reorder_tab`: `new_index` is clamped to the last index. */
+export interface ReorderTabCommand {
+  cmd: "reorder_tab";
+  workspace_id: string;
+  tab_id: string;
+  new_index: number;
+}
+/** `reorder_tabs_bulk`: `tab_ids` must be a permutation of the workspace's tabs. */
+export interface ReorderTabsBulkCommand {
+  cmd: "reorder_tabs_bulk";
+  workspace_id: string;
+  tab_ids: string[];
+}
+/** `move_tab` between (or within) workspaces. */
+export interface MoveTabCommand {
+  cmd: "move_tab";
+  tab_id: string;
+  src_workspace_id: string;
+  dst_workspace_id: string;
+  dst_index: number;
+}
+/** `create_block`; `meta` is any JSON, `null` when absent. */
+export interface CreateBlockCommand {
+  cmd: "create_block";
+  tab_id: string;
+  meta?: Json;
+}
+/** `delete_block`. */
+export interface DeleteBlockCommand {
+  cmd: "delete_block";
+  tab_id: string;
+  block_id: string;
+}
+/** `move_block` between (or within) tabs. */
+export interface MoveBlockCommand {
+  cmd: "move_block";
+  block_id: string;
+  src_tab_id: string;
+  dst_tab_id: string;
+  dst_index: number;
+}
+/** `update_workspace_meta`: an RFC 7386 merge patch. */
+export interface UpdateWorkspaceMetaCommand {
+  cmd: "update_workspace_meta";
+  workspace_id: string;
+  meta_patch: JsonObject;
+}
+/** `update_tab_meta`: an RFC 7386 merge patch. */
+export interface UpdateTabMetaCommand {
+  cmd: "update_tab_meta";
+  tab_id: string;
+  meta_patch: JsonObject;
+}
+/** `update_block_meta`: an RFC 7386 merge patch. */
+export interface UpdateBlockMetaCommand {
+  cmd: "update_block_meta";
+  block_id: string;
+  meta_patch: JsonObject;
+}
+
+/**
+ * A command of the reference's launcher pipe (`get_snapshot`, `report_*`).
+ * It parses, so the client learns it is "not accepted here" rather than
+ * "unknown".
+ */
+export interface LauncherCommand {
+  cmd: "get_snapshot" | `report_${string}`;
+}
+
+/** Every command that changes the workspace → tab → block tree. */
+export type DomainCommand =
+  | CreateWorkspaceCommand
+  | DeleteWorkspaceCommand
+  | RenameWorkspaceCommand
+  | CreateTabCommand
+  | DeleteTabCommand
+  | RenameTabCommand
+  | SetActiveTabCommand
+  | ReorderTabCommand
+  | ReorderTabsBulkCommand
+  | MoveTabCommand
+  | CreateBlockCommand
+  | DeleteBlockCommand
+  | MoveBlockCommand
+  | UpdateWorkspaceMetaCommand
+  | UpdateTabMetaCommand
+  | UpdateBlockMetaCommand;
+
+/** Commands the server answers itself, never through the reducer (§5 step 4). */
+export type QueryCommand = GetEventsCommand | GetServerInfoCommand;
+
+/** Commands the reducer decides. */
+export type ReducerCommand =
+  | RegisterCommand
+  | PingCommand
+  | GoodbyeCommand
+  | GetSrvSnapshotCommand
+  | DomainCommand
+  | LauncherCommand;
+
+/** Every command a client may send. */
+export type Command = ReducerCommand | QueryCommand;
+
+// ---------------------------------------------------------------------------
+// Events
+
+/** `registered`; `instance_id` and `protocol` are extensions. */
+export interface RegisteredEvent {
+  event: "registered";
+  client_id: number;
+  launcher_pid: number;
+  launcher_version: string;
+  instance_id: string;
+  protocol: number;
+  version: number;
+}
+/** `pong`: echoes the ping's nonce digit for digit. */
+export interface PongEvent {
+  event: "pong";
+  nonce: U64;
+  version: number;
+}
+/** `error`: private with version 0, or broadcast with a real version (§5, §6). */
+export interface ErrorEvent {
+  event: "error";
+  code: ErrorCode;
+  message: string;
+  fatal: boolean;
+  version: number;
+}
+/** `process_spawned`. */
+export interface ProcessSpawnedEvent {
+  event: "process_spawned";
+  pid: number;
+  kind: ClientKind;
+  client_version: string;
+  version: number;
+}
+/** `process_exited`; `code` is always 0. */
+export interface ProcessExitedEvent {
+  event: "process_exited";
+  pid: number;
+  code: number;
+  version: number;
+}
+/** `lifecycle_phase_changed`. */
+export interface LifecyclePhaseChangedEvent {
+  event: "lifecycle_phase_changed";
+  from: LifecyclePhase;
+  to: LifecyclePhase;
+  version: number;
+}
+/** Metadata of every entity, keyed by id (extension of `srv_snapshot`). */
+export interface SnapshotMeta {
+  workspaces: Record<string, JsonObject>;
+  tabs: Record<string, JsonObject>;
+  blocks: Record<string, Json>;
+}
+/**
+ * `srv_snapshot`: the whole tree. Tuple lists are sorted by their first
+ * element; `tab_order`, `block_order` and `meta` are extensions.
+ */
+export interface SrvSnapshotEvent {
+  event: "srv_snapshot";
+  lifecycle: LifecyclePhase;
+  workspaces: [id: string, name: string][];
+  tabs: [tabId: string, workspaceId: string, name: string][];
+  active_tabs: [workspaceId: string, tabId: string][];
+  blocks: [blockId: string, tabId: string][];
+  tab_order: Record<string, string[]>;
+  block_order: Record<string, string[]>;
+  meta: SnapshotMeta;
+  version: number;
+}
+/** `event_list`: the private answer to `get_events`. */
+export interface EventListEvent {
+  event: "event_list";
+  events: Event[];
+  truncated: boolean;
+  instance_id: string;
+  version: number;
+}
+/** The `log` part of `server_info`. */
+export interface LogStats {
+  /** Version of the oldest event `get_events` can still return, null when none. */
+  oldest: number | null;
+  /** Version of the newest logged event, null when none. */
+  newest: number | null;
+  /** How many events `get_events` can still return. */
+  retained: number;
+}
+/** `server_info` (extension): the private answer to `get_server_info`. */
+export interface ServerInfoEvent {
+  event: "server_info";
+  pid: number;
+  server_version: string;
+  instance_id: string;
+  uptime_ms: number;
+  connections: number;
+  event_version: number;
+  log: LogStats;
+  store: string | null;
+  version: number;
+}
+/** `workspace_created`. */
+export interface WorkspaceCreatedEvent {
+  event: "workspace_created";
+  workspace_id: string;
+  name: string;
+  version: number;
+}
+/** `workspace_deleted`: `block_ids` lists every block the cascade removed. */
+export interface WorkspaceDeletedEvent {
+  event: "workspace_deleted";
+  workspace_id: string;
+  block_ids: string[];
+  version: number;
+}
+/** `workspace_renamed`. */
+export interface WorkspaceRenamedEvent {
+  event: "workspace_renamed";
+  workspace_id: string;
+  name: string;
+  version: number;
+}
+/** `tab_created`. */
+export interface TabCreatedEvent {
+  event: "tab_created";
+  workspace_id: string;
+  tab_id: string;
+  name: string;
+  version: number;
+}
+/** `tab_deleted`: `block_ids` lists every block the cascade removed. */
+export interface TabDeletedEvent {
+  event: "tab_deleted";
+  workspace_id: string;
+  tab_id: string;
+  block_ids: string[];
+  version: number;
+}
+/** `tab_renamed`. */
+export interface TabRenamedEvent {
+  event: "tab_renamed";
+  tab_id: string;
+  name: string;
+  version: number;
+}
+/** `active_tab_changed`; `tab_id` null means the workspace has no active tab. */
+export interface ActiveTabChangedEvent {
+  event: "active_tab_changed";
+  workspace_id: string;
+  tab_id: string | null;
+  version: number;
+}
+/** `tab_reordered`; `new_index` is the clamped index. */
+export interface TabReorderedEvent {
+  event: "tab_reordered";
+  workspace_id: string;
+  tab_id: string;
+  new_index: number;
+  version: number;
+}
+/** `tabs_reordered_bulk`. */
+export interface TabsReorderedBulkEvent {
+  event: "tabs_reordered_bulk";
+  workspace_id: string;
+  tab_ids: string[];
+  version: number;
+}
+/** `tab_moved`: says which tab is active in both workspaces afterwards. */
+export interface TabMovedEvent {
+  event: "tab_moved";
+  tab_id: string;
+  src_workspace_id: string;
+  dst_workspace_id: string;
+  dst_index: number;
+  new_src_active_tab_id: string | null;
+  new_dst_active_tab_id: string | null;
+  version: number;
+}
+/** `block_created`. */
+export interface BlockCreatedEvent {
+  event: "block_created";
+  tab_id: string;
+  block_id: string;
+  meta: Json;
+  version: number;
+}
+/** `block_deleted`. */
+export interface BlockDeletedEvent {
+  event: "block_deleted";
+  tab_id: string;
+  block_id: string;
+  version: number;
+}
+/** `block_moved`; `dst_index` is the clamped index. */
+export interface BlockMovedEvent {
+  event: "block_moved";
+  block_id: string;
+  src_tab_id: string;
+  dst_tab_id: string;
+  dst_index: number;
+  version: number;
+}
+/** `workspace_meta_updated`. */
+export interface WorkspaceMetaUpdatedEvent {
+  event: "workspace_meta_updated";
+  workspace_id: string;
+  meta_patch: JsonObject;
+  version: number;
+}
+/** `tab_meta_updated`. */
+export interface TabMetaUpdatedEvent {
+  event: "tab_meta_updated";
+  tab_id: string;
+  meta_patch: JsonObject;
+  version: number;
+}
+/** `block_meta_updated`. */
+export interface BlockMetaUpdatedEvent {
+  event: "block_meta_updated";
+  block_id: string;
+  meta_patch: JsonObject;
+  version: number;
+}
+
+/** Events that change the workspace → tab → block tree. */
+export type DomainEvent =
+  | WorkspaceCreatedEvent
+  | WorkspaceDeletedEvent
+  | WorkspaceRenamedEvent
+  | TabCreatedEvent
+  | TabDeletedEvent
+  | TabRenamedEvent
+  | ActiveTabChangedEvent
+  | TabReorderedEvent
+  | TabsReorderedBulkEvent
+  | TabMovedEvent
+  | BlockCreatedEvent
+  | BlockDeletedEvent
+  | BlockMovedEvent
+  | WorkspaceMetaUpdatedEvent
+  | TabMetaUpdatedEvent
+  | BlockMetaUpdatedEvent;
+
+/** Events that go into the event log (PROTOCOL.md §4 "logged"). */
+export type LoggedEvent =
+  | RegisteredEvent
+  | PongEvent
+  | ProcessSpawnedEvent
+  | ProcessExitedEvent
+  | LifecyclePhaseChangedEvent
+  | DomainEvent;
+
+/** Every event the server sends. */
+export type Event =
+  | LoggedEvent
+  | ErrorEvent
+  | SrvSnapshotEvent
+  | EventListEvent
+  | ServerInfoEvent;
+
+/** The `event` tag of every event. */
+export type EventName = Event["event"];
+
+const UNLOGGED: ReadonlySet<EventName> = new Set<EventName>([
+  "error",
+  "srv_snapshot",
+  "event_list",
+  "server_info",
+]);
+
+/**
+ * Whether an event belongs in the event log (PROTOCOL.md §4): replies and
+ * errors do not, state changes and `pong` do.
+ *
+ * @example
+ * ```ts
+ * import { isLogged } from "./protocol.ts";
+ * isLogged({ event: "pong", nonce: 1, version: 3 }); // true
+ * ```
+ */
+export function isLogged(event: Event): event is LoggedEvent {
+  return !UNLOGGED.has(event.event);
+}
+
+// ---------------------------------------------------------------------------
+// Command schemas
+
+const u32 = define<number>(
+  "u32",
+  (v) => typeof v === "number" && Number.isInteger(v) && v >= 0 && v <= 0xffff_ffff,
+);
+const u64 = define<U64>(
+  "u64",
+  (v) =>
+    (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) ||
+    (typeof v === "bigint" && v >= 0n && v <= U64_MAX),
+);
+const jsonObject = define<JsonObject>(
+  "object",
+  (v) => typeof v === "object" && v !== null && !Array.isArray(v),
+);
+const flag = optional(nullable(boolean()));
+const id = string;
+
+// Built once: decoding dispatches on `cmd` and validates only that variant.
+// deno-lint-ignore no-explicit-any
+const COMMAND_SCHEMAS: ReadonlyMap<string, Struct<any, any>> = new Map<string, Struct<any, any>>([
+  ["register", looseObject({ kind: enums(CLIENT_KINDS), pid: u32, version: string() })],
+  ["ping", looseObject({ nonce: u64 })],
+  ["goodbye", looseObject({})],
+  ["get_srv_snapshot", looseObject({})],
+  ["get_events", looseObject({ since: u64 })],
+  ["get_server_info", looseObject({})],
+  ["create_workspace", looseObject({ name: string() })],
+  ["delete_workspace", looseObject({ workspace_id: id(), force: flag })],
+  ["rename_workspace", looseObject({ workspace_id: id(), name: string() })],
+  ["create_tab", looseObject({ workspace_id: id(), name: string() })],
+  ["delete_tab", looseObject({ workspace_id: id(), tab_id: id(), force: flag })],
+  ["rename_tab", looseObject({ tab_id: id(), name: string() })],
+  ["set_active_tab", looseObject({ workspace_id: id(), tab_id: id() })],
+  ["reorder_tab", looseObject({ workspace_id: id(), tab_id: id(), new_index: u32 })],
+  ["reorder_tabs_bulk", looseObject({ workspace_id: id(), tab_ids: array(id()) })],
+  [
+    "move_tab",
+    looseObject({ tab_id: id(), src_workspace_id: id(), dst_workspace_id: id(), dst_index: u32 }),
+  ],
+  ["create_block", looseObject({ tab_id: id(), meta: optional(unknown()) })],
+  ["delete_block", looseObject({ tab_id: id(), block_id: id() })],
+  [
+    "move_block",
+    looseObject({ block_id: id(), src_tab_id: id(), dst_tab_id: id(), dst_index: u32 }),
+  ],
+  ["update_workspace_meta", looseObject({ workspace_id: id(), meta_patch: jsonObject })],
+  ["update_tab_meta", looseObject({ tab_id: id(), meta_patch: jsonObject })],
+  ["update_block_meta", looseObject({ block_id: id(), meta_patch: jsonObject })],
+]);
+
+/** Every `cmd` tag srv accepts (launcher-pipe names aside). */
+export const COMMAND_NAMES: readonly string[] = [...COMMAND_SCHEMAS.keys()];
+
+/**
+ * Whether `cmd` names a command of the reference's launcher pipe, which srv
+ * parses but does not accept (PROTOCOL.md §3).
+ *
+ * @example
+ * ```ts
+ * import { isLauncherCommandName } from "./protocol.ts";
+ * isLauncherCommandName("report_exit"); // true
+ * ```
+ */
+export function isLauncherCommandName(cmd: string): cmd is LauncherCommand["cmd"] {
+  return cmd === "get_snapshot" || cmd.startsWith("report_");
+}
+
+// ---------------------------------------------------------------------------
+// Codec
+
+/** What {@linkcode decodeCommand} returns: a command, or why the line is not one. */
+export type DecodeResult =
+  | { ok: true; command: Command }
+  | { ok: false; reason: string };
+
+// Any integer JSON.parse would round has at least 16 digits; only lines that
+// contain such a run pay for the source-text reviver.
+const LONG_DIGIT_RUN = /[0-9]{16}/;
+
+function exactIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
+  if (
+    typeof value === "number" && !Number.isSafeInteger(value) && context?.source !== undefined &&
+    /^-?[0-9]+$/.test(context.source)
+  ) {
+    return BigInt(context.source);
+  }
+  return value;
+}
+
+/**
+ * Parses JSON text, keeping integers beyond 2^53 - 1 exact as `bigint`.
+ * Throws `SyntaxError` like `JSON.parse`.
+ *
+ * @example
+ * ```ts
+ * import { parseJson } from "./protocol.ts";
+ * parseJson('{"n":18446744073709551615}'); // { n: 18446744073709551615n }
+ * ```
+ */
+export function parseJson(text: string): unknown {
+  return LONG_DIGIT_RUN.test(text)
+    ? JSON.parse(text, exactIntegers as (k: string, v: unknown) => unknown)
+    : JSON.parse(text);
+}
+
+function describeFailure(error: { path: (string | number)[]; value: unknown; message: string }) {
+  const field = error.path.join(".");
+  if (error.value === undefined) return `missing field \`${field}\``;
+  return `invalid value for \`${field}\`: ${error.message}`;
+}
+
+/**
+ * Decodes one line (already UTF-8 decoded, without its `\n`) into a command,
+ * per PROTOCOL.md §2: unknown fields are ignored; a missing field, a wrong
+ * type or an unknown `cmd` is a failure whose reason goes into
+ * "parse failed: <reason>". Never throws.
+ *
+ * @example
+ * ```ts
+ * import { decodeCommand } from "./protocol.ts";
+ * decodeCommand('{"cmd":"ping","nonce":7}'); // { ok: true, command: { cmd: "ping", nonce: 7 } }
+ * decodeCommand('{"cmd":"fly"}'); // { ok: false, reason: "unknown command `fly`" }
+ * ```
+ */
+export function decodeCommand(line: string): DecodeResult {
+  let value: unknown;
+  try {
+    value = parseJson(line);
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { ok: false, reason: "expected a JSON object" };
+  }
+  const cmd = (value as { cmd?: unknown }).cmd;
+  if (cmd === undefined) return { ok: false, reason: "missing field `cmd`" };
+  if (typeof cmd !== "string") return { ok: false, reason: "`cmd` must be a string" };
+  const schema = COMMAND_SCHEMAS.get(cmd);
+  if (schema === undefined) {
+    if (isLauncherCommandName(cmd)) return { ok: true, command: { cmd } };
+    return { ok: false, reason: `unknown command \`${cmd}\`` };
+  }
+  const [error] = validate(value, schema);
+  if (error !== undefined) return { ok: false, reason: describeFailure(error) };
+  const command = value as Command;
+  if (command.cmd === "create_block" && command.meta === undefined) command.meta = null;
+  return { ok: true, command };
+}
+
+function bigintAsRawJson(_key: string, value: unknown): unknown {
+  // deno-lint-ignore no-explicit-any
+  return typeof value === "bigint" ? (JSON as any).rawJSON(value.toString()) : value;
+}
+
+/**
+ * Serializes an event (or a command) as compact JSON without the trailing
+ * newline. Field order is the object's own, which the reducer builds in
+ * protocol order; `bigint` values are written digit for digit.
+ *
+ * @example
+ * ```ts
+ * import { encodeEvent } from "./protocol.ts";
+ * encodeEvent({ event: "pong", nonce: 18446744073709551615n, version: 2 });
+ * // '{"event":"pong","nonce":18446744073709551615,"version":2}'
+ * ```
+ */
+export function encodeEvent(event: Event | Command): string {
+  try {
+    return JSON.stringify(event);
+  } catch (e) {
+    // Only a bigint makes stringify throw here; huge nonces are rare, so the
+    // common path runs without a replacer.
+    if (!(e instanceof TypeError)) throw e;
+    return JSON.stringify(event, bigintAsRawJson);
+  }
+}
+
+/**
+ * Serializes a command for the wire (client side), without the newline.
+ *
+ * @example
+ * ```ts
+ * import { encodeCommand } from "./protocol.ts";
+ * encodeCommand({ cmd: "ping", nonce: 1 }); // '{"cmd":"ping","nonce":1}'
+ * ```
+ */
+export function encodeCommand(command: Command): string {
+  return encodeEvent(command);
+}
+
+/**
+ * Builds an `event_list` line from already-serialized events, so the log's
+ * bytes are reused instead of parsed and serialized again.
+ *
+ * @example
+ * ```ts
+ * import { encodeEventList } from "./protocol.ts";
+ * encodeEventList(['{"event":"pong","nonce":1,"version":1}'], false, "i-1", 1);
+ * ```
+ */
+export function encodeEventList(
+  events: readonly string[],
+  truncated: boolean,
+  instanceId: string,
+  version: number,
+): string {
+  return `{"event":"event_list","events":[${events.join(",")}],"truncated":${truncated},` +
+    `"instance_id":${JSON.stringify(instanceId)},"version":${version}}`;
+}
+
+/** What {@linkcode decodeEvent} returns. */
+export type DecodeEventResult =
+  | { ok: true; event: Event }
+  | { ok: false; reason: string };
+
+/**
+ * Decodes one event line (client side). It checks the envelope, an `event`
+ * tag and a numeric `version`, and trusts the server for the rest; integers
+ * above 2^53 - 1 come back as `bigint`.
+ *
+ * @example
+ * ```ts
+ * import { decodeEvent } from "./protocol.ts";
+ * decodeEvent('{"event":"pong","nonce":1,"version":4}');
+ * ```
+ */
+export function decodeEvent(line: string): DecodeEventResult {
+  let value: unknown;
+  try {
+    value = parseJson(line);
+  } catch (e) {
+    return { ok: false, reason: (e as Error).message };
+  }
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return { ok: false, reason: "expected a JSON object" };
+  }
+  const { event, version } = value as { event?: unknown; version?: unknown };
+  if (typeof event !== "string") return { ok: false, reason: "missing field `event`" };
+  if (typeof version !== "number" && typeof version !== "bigint") {
+    return { ok: false, reason: "missing field `version`" };
+  }
+  return { ok: true, event: value as Event };
+}

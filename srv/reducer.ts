@@ -1,0 +1,706 @@
+/**
+ * The pure core of srv, in the decider pattern: {@linkcode decide} turns a
+ * command into events without touching state, {@linkcode evolve} applies one
+ * event, {@linkcode update} does both. Live traffic and crash recovery share
+ * `evolve`, so a restart rebuilds exactly what was served. No I/O, no clock,
+ * no randomness: new ids come from the {@linkcode ReducerContext}.
+ *
+ * @module
+ */
+
+import type {
+  ErrorEvent,
+  Json,
+  JsonObject,
+  LoggedEvent,
+  ReducerCommand,
+  SrvSnapshotEvent,
+} from "./protocol.ts";
+import { PROTOCOL_EXTENSIONS_VERSION } from "./protocol.ts";
+import { type Block, snapshotOf, type State, type Tab, type Workspace } from "./state.ts";
+
+/** What the reducer may emit: logged events, broadcast errors and snapshots. */
+export type ReducerEvent = LoggedEvent | ErrorEvent | SrvSnapshotEvent;
+
+/** What the reducer needs from outside: the connection's pid and fresh ids. */
+export interface ReducerContext {
+  /** The pid the sending connection registered with, or null. `goodbye` uses it. */
+  readonly registeredPid: number | null;
+  /** Mints a new id (lowercase UUIDv4 in the server; anything unique in tests). */
+  newId(): string;
+}
+
+/**
+ * Decides which events a command causes, without changing `state`. Every
+ * event takes the next version; the first ever is 1 (PROTOCOL.md §6).
+ * `get_events` and `get_server_info` are the server's (§5 step 4) and
+ * never reach here.
+ *
+ * @example
+ * ```ts
+ * import { decide } from "./reducer.ts";
+ * import { initialState } from "./state.ts";
+ * const ctx = { registeredPid: null, newId: () => crypto.randomUUID() };
+ * decide(initialState(), { cmd: "ping", nonce: 7 }, ctx);
+ * // [{ event: "pong", nonce: 7, version: 1 }]
+ * ```
+ */
+export function decide(
+  state: State,
+  command: ReducerCommand,
+  ctx: ReducerContext,
+): ReducerEvent[] {
+  const d = new Decision(state.eventVersion);
+  switch (command.cmd) {
+    case "register": {
+      const { kind, pid } = command;
+      if (state.processes.get(pid)?.status === "running") {
+        return d.error("already_registered", `pid ${pid} is already registered with srv`);
+      }
+      d.push({
+        event: "process_spawned",
+        pid,
+        kind,
+        client_version: command.version,
+        version: d.next(),
+      });
+      if (state.lifecycle === "starting") {
+        d.push({
+          event: "lifecycle_phase_changed",
+          from: "starting",
+          to: "running",
+          version: d.next(),
+        });
+      }
+      // Identity placeholders: the server fills in its own pid, version and
+      // instance before the event is logged (PROTOCOL.md §5).
+      d.push({
+        event: "registered",
+        client_id: state.nextClientId,
+        launcher_pid: 0,
+        launcher_version: "",
+        instance_id: "",
+        protocol: PROTOCOL_EXTENSIONS_VERSION,
+        version: d.next(),
+      });
+      return d.events;
+    }
+    case "ping":
+      return d.push({ event: "pong", nonce: command.nonce, version: d.next() });
+    case "goodbye": {
+      const pid = ctx.registeredPid;
+      if (pid === null || state.processes.get(pid)?.status !== "running") return d.events;
+      return d.push({ event: "process_exited", pid, code: 0, version: d.next() });
+    }
+    case "get_srv_snapshot":
+      return d.push({ event: "srv_snapshot", ...snapshotOf(state), version: d.next() });
+    case "create_workspace":
+      return d.push({
+        event: "workspace_created",
+        workspace_id: ctx.newId(),
+        name: command.name,
+        version: d.next(),
+      });
+    case "delete_workspace": {
+      // `force` is accepted for compatibility; a workspace delete always
+      // cascades, like the reference.
+      const ws = state.workspaces.get(command.workspace_id);
+      if (ws === undefined) return d.events;
+      const blockIds = ws.tabIds.flatMap((t) => state.tabs.get(t)?.blockIds ?? []);
+      return d.push({
+        event: "workspace_deleted",
+        workspace_id: ws.id,
+        block_ids: blockIds,
+        version: d.next(),
+      });
+    }
+    case "rename_workspace": {
+      const ws = state.workspaces.get(command.workspace_id);
+      if (ws === undefined) {
+        return d.error(
+          "invalid_command",
+          `RenameWorkspace: workspace not found: ${command.workspace_id}`,
+        );
+      }
+      if (ws.name === command.name) return d.events;
+      return d.push({
+        event: "workspace_renamed",
+        workspace_id: ws.id,
+        name: command.name,
+        version: d.next(),
+      });
+    }
+    case "create_tab": {
+      const ws = state.workspaces.get(command.workspace_id);
+      if (ws === undefined) {
+        return d.error(
+          "invalid_command",
+          `CreateTab: workspace not found: ${command.workspace_id}`,
+        );
+      }
+      const tabId = ctx.newId();
+      // An empty name gets the reference's default, "tab<N>".
+      const name = command.name === "" ? `tab${ws.tabIds.length + 1}` : command.name;
+      d.push({ event: "tab_created", workspace_id: ws.id, tab_id: tabId, name, version: d.next() });
+      if (ws.activeTabId === null) {
+        d.push({
+          event: "active_tab_changed",
+          workspace_id: ws.id,
+          tab_id: tabId,
+          version: d.next(),
+        });
+      }
+      return d.events;
+    }
+    case "delete_tab": {
+      const ws = state.workspaces.get(command.workspace_id);
+      const index = ws?.tabIds.indexOf(command.tab_id) ?? -1;
+      if (ws === undefined || index < 0) return d.events;
+      if (ws.tabIds.length === 1 && command.force !== true) {
+        return d.error(
+          "invalid_command",
+          `DeleteTab: refusing to delete the last tab of workspace ${ws.id} without force=true`,
+        );
+      }
+      d.push({
+        event: "tab_deleted",
+        workspace_id: ws.id,
+        tab_id: command.tab_id,
+        block_ids: [...(state.tabs.get(command.tab_id)?.blockIds ?? [])],
+        version: d.next(),
+      });
+      if (ws.activeTabId === command.tab_id) {
+        d.push({
+          event: "active_tab_changed",
+          workspace_id: ws.id,
+          tab_id: successorOf(ws.tabIds, index),
+          version: d.next(),
+        });
+      }
+      return d.events;
+    }
+    case "rename_tab": {
+      const tab = state.tabs.get(command.tab_id);
+      if (tab === undefined) {
+        return d.error("invalid_command", `RenameTab: tab not found: ${command.tab_id}`);
+      }
+      if (tab.name === command.name) return d.events;
+      return d.push({
+        event: "tab_renamed",
+        tab_id: tab.id,
+        name: command.name,
+        version: d.next(),
+      });
+    }
+    case "set_active_tab": {
+      const found = findTabIn(state, "SetActiveTab", command.workspace_id, command.tab_id);
+      if (typeof found === "string") return d.error("invalid_command", found);
+      if (found.ws.activeTabId === command.tab_id) return d.events;
+      return d.push({
+        event: "active_tab_changed",
+        workspace_id: found.ws.id,
+        tab_id: command.tab_id,
+        version: d.next(),
+      });
+    }
+    case "reorder_tab": {
+      const found = findTabIn(state, "ReorderTab", command.workspace_id, command.tab_id);
+      if (typeof found === "string") return d.error("invalid_command", found);
+      const target = Math.min(command.new_index, found.ws.tabIds.length - 1);
+      if (target === found.index) return d.events;
+      return d.push({
+        event: "tab_reordered",
+        workspace_id: found.ws.id,
+        tab_id: command.tab_id,
+        new_index: target,
+        version: d.next(),
+      });
+    }
+    case "reorder_tabs_bulk": {
+      const ws = state.workspaces.get(command.workspace_id);
+      if (ws === undefined) {
+        return d.error(
+          "invalid_command",
+          `ReorderTabsBulk: workspace not found: ${command.workspace_id}`,
+        );
+      }
+      const problem = permutationProblem(ws.tabIds, command.tab_ids);
+      if (problem !== null) {
+        return d.error("invalid_command", `ReorderTabsBulk: ${problem} (workspace ${ws.id})`);
+      }
+      if (ws.tabIds.every((t, i) => t === command.tab_ids[i])) return d.events;
+      return d.push({
+        event: "tabs_reordered_bulk",
+        workspace_id: ws.id,
+        tab_ids: [...command.tab_ids],
+        version: d.next(),
+      });
+    }
+    case "move_tab": {
+      const { tab_id: tabId, src_workspace_id: srcId, dst_workspace_id: dstId } = command;
+      const src = state.workspaces.get(srcId);
+      const dst = state.workspaces.get(dstId);
+      const tab = state.tabs.get(tabId);
+      if (srcId === dstId) {
+        return d.error(
+          "invalid_command",
+          `MoveTab: source and destination are both workspace ${srcId}; use reorder_tab`,
+        );
+      }
+      if (src === undefined) {
+        return d.error("invalid_command", `MoveTab: source workspace not found: ${srcId}`);
+      }
+      if (dst === undefined) {
+        return d.error("invalid_command", `MoveTab: destination workspace not found: ${dstId}`);
+      }
+      if (tab === undefined) return d.error("invalid_command", `MoveTab: tab not found: ${tabId}`);
+      if (tab.workspaceId !== srcId) {
+        return d.error(
+          "invalid_command",
+          `MoveTab: tab ${tabId} is in workspace ${tab.workspaceId}, not ${srcId}`,
+        );
+      }
+      // The source keeps the delete rule for its active tab; the moved tab
+      // becomes the destination's active one, as in the reference.
+      const srcIndex = src.tabIds.indexOf(tabId);
+      const newSrcActive = src.activeTabId === tabId
+        ? successorOf(src.tabIds, srcIndex)
+        : src.activeTabId;
+      return d.push({
+        event: "tab_moved",
+        tab_id: tabId,
+        src_workspace_id: srcId,
+        dst_workspace_id: dstId,
+        dst_index: Math.min(command.dst_index, dst.tabIds.length),
+        new_src_active_tab_id: newSrcActive,
+        new_dst_active_tab_id: tabId,
+        version: d.next(),
+      });
+    }
+    case "create_block": {
+      const tab = state.tabs.get(command.tab_id);
+      if (tab === undefined) {
+        return d.error("invalid_command", `CreateBlock: tab not found: ${command.tab_id}`);
+      }
+      return d.push({
+        event: "block_created",
+        tab_id: tab.id,
+        block_id: ctx.newId(),
+        meta: command.meta ?? null,
+        version: d.next(),
+      });
+    }
+    case "delete_block": {
+      const tab = state.tabs.get(command.tab_id);
+      if (tab === undefined || !tab.blockIds.includes(command.block_id)) return d.events;
+      return d.push({
+        event: "block_deleted",
+        tab_id: tab.id,
+        block_id: command.block_id,
+        version: d.next(),
+      });
+    }
+    case "move_block": {
+      const { block_id: blockId, src_tab_id: srcId, dst_tab_id: dstId } = command;
+      const block = state.blocks.get(blockId);
+      const dst = state.tabs.get(dstId);
+      if (!state.tabs.has(srcId)) {
+        return d.error("invalid_command", `MoveBlock: source tab not found: ${srcId}`);
+      }
+      if (dst === undefined) {
+        return d.error("invalid_command", `MoveBlock: destination tab not found: ${dstId}`);
+      }
+      if (block === undefined) {
+        return d.error("invalid_command", `MoveBlock: block not found: ${blockId}`);
+      }
+      if (block.tabId !== srcId) {
+        return d.error(
+          "invalid_command",
+          `MoveBlock: block ${blockId} is in tab ${block.tabId}, not ${srcId}`,
+        );
+      }
+      // Within one tab the index counts positions after the block is taken out.
+      const room = srcId === dstId ? dst.blockIds.length - 1 : dst.blockIds.length;
+      return d.push({
+        event: "block_moved",
+        block_id: blockId,
+        src_tab_id: srcId,
+        dst_tab_id: dstId,
+        dst_index: Math.min(command.dst_index, room),
+        version: d.next(),
+      });
+    }
+    case "update_workspace_meta":
+      if (!state.workspaces.has(command.workspace_id)) {
+        return d.error(
+          "invalid_command",
+          `UpdateWorkspaceMeta: workspace not found: ${command.workspace_id}`,
+        );
+      }
+      return d.push({
+        event: "workspace_meta_updated",
+        workspace_id: command.workspace_id,
+        meta_patch: command.meta_patch,
+        version: d.next(),
+      });
+    case "update_tab_meta":
+      if (!state.tabs.has(command.tab_id)) {
+        return d.error("invalid_command", `UpdateTabMeta: tab not found: ${command.tab_id}`);
+      }
+      return d.push({
+        event: "tab_meta_updated",
+        tab_id: command.tab_id,
+        meta_patch: command.meta_patch,
+        version: d.next(),
+      });
+    case "update_block_meta":
+      if (!state.blocks.has(command.block_id)) {
+        return d.error("invalid_command", `UpdateBlockMeta: block not found: ${command.block_id}`);
+      }
+      return d.push({
+        event: "block_meta_updated",
+        block_id: command.block_id,
+        meta_patch: command.meta_patch,
+        version: d.next(),
+      });
+    default:
+      // The launcher pipe's commands parse so that they can be refused here.
+      return d.error("invalid_command", `srv reducer does not accept: ${command.cmd}`);
+  }
+}
+
+/** Collects one command's events and numbers them. */
+class Decision {
+  readonly events: ReducerEvent[] = [];
+  #version: number;
+  constructor(version: number) {
+    this.#version = version;
+  }
+  next(): number {
+    return ++this.#version;
+  }
+  push(event: ReducerEvent): ReducerEvent[] {
+    this.events.push(event);
+    return this.events;
+  }
+  error(code: ErrorEvent["code"], message: string): ReducerEvent[] {
+    return this.push({ event: "error", code, message, fatal: false, version: this.next() });
+  }
+}
+
+/** The tab that becomes active when the one at `index` leaves `tabIds`. */
+function successorOf(tabIds: readonly string[], index: number): string | null {
+  return tabIds[index + 1] ?? tabIds[index - 1] ?? null;
+}
+
+function findTabIn(
+  state: State,
+  verb: string,
+  workspaceId: string,
+  tabId: string,
+): { ws: Workspace; index: number } | string {
+  const ws = state.workspaces.get(workspaceId);
+  if (ws === undefined) return `${verb}: workspace not found: ${workspaceId}`;
+  const index = ws.tabIds.indexOf(tabId);
+  if (index < 0) return `${verb}: tab ${tabId} not in workspace ${workspaceId}`;
+  return { ws, index };
+}
+
+function permutationProblem(
+  current: readonly string[],
+  proposed: readonly string[],
+): string | null {
+  const seen = new Set<string>();
+  for (const id of proposed) {
+    if (seen.has(id)) return `tab_ids lists ${id} twice`;
+    seen.add(id);
+  }
+  const missing = current.find((id) => !seen.has(id));
+  if (missing !== undefined) return `tab_ids leaves out tab ${missing}`;
+  if (proposed.length !== current.length) {
+    const stranger = proposed.find((id) => !current.includes(id));
+    return `tab_ids names tab ${stranger}, which is not in the workspace`;
+  }
+  return null;
+}
+
+// ---------------------------------------------------------------------------
+// evolve
+
+/**
+ * Applies one event to a state and returns the new state; `state` is left
+ * as it was. Every event with a version moves `eventVersion` to it, so
+ * folding the reducer's output reproduces the live version counter.
+ *
+ * @example
+ * ```ts
+ * import { evolve } from "./reducer.ts";
+ * import { initialState } from "./state.ts";
+ * const s = evolve(initialState(), {
+ *   event: "workspace_created", workspace_id: "w1", name: "main", version: 1,
+ * });
+ * s.workspaces.get("w1")?.name; // "main"
+ * ```
+ */
+export function evolve(state: State, event: ReducerEvent): State {
+  const next = evolveTree(state, event);
+  return event.version > next.eventVersion ? { ...next, eventVersion: event.version } : next;
+}
+
+function evolveTree(state: State, event: ReducerEvent): State {
+  switch (event.event) {
+    case "process_spawned":
+      return {
+        ...state,
+        processes: withEntry(state.processes, event.pid, {
+          kind: event.kind,
+          status: "running",
+          exitCode: null,
+          clientVersion: event.client_version,
+        }),
+      };
+    case "process_exited": {
+      const record = state.processes.get(event.pid);
+      if (record === undefined) return state;
+      return {
+        ...state,
+        processes: withEntry(state.processes, event.pid, {
+          ...record,
+          status: "exited",
+          exitCode: event.code,
+        }),
+      };
+    }
+    case "lifecycle_phase_changed":
+      return { ...state, lifecycle: event.to };
+    case "registered":
+      return { ...state, nextClientId: Math.max(state.nextClientId, event.client_id + 1) };
+    case "pong":
+    case "error":
+    case "srv_snapshot":
+      return state;
+    case "workspace_created":
+      return {
+        ...state,
+        workspaces: withEntry(state.workspaces, event.workspace_id, {
+          id: event.workspace_id,
+          name: event.name,
+          tabIds: [],
+          activeTabId: null,
+          meta: {},
+        }),
+      };
+    case "workspace_deleted": {
+      const ws = state.workspaces.get(event.workspace_id);
+      if (ws === undefined) return state;
+      const tabs = new Map(state.tabs);
+      const blocks = new Map(state.blocks);
+      for (const tabId of ws.tabIds) {
+        for (const blockId of tabs.get(tabId)?.blockIds ?? []) blocks.delete(blockId);
+        tabs.delete(tabId);
+      }
+      for (const blockId of event.block_ids) blocks.delete(blockId);
+      return { ...state, workspaces: without(state.workspaces, ws.id), tabs, blocks };
+    }
+    case "workspace_renamed":
+      return patchWorkspace(state, event.workspace_id, () => ({ name: event.name }));
+    case "tab_created": {
+      const ws = state.workspaces.get(event.workspace_id);
+      if (ws === undefined) return state;
+      return {
+        ...state,
+        workspaces: withEntry(state.workspaces, ws.id, {
+          ...ws,
+          tabIds: [...ws.tabIds, event.tab_id],
+        }),
+        tabs: withEntry(state.tabs, event.tab_id, {
+          id: event.tab_id,
+          workspaceId: ws.id,
+          name: event.name,
+          blockIds: [],
+          meta: {},
+        }),
+      };
+    }
+    case "tab_deleted": {
+      const tab = state.tabs.get(event.tab_id);
+      const blocks = new Map(state.blocks);
+      for (const blockId of [...(tab?.blockIds ?? []), ...event.block_ids]) blocks.delete(blockId);
+      const next = patchWorkspace(state, event.workspace_id, (ws) => ({
+        tabIds: ws.tabIds.filter((t) => t !== event.tab_id),
+        activeTabId: ws.activeTabId === event.tab_id ? null : ws.activeTabId,
+      }));
+      return { ...next, tabs: without(state.tabs, event.tab_id), blocks };
+    }
+    case "tab_renamed":
+      return patchTab(state, event.tab_id, () => ({ name: event.name }));
+    case "active_tab_changed":
+      return patchWorkspace(state, event.workspace_id, () => ({ activeTabId: event.tab_id }));
+    case "tab_reordered":
+      return patchWorkspace(state, event.workspace_id, (ws) => ({
+        tabIds: movedTo(ws.tabIds, event.tab_id, event.new_index),
+      }));
+    case "tabs_reordered_bulk":
+      return patchWorkspace(state, event.workspace_id, () => ({ tabIds: [...event.tab_ids] }));
+    case "tab_moved": {
+      const moved = patchWorkspace(state, event.src_workspace_id, (ws) => ({
+        tabIds: ws.tabIds.filter((t) => t !== event.tab_id),
+        activeTabId: event.new_src_active_tab_id,
+      }));
+      const placed = patchWorkspace(moved, event.dst_workspace_id, (ws) => ({
+        tabIds: movedTo(ws.tabIds, event.tab_id, event.dst_index),
+        activeTabId: event.new_dst_active_tab_id,
+      }));
+      return patchTab(placed, event.tab_id, () => ({ workspaceId: event.dst_workspace_id }));
+    }
+    case "block_created": {
+      const tab = state.tabs.get(event.tab_id);
+      if (tab === undefined) return state;
+      return {
+        ...state,
+        tabs: withEntry(state.tabs, tab.id, {
+          ...tab,
+          blockIds: [...tab.blockIds, event.block_id],
+        }),
+        blocks: withEntry(state.blocks, event.block_id, {
+          id: event.block_id,
+          tabId: tab.id,
+          meta: event.meta,
+        }),
+      };
+    }
+    case "block_deleted": {
+      const next = patchTab(state, event.tab_id, (tab) => ({
+        blockIds: tab.blockIds.filter((b) => b !== event.block_id),
+      }));
+      return { ...next, blocks: without(state.blocks, event.block_id) };
+    }
+    case "block_moved": {
+      const taken = patchTab(state, event.src_tab_id, (tab) => ({
+        blockIds: tab.blockIds.filter((b) => b !== event.block_id),
+      }));
+      const placed = patchTab(taken, event.dst_tab_id, (tab) => ({
+        blockIds: movedTo(tab.blockIds, event.block_id, event.dst_index),
+      }));
+      return patchBlock(placed, event.block_id, () => ({ tabId: event.dst_tab_id }));
+    }
+    case "workspace_meta_updated":
+      return patchWorkspace(state, event.workspace_id, (ws) => ({
+        meta: mergePatch(ws.meta, event.meta_patch) as JsonObject,
+      }));
+    case "tab_meta_updated":
+      return patchTab(state, event.tab_id, (tab) => ({
+        meta: mergePatch(tab.meta, event.meta_patch) as JsonObject,
+      }));
+    case "block_meta_updated":
+      return patchBlock(state, event.block_id, (block) => ({
+        meta: mergePatch(block.meta, event.meta_patch),
+      }));
+  }
+}
+
+function withEntry<K, V>(map: ReadonlyMap<K, V>, key: K, value: V): Map<K, V> {
+  return new Map(map).set(key, value);
+}
+
+function without<K, V>(map: ReadonlyMap<K, V>, key: K): ReadonlyMap<K, V> {
+  if (!map.has(key)) return map;
+  const copy = new Map(map);
+  copy.delete(key);
+  return copy;
+}
+
+/** `ids` with `id` taken out and put back at `index` (clamped). */
+function movedTo(ids: readonly string[], id: string, index: number): string[] {
+  const copy = ids.filter((x) => x !== id);
+  copy.splice(Math.min(index, copy.length), 0, id);
+  return copy;
+}
+
+function patchWorkspace(
+  state: State,
+  id: string,
+  change: (ws: Workspace) => Partial<Workspace>,
+): State {
+  const ws = state.workspaces.get(id);
+  if (ws === undefined) return state;
+  return { ...state, workspaces: withEntry(state.workspaces, id, { ...ws, ...change(ws) }) };
+}
+
+function patchTab(state: State, id: string, change: (tab: Tab) => Partial<Tab>): State {
+  const tab = state.tabs.get(id);
+  if (tab === undefined) return state;
+  return { ...state, tabs: withEntry(state.tabs, id, { ...tab, ...change(tab) }) };
+}
+
+function patchBlock(state: State, id: string, change: (block: Block) => Partial<Block>): State {
+  const block = state.blocks.get(id);
+  if (block === undefined) return state;
+  return { ...state, blocks: withEntry(state.blocks, id, { ...block, ...change(block) }) };
+}
+
+function isJsonObject(value: Json | undefined): value is JsonObject {
+  return typeof value === "object" && value !== null && !Array.isArray(value);
+}
+
+/**
+ * Applies an RFC 7386 JSON merge patch: `null` deletes a key, objects merge
+ * recursively, anything else replaces. Neither input is modified.
+ *
+ * @example
+ * ```ts
+ * import { mergePatch } from "./reducer.ts";
+ * mergePatch({ a: 1, b: { c: 2 } }, { a: null, b: { d: 3 } }); // { b: { c: 2, d: 3 } }
+ * ```
+ */
+export function mergePatch(target: Json, patch: Json): Json {
+  if (!isJsonObject(patch)) return patch;
+  const result: JsonObject = isJsonObject(target) ? { ...target } : {};
+  for (const key of Object.keys(patch)) {
+    const value = patch[key];
+    if (value === null) {
+      delete result[key];
+      continue;
+    }
+    const current = Object.hasOwn(result, key) ? result[key] : undefined;
+    // defineProperty, not assignment: a "__proto__" key must stay data.
+    Object.defineProperty(result, key, {
+      value: mergePatch(current ?? null, value),
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+  return result;
+}
+
+/** What {@linkcode update} returns. */
+export interface UpdateResult {
+  readonly state: State;
+  readonly events: ReducerEvent[];
+}
+
+/**
+ * Decides and applies a command: the events, and the state after all of
+ * them.
+ *
+ * @example
+ * ```ts
+ * import { update } from "./reducer.ts";
+ * import { initialState } from "./state.ts";
+ * const ctx = { registeredPid: null, newId: () => crypto.randomUUID() };
+ * const { state, events } = update(
+ *   initialState(),
+ *   { cmd: "register", kind: "host", pid: 100, version: "1.0" },
+ *   ctx,
+ * );
+ * state.lifecycle; // "running"
+ * events.length; // 3
+ * ```
+ */
+export function update(state: State, command: ReducerCommand, ctx: ReducerContext): UpdateResult {
+  const events = decide(state, command, ctx);
+  let next = state;
+  for (const event of events) next = evolve(next, event);
+  return { state: next, events };
+}

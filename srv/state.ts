@@ -1,0 +1,133 @@
+/**
+ * The server's state (PROTOCOL.md §6) and its `srv_snapshot` view. State is
+ * immutable: the reducer's `evolve` returns a new value and shares whatever
+ * did not change.
+ *
+ * @module
+ */
+
+import type {
+  ClientKind,
+  Json,
+  JsonObject,
+  LifecyclePhase,
+  SnapshotMeta,
+  SrvSnapshotEvent,
+} from "./protocol.ts";
+
+/** What srv knows about a client process. */
+export interface ProcessRecord {
+  readonly kind: ClientKind;
+  /** `running` until its goodbye (explicit or synthetic), then `exited`. */
+  readonly status: "running" | "exited";
+  /** Exit code once exited; srv always records 0. */
+  readonly exitCode: number | null;
+  readonly clientVersion: string;
+}
+
+/** A workspace: an ordered list of tabs, one of them active. */
+export interface Workspace {
+  readonly id: string;
+  readonly name: string;
+  readonly tabIds: readonly string[];
+  readonly activeTabId: string | null;
+  readonly meta: JsonObject;
+}
+
+/** A tab: an ordered list of blocks, inside one workspace. */
+export interface Tab {
+  readonly id: string;
+  readonly workspaceId: string;
+  readonly name: string;
+  readonly blockIds: readonly string[];
+  readonly meta: JsonObject;
+}
+
+/** A block, inside one tab; its metadata may be any JSON value. */
+export interface Block {
+  readonly id: string;
+  readonly tabId: string;
+  readonly meta: Json;
+}
+
+/** Everything the reducer decides on. */
+export interface State {
+  readonly lifecycle: LifecyclePhase;
+  readonly processes: ReadonlyMap<number, ProcessRecord>;
+  /** Version of the newest event the reducer issued (0 before the first). */
+  readonly eventVersion: number;
+  /** `client_id` the next successful `register` gets (first is 1). */
+  readonly nextClientId: number;
+  readonly workspaces: ReadonlyMap<string, Workspace>;
+  readonly tabs: ReadonlyMap<string, Tab>;
+  readonly blocks: ReadonlyMap<string, Block>;
+}
+
+/**
+ * The state of a fresh server: `starting`, nothing registered, no events.
+ *
+ * @example
+ * ```ts
+ * import { initialState } from "./state.ts";
+ * initialState().eventVersion; // 0
+ * ```
+ */
+export function initialState(): State {
+  return {
+    lifecycle: "starting",
+    processes: new Map(),
+    eventVersion: 0,
+    nextClientId: 1,
+    workspaces: new Map(),
+    tabs: new Map(),
+    blocks: new Map(),
+  };
+}
+
+function byKey<T>(entries: Iterable<[string, T]>): [string, T][] {
+  return [...entries].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+}
+
+/** The fields of `srv_snapshot` before `version`. */
+export type SnapshotView = Omit<SrvSnapshotEvent, "event" | "version">;
+
+/**
+ * The `srv_snapshot` view of a state: tuple lists sorted by their first
+ * element (PROTOCOL.md §4), plus the ordered children and metadata of every
+ * entity so a client can rebuild the whole tree from it.
+ *
+ * @example
+ * ```ts
+ * import { initialState, snapshotOf } from "./state.ts";
+ * snapshotOf(initialState()).workspaces; // []
+ * ```
+ */
+export function snapshotOf(state: State): SnapshotView {
+  const workspaces = byKey(state.workspaces);
+  const tabs = byKey(state.tabs);
+  const blocks = byKey(state.blocks);
+  const meta: SnapshotMeta = { workspaces: {}, tabs: {}, blocks: {} };
+  const tabOrder: Record<string, string[]> = {};
+  const blockOrder: Record<string, string[]> = {};
+  const activeTabs: [string, string][] = [];
+  for (const [id, w] of workspaces) {
+    if (w.activeTabId !== null) activeTabs.push([id, w.activeTabId]);
+    tabOrder[id] = [...w.tabIds];
+    meta.workspaces[id] = w.meta;
+  }
+  for (const [id, t] of tabs) {
+    blockOrder[id] = [...t.blockIds];
+    meta.tabs[id] = t.meta;
+  }
+  for (const [id, b] of blocks) meta.blocks[id] = b.meta;
+  return {
+    lifecycle: state.lifecycle,
+    workspaces: workspaces.map(([id, w]) => [id, w.name]),
+    tabs: tabs.map(([id, t]) => [id, t.workspaceId, t.name]),
+    active_tabs: activeTabs,
+    blocks: blocks.map(([id, b]) => [id, b.tabId]),
+    tab_order: tabOrder,
+    block_order: blockOrder,
+    meta,
+  };
+}

@@ -1,0 +1,36 @@
+// Shared pure-test helpers: a deterministic reducer context and a driver
+// that folds commands through `update` like the server does.
+import {
+  initialState,
+  type ReducerCommand,
+  type ReducerContext,
+  type ReducerEvent,
+  type State,
+  update,
+} from "../mod.ts";
+
+/** Ids "id-1", "id-2", ... so expected events can be written down. */
+export function counterIds(prefix = "id-"): () => string {
+  let n = 0;
+  return () => `${prefix}${++n}`;
+}
+
+/** Drives the reducer like the server: one state, one id source. */
+export class Driver {
+  state: State;
+  readonly events: ReducerEvent[] = [];
+  readonly newId: () => string;
+
+  constructor(state: State = initialState(), newId: () => string = counterIds()) {
+    this.state = state;
+    this.newId = newId;
+  }
+
+  run(command: ReducerCommand, registeredPid: number | null = null): ReducerEvent[] {
+    const ctx: ReducerContext = { registeredPid, newId: this.newId };
+    const { state, events } = update(this.state, command, ctx);
+    this.state = state;
+    this.events.push(...events);
+    return events;
+  }
+}

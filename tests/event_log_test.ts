@@ -1,0 +1,77 @@
+// Event log unit tests: PROTOCOL.md §6 (ring of 4096, `since` strictly
+// greater, truncation flag).
+import assert from "node:assert/strict";
+import { DEFAULT_RING_CAPACITY, EventLog, U64_MAX } from "../mod.ts";
+
+function filled(count: number, capacity?: number, first = 1): EventLog {
+  const log = new EventLog(capacity);
+  for (let v = first; v < first + count; v++) {
+    log.append({ version: v, json: `{"event":"pong","nonce":${v},"version":${v}}` });
+  }
+  return log;
+}
+
+Deno.test("the default ring keeps 4096 events and evicts the oldest", () => {
+  assert.equal(DEFAULT_RING_CAPACITY, 4096);
+  const log = filled(5000);
+  assert.equal(log.size, 4096);
+  assert.equal(log.oldest, 5000 - 4096 + 1);
+  assert.equal(log.newest, 5000);
+  const all = log.eventsSince(0);
+  assert.equal(all.length, 4096);
+  assert.equal(all[0].version, 905);
+  assert.equal(all.at(-1)?.version, 5000);
+  all.forEach((e, i) => i > 0 && assert.equal(e.version, all[i - 1].version + 1));
+});
+
+Deno.test("eventsSince returns versions strictly greater than since, oldest first", () => {
+  const log = filled(10);
+  assert.deepEqual(log.eventsSince(7).map((e) => e.version), [8, 9, 10]);
+  assert.deepEqual(log.eventsSince(0).length, 10);
+  assert.equal(log.eventsSince(3)[0].json, '{"event":"pong","nonce":4,"version":4}');
+});
+
+Deno.test("since at or above the newest gives nothing, 2^64-1 included", () => {
+  const log = filled(10);
+  assert.deepEqual(log.eventsSince(10), []);
+  assert.deepEqual(log.eventsSince(11), []);
+  assert.deepEqual(log.eventsSince(U64_MAX), []);
+  assert.deepEqual(log.eventsSince(9n), [log.eventsSince(9)[0]]);
+});
+
+Deno.test("eventsSince works across the ring's wrap point and with gaps in versions", () => {
+  const log = new EventLog(4);
+  for (const v of [2, 5, 6, 9, 10, 14]) log.append({ version: v, json: String(v) });
+  assert.deepEqual(log.eventsSince(0).map((e) => e.version), [6, 9, 10, 14]);
+  assert.deepEqual(log.eventsSince(7).map((e) => e.version), [9, 10, 14]);
+  assert.deepEqual(log.eventsSince(9).map((e) => e.version), [10, 14]);
+});
+
+Deno.test("truncated is true exactly when the oldest retained is above since + 1", () => {
+  const log = filled(10, 4); // keeps 7..10
+  assert.equal(log.isTruncated(0), true);
+  assert.equal(log.isTruncated(5), true);
+  assert.equal(log.isTruncated(6), false);
+  assert.equal(log.isTruncated(10), false);
+  assert.equal(log.isTruncated(U64_MAX), false);
+  const whole = filled(3);
+  assert.equal(whole.isTruncated(0), false);
+});
+
+Deno.test("an empty log is never truncated and returns nothing", () => {
+  const log = new EventLog();
+  assert.equal(log.isTruncated(0), false);
+  assert.equal(log.isTruncated(U64_MAX), false);
+  assert.deepEqual(log.eventsSince(0), []);
+  assert.deepEqual(log.stats(), { oldest: null, newest: null, retained: 0 });
+});
+
+Deno.test("stats report oldest, newest and how many are retained", () => {
+  assert.deepEqual(filled(10, 4).stats(), { oldest: 7, newest: 10, retained: 4 });
+});
+
+Deno.test("appending a version that does not rise is refused", () => {
+  const log = filled(3);
+  assert.throws(() => log.append({ version: 3, json: "" }), RangeError);
+  assert.throws(() => new EventLog(0), RangeError);
+});
