@@ -9,10 +9,13 @@
 import { parseArgs } from "node:util";
 import {
   claimSocketPath,
+  defaultDataDir,
   EndpointError,
   resolveEndpoint,
   type SocketClaim,
 } from "./srv/endpoint.ts";
+import { DEFAULT_RETAIN_EVENTS, DurableEventLog, StoreError } from "./srv/store.ts";
+import type { State } from "./srv/state.ts";
 import { ExitCode } from "./srv/exit_code.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./srv/framing.ts";
 import { DEFAULT_QUEUE_LIMITS } from "./srv/hub.ts";
@@ -55,6 +58,23 @@ const SERVE_FLAGS: Record<string, FlagSpec> = {
       "endpoint to listen on (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then $XDG_RUNTIME_DIR/srv/srv.sock or <tmpdir>/srv-<uid>/srv.sock)",
   },
   memory: { type: "boolean", help: "keep events in memory only (no data store)" },
+  "data-dir": {
+    type: "string",
+    value: "DIR",
+    help:
+      "where the store lives (default: $XDG_STATE_HOME/srv or ~/.local/state/srv; macOS ~/Library/Application Support/srv; Windows %LOCALAPPDATA%\\srv)",
+  },
+  "retain-events": {
+    type: "string",
+    value: "N",
+    help: `events kept on disk for get_events (default ${DEFAULT_RETAIN_EVENTS})`,
+  },
+  sync: {
+    type: "string",
+    value: "normal|full",
+    help:
+      "normal: a commit survives a crash of srv; full: also power loss (fsync each commit). Default normal",
+  },
   "max-line-bytes": {
     type: "string",
     value: "N",
@@ -139,6 +159,9 @@ function oneOf<T extends string>(
 export interface ServeConfig {
   socket?: string;
   memory: boolean;
+  dataDir?: string;
+  retainEvents: number;
+  sync: "normal" | "full";
   maxLineBytes: number;
   maxConnections: number;
   maxQueueEvents: number;
@@ -168,6 +191,9 @@ export function parseServeArgs(args: string[]): ServeConfig {
   return {
     socket: str("socket"),
     memory: values.memory === true,
+    dataDir: str("data-dir"),
+    retainEvents: positiveInt("retain-events", str("retain-events"), DEFAULT_RETAIN_EVENTS),
+    sync: oneOf("sync", str("sync"), ["normal", "full"] as const, "normal"),
     maxLineBytes: positiveInt("max-line-bytes", str("max-line-bytes"), DEFAULT_MAX_LINE_BYTES),
     maxConnections: positiveInt("max-connections", str("max-connections"), DEFAULT_MAX_CONNECTIONS),
     maxQueueEvents: positiveInt(
@@ -243,26 +269,75 @@ async function serve(args: string[]): Promise<number> {
   }
   await setupLogging(config.logLevel, config.logFormat);
   const log = getLogger(["srv", "main"]);
+  const env = Deno.env.toObject();
+  let dataDir: string;
+  try {
+    dataDir = config.dataDir ?? defaultDataDir(env, Deno.build.os);
+  } catch (e) {
+    err(`srv serve: ${(e as Error).message}`);
+    return ExitCode.usage;
+  }
   const endpoint = resolveEndpoint({
     flag: config.socket,
-    env: Deno.env.toObject(),
+    env,
     os: Deno.build.os,
     uid: currentUid(),
-    dataDir: "",
+    dataDir,
   });
 
   let claim: SocketClaim | undefined;
   let listener: Listener;
   try {
     claim = await claimSocketPath(endpoint.path, currentUid());
-    listener = listenUnix(endpoint.path);
   } catch (e) {
-    claim?.release();
     await flushLogs();
     if (e instanceof EndpointError) {
       err(`srv: ${e.message}`);
       return e.code === "in_use" ? ExitCode.endpointInUse : ExitCode.endpointUnsafe;
     }
+    err(`srv: cannot use ${endpoint.path}: ${(e as Error).message}`);
+    return ExitCode.endpointUnsafe;
+  }
+
+  let store: DurableEventLog | null = null;
+  let recovered: State | undefined;
+  if (!config.memory) {
+    const started = performance.now();
+    try {
+      const maxPages = env.SRV_STORE_MAX_PAGES ? Number(env.SRV_STORE_MAX_PAGES) : undefined;
+      const opened = await DurableEventLog.open({
+        dataDir,
+        retainEvents: config.retainEvents,
+        sync: config.sync,
+        maxPages,
+      });
+      store = opened.log;
+      recovered = opened.recovery.state;
+      log.info(
+        "store {path}: {stored} events on disk, checkpoint at v{checkpoint}, replayed {replayed}, next version v{next} ({ms} ms)",
+        {
+          path: store.path,
+          stored: opened.recovery.stored,
+          checkpoint: opened.recovery.checkpointVersion,
+          replayed: opened.recovery.replayed,
+          next: recovered.eventVersion + 1,
+          ms: Math.round(performance.now() - started),
+        },
+      );
+    } catch (e) {
+      claim.release();
+      await flushLogs();
+      err(`srv: ${(e as Error).message}`);
+      return e instanceof StoreError ? ExitCode.store : ExitCode.failure;
+    }
+  }
+
+  try {
+    listener = listenUnix(endpoint.path);
+  } catch (e) {
+    store?.close();
+    claim.release();
+    await flushLogs();
     err(`srv: cannot listen on ${endpoint.path}: ${(e as Error).message}`);
     return ExitCode.endpointUnsafe;
   }
@@ -274,6 +349,9 @@ async function serve(args: string[]): Promise<number> {
   const failed = Promise.withResolvers<void>();
   const server = new Server({
     identity: { pid: Deno.pid, version: SRV_VERSION, instanceId: crypto.randomUUID() },
+    history: store ?? undefined,
+    initialState: recovered,
+    storePath: store?.path ?? null,
     maxLineBytes: config.maxLineBytes,
     maxConnections: config.maxConnections,
     queueLimits: { maxEvents: config.maxQueueEvents, maxBytes: config.maxQueueBytes },
@@ -286,7 +364,7 @@ async function serve(args: string[]): Promise<number> {
   log.info("listening on {path} ({source}), {mode}", {
     path: endpoint.path,
     source: endpoint.source,
-    mode: config.memory ? "memory only" : "memory only (store not configured)",
+    mode: store === null ? "memory only" : `store ${store.path}`,
   });
   out(
     `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
@@ -298,11 +376,26 @@ async function serve(args: string[]): Promise<number> {
   await server.shutdown(DRAIN_DEADLINE_MS);
   await serving;
   claim.release();
-  await flushLogs();
   if (fatal !== null) {
-    err(`srv: stopped: ${(fatal as Error).message ?? fatal}`);
+    // The store failed mid-write: what it holds is all that was broadcast.
+    log.error("stopped: {error}", { error: (fatal as Error).message ?? String(fatal) });
+    try {
+      store?.close();
+    } catch {
+      // Already failing; the first error is the one to report.
+    }
+    await flushLogs();
+    err(`srv: stopped because the store failed: ${(fatal as Error).message ?? fatal}`);
     return ExitCode.store;
   }
+  try {
+    store?.close(server.state);
+  } catch (e) {
+    await flushLogs();
+    err(`srv: ${(e as Error).message}`);
+    return ExitCode.store;
+  }
+  await flushLogs();
   return ExitCode.ok;
 }
 

@@ -34,6 +34,8 @@ export * from "./srv/framing.ts";
 export * from "./srv/hub.ts";
 export * from "./srv/server.ts";
 export * from "./srv/endpoint.ts";
+export * from "./srv/store.ts";
+export * from "./srv/lock_file.ts";
 export * from "./srv/exit_code.ts";
 export * from "./srv/version.ts";
 export type * from "./srv/transport/transport.ts";

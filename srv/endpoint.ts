@@ -6,12 +6,48 @@
  * @module
  */
 
+import { tryLockFile } from "./lock_file.ts";
+
 /** The environment variables endpoint resolution reads. */
 export interface EndpointEnv {
   SRV_SOCKET?: string;
   AGENTMUX_SRV_PIPE_PATH?: string;
   XDG_RUNTIME_DIR?: string;
   TMPDIR?: string;
+}
+
+/** The environment variables the default data dir depends on. */
+export interface DataDirEnv {
+  XDG_STATE_HOME?: string;
+  HOME?: string;
+  LOCALAPPDATA?: string;
+  USERPROFILE?: string;
+}
+
+/**
+ * The per-user default data dir: `$XDG_STATE_HOME/srv`, else
+ * `~/.local/state/srv` (Linux and other Unix); `~/Library/Application
+ * Support/srv` (macOS); `%LOCALAPPDATA%\srv` (Windows). Throws when the
+ * environment gives no home to put it in.
+ *
+ * @example
+ * ```ts
+ * import { defaultDataDir } from "./endpoint.ts";
+ * defaultDataDir({ HOME: "/home/ada" }, "linux"); // "/home/ada/.local/state/srv"
+ * ```
+ */
+export function defaultDataDir(env: DataDirEnv, os: typeof Deno.build.os): string {
+  if (os === "windows") {
+    if (env.LOCALAPPDATA) return `${env.LOCALAPPDATA.replace(/\\+$/, "")}\\srv`;
+    if (env.USERPROFILE) return `${env.USERPROFILE.replace(/\\+$/, "")}\\AppData\\Local\\srv`;
+    throw new Error("neither LOCALAPPDATA nor USERPROFILE is set; pass --data-dir");
+  }
+  if (os === "darwin" && env.HOME) {
+    return joinPath(env.HOME, "Library", "Application Support", "srv");
+  }
+  if (env.XDG_STATE_HOME) return joinPath(env.XDG_STATE_HOME, "srv");
+  if (env.HOME) return joinPath(env.HOME, ".local", "state", "srv");
+  throw new Error("HOME is not set; pass --data-dir");
 }
 
 /** Inputs of {@linkcode resolveEndpoint}; injectable so tests cover every platform. */
@@ -191,7 +227,13 @@ async function isLive(path: string): Promise<boolean> {
 export async function claimSocketPath(path: string, uid: number | null): Promise<SocketClaim> {
   ensurePrivateDir(dirname(path), uid);
   const lockPath = `${path}.lock`;
-  const lock = await acquireLock(lockPath, path);
+  const lock = await tryLockFile(lockPath);
+  if (lock === null) {
+    throw new EndpointError(
+      "in_use",
+      `another srv is already running at ${path} (lock ${lockPath} is held)`,
+    );
+  }
   try {
     const replacedStale = await clearStaleSocket(path);
     return {
@@ -211,26 +253,6 @@ export async function claimSocketPath(path: string, uid: number | null): Promise
     lock.close();
     throw e;
   }
-}
-
-async function acquireLock(lockPath: string, socketPath: string): Promise<Deno.FsFile> {
-  for (let attempt = 0; attempt < 5; attempt++) {
-    const file = await Deno.open(lockPath, { create: true, read: true, write: true, mode: 0o600 });
-    if (!(await file.tryLock(true))) {
-      file.close();
-      throw new EndpointError(
-        "in_use",
-        `another srv is already running at ${socketPath} (lock ${lockPath} is held)`,
-      );
-    }
-    // The previous owner may have removed the file between our open and our
-    // lock; then we hold a lock nobody else can see. Check and retry.
-    const held = await file.stat();
-    const current = lstatOrNull(lockPath);
-    if (current !== null && current.ino === held.ino && current.dev === held.dev) return file;
-    file.close();
-  }
-  throw new EndpointError("in_use", `could not lock ${lockPath}: it keeps being replaced`);
 }
 
 async function clearStaleSocket(path: string): Promise<boolean> {

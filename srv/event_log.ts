@@ -7,6 +7,7 @@
  */
 
 import type { LogStats, U64 } from "./protocol.ts";
+import type { State } from "./state.ts";
 
 /** One logged event: its version and the exact JSON line that was broadcast. */
 export interface LogEntry {
@@ -24,10 +25,12 @@ export interface EventHistory {
   /** Adds the newest event; versions must rise strictly. */
   append(entry: LogEntry): void;
   /**
-   * Makes everything appended so far durable. The server calls it before it
-   * broadcasts any of those events; it throws when that is impossible.
+   * Makes everything appended so far durable, with the highest version
+   * issued (`state.eventVersion`, which counts unlogged events too). The
+   * server calls it before it broadcasts any of those events; it throws when
+   * that is impossible.
    */
-  commit(): void;
+  commit(state: State): void;
   /** Logged events with version strictly greater than `since`, oldest first. */
   eventsSince(since: U64): LogEntry[];
   /** Whether events after `since` are no longer retained. */
@@ -86,7 +89,7 @@ export class EventLog implements EventHistory {
   }
 
   /** Nothing to do: memory is as durable as the ring gets. */
-  commit(): void {}
+  commit(_state: State): void {}
 
   /** Version of the oldest retained event, or null when empty. */
   get oldest(): number | null {

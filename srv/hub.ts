@@ -65,12 +65,20 @@ export class Peer {
     return this.#queuedBytes + this.#inflightBytes;
   }
 
-  /** Queues bytes; returns false if that puts the peer past `limits`. */
-  enqueue(bytes: Uint8Array, limits: QueueLimits): boolean {
+  /**
+   * Queues bytes; returns false if that puts the peer past `limits`. A
+   * `reply` (the answer to this peer's own request, e.g. a long
+   * `event_list`) is not held against the bound by its own size: only the
+   * backlog in front of it is, so a big catch-up never evicts a reader, while
+   * a peer that asks and never reads still is evicted at its next event.
+   */
+  enqueue(bytes: Uint8Array, limits: QueueLimits, reply = false): boolean {
     if (this.#closed) return true;
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
-    return this.pendingEvents <= limits.maxEvents && this.pendingBytes <= limits.maxBytes;
+    const own = reply ? 1 : 0;
+    return this.pendingEvents - own <= limits.maxEvents &&
+      this.pendingBytes - own * bytes.length <= limits.maxBytes;
   }
 
   /** Starts writing what is queued, unless a write is already under way. */
@@ -194,10 +202,13 @@ export class Hub {
     for (const peer of this.#peers) this.send(peer, bytes);
   }
 
-  /** Queues bytes for one peer; evicts it if that overflows its queue. */
-  send(peer: Peer, bytes: Uint8Array): void {
+  /**
+   * Queues bytes for one peer; evicts it if that overflows its queue.
+   * `reply` marks the answer to the peer's own request (see {@linkcode Peer.enqueue}).
+   */
+  send(peer: Peer, bytes: Uint8Array, reply = false): void {
     if (peer.isClosed) return;
-    if (peer.enqueue(bytes, this.limits)) {
+    if (peer.enqueue(bytes, this.limits, reply)) {
       this.#dirty.add(peer);
       return;
     }

@@ -316,7 +316,7 @@ export class Server {
     this.#flushScheduled = false;
     if (this.#failed || this.#staged.length === 0) return;
     try {
-      this.history.commit();
+      this.history.commit(this.#state);
     } catch (error) {
       this.#fail(error);
       return;
@@ -325,7 +325,7 @@ export class Server {
     this.#staged = [];
     for (const [target, bytes] of staged) {
       if (target === null) this.#hub.broadcast(bytes);
-      else this.#hub.send(target, bytes);
+      else this.#hub.send(target, bytes, true);
     }
     this.#hub.flush();
   }

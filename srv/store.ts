@@ -1,0 +1,495 @@
+/**
+ * Durable state (PROTOCOL.md §8): an embedded SQLite event store behind the
+ * event log's seam. Every logged event and the highest issued version are
+ * committed before the server broadcasts them; a periodic checkpoint of the
+ * tree bounds what a restart replays; `get_events` reaches back past the
+ * memory ring as far as the store's retention.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DEFAULT_RING_CAPACITY, type EventHistory, EventLog, type LogEntry } from "./event_log.ts";
+import { tryLockFile } from "./lock_file.ts";
+import type { LogStats, U64 } from "./protocol.ts";
+import { evolve, type ReducerEvent } from "./reducer.ts";
+import { type Block, initialState, type State, type Tab, type Workspace } from "./state.ts";
+
+/** `PRAGMA application_id` of an srv store: "srv1" in ASCII. */
+export const STORE_APPLICATION_ID = 0x73727631;
+/** The schema version this srv writes; older stores are migrated forward. */
+export const STORE_SCHEMA_VERSION = 1;
+/** Default of `--retain-events`: events kept on disk for `get_events`. */
+export const DEFAULT_RETAIN_EVENTS = 100_000;
+/** Logged events between two checkpoints of the tree. */
+export const DEFAULT_CHECKPOINT_EVERY = 1000;
+/** File names inside the data dir. */
+export const STORE_FILE = "srv.db";
+/** The lock that keeps a second srv off the same data dir. */
+export const STORE_LOCK_FILE = "srv.lock";
+
+/** The store cannot be used; the message names the path and the reason. */
+export class StoreError extends Error {
+  readonly path: string;
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "StoreError";
+    this.path = path;
+  }
+}
+
+/** How to open a store. */
+export interface StoreOptions {
+  /** Directory holding `srv.db` and `srv.lock`; created 0700 when missing. */
+  readonly dataDir: string;
+  /** Events kept for `get_events` (never fewer than those after the latest checkpoint). */
+  readonly retainEvents?: number;
+  /** Logged events between checkpoints. */
+  readonly checkpointEvery?: number;
+  /** `normal` survives a crash of srv; `full` also survives power loss (fsync per commit). */
+  readonly sync?: "normal" | "full";
+  /** Size of the memory ring in front of the store. */
+  readonly ringCapacity?: number;
+  /** Caps the database size in pages (diagnostics: makes "disk full" reproducible). */
+  readonly maxPages?: number;
+}
+
+/** What opening the store found. */
+export interface StoreRecovery {
+  /** The state rebuilt from the latest checkpoint and the events after it. */
+  readonly state: State;
+  /** Version of the checkpoint used (0 when none). */
+  readonly checkpointVersion: number;
+  /** Events replayed on top of the checkpoint. */
+  readonly replayed: number;
+  /** Events on disk. */
+  readonly stored: number;
+}
+
+interface Migration {
+  readonly to: number;
+  readonly sql: string;
+}
+
+/** Forward-only migrations; `to` is the schema version after each. */
+const MIGRATIONS: readonly Migration[] = [
+  {
+    to: 1,
+    sql: `
+      CREATE TABLE events (version INTEGER PRIMARY KEY, json TEXT NOT NULL) STRICT;
+      CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
+      CREATE TABLE checkpoints (
+        version INTEGER PRIMARY KEY, state TEXT NOT NULL, created_at TEXT NOT NULL
+      ) STRICT;
+      INSERT INTO meta (key, value) VALUES ('highest_version', 0);
+    `,
+  },
+];
+
+/** The tree as a checkpoint stores it (JSON). */
+interface CheckpointData {
+  eventVersion: number;
+  nextClientId: number;
+  workspaces: Workspace[];
+  tabs: Tab[];
+  blocks: Block[];
+}
+
+function toCheckpoint(state: State): string {
+  const data: CheckpointData = {
+    eventVersion: state.eventVersion,
+    nextClientId: state.nextClientId,
+    workspaces: [...state.workspaces.values()],
+    tabs: [...state.tabs.values()],
+    blocks: [...state.blocks.values()],
+  };
+  return JSON.stringify(data);
+}
+
+function fromCheckpoint(json: string): State {
+  const data = JSON.parse(json) as CheckpointData;
+  return {
+    ...initialState(),
+    eventVersion: data.eventVersion,
+    nextClientId: data.nextClientId,
+    workspaces: new Map(data.workspaces.map((w) => [w.id, w])),
+    tabs: new Map(data.tabs.map((t) => [t.id, t])),
+    blocks: new Map(data.blocks.map((b) => [b.id, b])),
+  };
+}
+
+function message(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}
+
+function joinPath(dir: string, file: string): string {
+  const sep = Deno.build.os === "windows" ? "\\" : "/";
+  return dir.endsWith("/") || dir.endsWith("\\") ? dir + file : dir + sep + file;
+}
+
+/**
+ * The event history of a durable srv: the memory ring in front, SQLite
+ * behind. Open it with {@linkcode DurableEventLog.open}, hand it to the
+ * server as `history`, and {@linkcode DurableEventLog.close} it on shutdown.
+ *
+ * @example
+ * ```ts ignore
+ * import { DurableEventLog } from "./store.ts";
+ * import { Server } from "./server.ts";
+ * const { log, recovery } = await DurableEventLog.open({ dataDir: "/tmp/srv-data" });
+ * const server = new Server({ identity, history: log, initialState: recovery.state, storePath: log.path });
+ * // ... serve, then on shutdown:
+ * log.close(server.state);
+ * ```
+ */
+export class DurableEventLog implements EventHistory {
+  /** Path of the SQLite database file. */
+  readonly path: string;
+  readonly retainEvents: number;
+  readonly checkpointEvery: number;
+  readonly #db: DatabaseSync;
+  readonly #lock: Deno.FsFile;
+  readonly #ring: EventLog;
+  #pending: LogEntry[] = [];
+  #committedVersion: number;
+  #sinceCheckpoint: number;
+  #latestCheckpoint: number;
+  #oldest: number | null;
+  #newest: number | null;
+  #count: number;
+  #closed = false;
+  readonly #insertEvent: StatementSync;
+  readonly #setHighest: StatementSync;
+  readonly #selectSince: StatementSync;
+
+  private constructor(
+    path: string,
+    db: DatabaseSync,
+    lock: Deno.FsFile,
+    options: StoreOptions,
+    found: {
+      highest: number;
+      checkpoint: number;
+      oldest: number | null;
+      newest: number | null;
+      count: number;
+    },
+  ) {
+    this.path = path;
+    this.#db = db;
+    this.#lock = lock;
+    this.retainEvents = options.retainEvents ?? DEFAULT_RETAIN_EVENTS;
+    this.checkpointEvery = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
+    this.#ring = new EventLog(options.ringCapacity ?? DEFAULT_RING_CAPACITY);
+    this.#committedVersion = found.highest;
+    this.#latestCheckpoint = found.checkpoint;
+    this.#oldest = found.oldest;
+    this.#newest = found.newest;
+    this.#count = found.count;
+    this.#sinceCheckpoint = 0;
+    this.#insertEvent = db.prepare("INSERT INTO events (version, json) VALUES (?, ?)");
+    this.#setHighest = db.prepare("UPDATE meta SET value = ? WHERE key = 'highest_version'");
+    this.#selectSince = db.prepare(
+      "SELECT version, json FROM events WHERE version > ? ORDER BY version",
+    );
+  }
+
+  /**
+   * Opens (or creates) the store in `options.dataDir` and rebuilds the state
+   * from it. Throws {@linkcode StoreError} with a precise message when the
+   * dir is unusable, locked by another srv, not an srv store, from a newer
+   * srv, or corrupt; it never starts empty over an existing store.
+   */
+  static async open(
+    options: StoreOptions,
+  ): Promise<{ log: DurableEventLog; recovery: StoreRecovery }> {
+    const dir = options.dataDir;
+    prepareDataDir(dir);
+    const lockPath = joinPath(dir, STORE_LOCK_FILE);
+    let lock: Deno.FsFile | null;
+    try {
+      lock = await tryLockFile(lockPath);
+    } catch (e) {
+      throw new StoreError(dir, `cannot lock the data dir ${dir}: ${message(e)}`, { cause: e });
+    }
+    if (lock === null) {
+      throw new StoreError(
+        dir,
+        `another srv is using the data dir ${dir} (lock ${lockPath} is held)`,
+      );
+    }
+    const path = joinPath(dir, STORE_FILE);
+    let db: DatabaseSync | undefined;
+    try {
+      db = openDatabase(path, options);
+      const found = recover(db, path);
+      const log = new DurableEventLog(path, db, lock, options, found);
+      log.#preloadRing();
+      return { log, recovery: found.recovery };
+    } catch (e) {
+      try {
+        db?.close();
+      } catch {
+        // Nothing more to release.
+      }
+      lock.close();
+      if (e instanceof StoreError) throw e;
+      throw new StoreError(path, `cannot open the store ${path}: ${message(e)}`, { cause: e });
+    }
+  }
+
+  append(entry: LogEntry): void {
+    this.#ring.append(entry);
+    this.#pending.push(entry);
+    this.#oldest ??= entry.version;
+    this.#newest = entry.version;
+    this.#count++;
+  }
+
+  /**
+   * Commits appended events, the highest issued version and (every
+   * `checkpointEvery` events) a checkpoint of `state`, in one transaction.
+   * Throws {@linkcode StoreError} when the write fails; nothing appended
+   * since the last commit may then be broadcast.
+   */
+  commit(state: State): void {
+    const checkpointDue = this.#sinceCheckpoint + this.#pending.length >= this.checkpointEvery;
+    if (this.#pending.length === 0 && state.eventVersion === this.#committedVersion) return;
+    try {
+      this.#db.exec("BEGIN IMMEDIATE");
+      for (const entry of this.#pending) this.#insertEvent.run(entry.version, entry.json);
+      this.#setHighest.run(state.eventVersion);
+      if (checkpointDue) this.#checkpoint(state);
+      this.#db.exec("COMMIT");
+    } catch (e) {
+      this.#rollback();
+      throw new StoreError(this.path, `writing to the store ${this.path} failed: ${message(e)}`, {
+        cause: e,
+      });
+    }
+    this.#sinceCheckpoint = checkpointDue ? 0 : this.#sinceCheckpoint + this.#pending.length;
+    this.#pending = [];
+    this.#committedVersion = state.eventVersion;
+  }
+
+  eventsSince(since: U64): LogEntry[] {
+    const ringOldest = this.#ring.oldest;
+    const bound = typeof since === "bigint"
+      ? (since <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(since) : Infinity)
+      : since;
+    if (ringOldest === null || bound >= ringOldest - 1) return this.#ring.eventsSince(since);
+    const rows = this.#selectSince.all(bound) as { version: number; json: string }[];
+    const out: LogEntry[] = rows.map((r) => ({ version: r.version, json: r.json }));
+    for (const entry of this.#pending) if (entry.version > bound) out.push(entry);
+    return out;
+  }
+
+  isTruncated(since: U64): boolean {
+    return this.#oldest !== null && BigInt(this.#oldest) > BigInt(since) + 1n;
+  }
+
+  stats(): LogStats {
+    return { oldest: this.#oldest, newest: this.#newest, retained: this.#count };
+  }
+
+  /** Version of the latest checkpoint on disk (0 when none). */
+  get latestCheckpoint(): number {
+    return this.#latestCheckpoint;
+  }
+
+  /**
+   * Writes a final checkpoint of `state` (so the next start replays nothing)
+   * and closes the database and the lock. Safe to call twice.
+   */
+  close(state?: State): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (state !== undefined) {
+        this.#db.exec("BEGIN IMMEDIATE");
+        for (const entry of this.#pending) this.#insertEvent.run(entry.version, entry.json);
+        this.#setHighest.run(state.eventVersion);
+        this.#checkpoint(state);
+        this.#db.exec("COMMIT");
+        this.#pending = [];
+      }
+    } catch (e) {
+      this.#rollback();
+      throw new StoreError(this.path, `final checkpoint of ${this.path} failed: ${message(e)}`, {
+        cause: e,
+      });
+    } finally {
+      this.#db.close();
+      this.#lock.close();
+    }
+  }
+
+  #checkpoint(state: State): void {
+    const version = state.eventVersion;
+    if (version <= this.#latestCheckpoint) return;
+    this.#db.prepare("INSERT INTO checkpoints (version, state, created_at) VALUES (?, ?, ?)")
+      .run(version, toCheckpoint(state), new Date().toISOString());
+    this.#db.prepare("DELETE FROM checkpoints WHERE version < ?").run(version);
+    this.#latestCheckpoint = version;
+    this.#prune();
+  }
+
+  /** Drops events past the retention, but never one after the latest checkpoint. */
+  #prune(): void {
+    if (this.#newest === null) return;
+    const cutoff = Math.min(this.#newest - this.retainEvents, this.#latestCheckpoint);
+    if (this.#oldest === null || cutoff < this.#oldest) return;
+    this.#db.prepare("DELETE FROM events WHERE version <= ?").run(cutoff);
+    const row = this.#db.prepare("SELECT count(*) AS n, min(version) AS lo FROM events").get() as {
+      n: number;
+      lo: number | null;
+    };
+    // Runs inside the commit's transaction, after the pending events were inserted.
+    this.#count = row.n;
+    this.#oldest = row.lo;
+  }
+
+  #preloadRing(): void {
+    const rows = this.#db.prepare(
+      "SELECT version, json FROM (SELECT version, json FROM events ORDER BY version DESC LIMIT ?) ORDER BY version",
+    ).all(this.#ring.capacity) as { version: number; json: string }[];
+    for (const row of rows) this.#ring.append({ version: row.version, json: row.json });
+  }
+
+  #rollback(): void {
+    try {
+      if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
+    } catch {
+      // The transaction is already gone; the error that got us here is reported.
+    }
+  }
+}
+
+function prepareDataDir(dir: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(dir);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) {
+      throw new StoreError(dir, `cannot use the data dir ${dir}: ${message(e)}`, { cause: e });
+    }
+    try {
+      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+    } catch (e) {
+      throw new StoreError(dir, `cannot create the data dir ${dir}: ${message(e)}`, { cause: e });
+    }
+    return;
+  }
+  if (!info.isDirectory) throw new StoreError(dir, `the data dir ${dir} is not a directory`);
+}
+
+function openDatabase(path: string, options: StoreOptions): DatabaseSync {
+  const db = new DatabaseSync(path);
+  try {
+    // The first statement reads the file header: a file that is not SQLite fails here.
+    db.exec("PRAGMA journal_mode = WAL");
+  } catch (e) {
+    db.close();
+    throw new StoreError(path, `the store ${path} is not an SQLite database (${message(e)})`, {
+      cause: e,
+    });
+  }
+  db.exec(`PRAGMA synchronous = ${options.sync === "full" ? "FULL" : "NORMAL"}`);
+  db.exec("PRAGMA foreign_keys = OFF");
+  if (options.maxPages !== undefined) db.exec(`PRAGMA max_page_count = ${options.maxPages}`);
+  return db;
+}
+
+function pragmaNumber(db: DatabaseSync, name: string): number {
+  const row = db.prepare(`PRAGMA ${name}`).get() as Record<string, number>;
+  return Number(Object.values(row)[0]);
+}
+
+function migrate(db: DatabaseSync, path: string): void {
+  const appId = pragmaNumber(db, "application_id");
+  const schema = pragmaNumber(db, "user_version");
+  const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n;
+  if (appId !== STORE_APPLICATION_ID) {
+    if (appId !== 0 || schema !== 0 || tables !== 0) {
+      throw new StoreError(
+        path,
+        `${path} is an SQLite database but not an srv store; refusing to use it`,
+      );
+    }
+  }
+  if (schema > STORE_SCHEMA_VERSION) {
+    throw new StoreError(
+      path,
+      `the store ${path} has schema version ${schema}, newer than this srv supports (${STORE_SCHEMA_VERSION}); use a newer srv`,
+    );
+  }
+  const pending = MIGRATIONS.filter((m) => m.to > schema);
+  if (pending.length === 0) return;
+  db.exec("BEGIN IMMEDIATE");
+  try {
+    for (const m of pending) db.exec(m.sql);
+    db.exec(`PRAGMA application_id = ${STORE_APPLICATION_ID}`);
+    db.exec(`PRAGMA user_version = ${STORE_SCHEMA_VERSION}`);
+    db.exec("COMMIT");
+  } catch (e) {
+    db.exec("ROLLBACK");
+    throw new StoreError(
+      path,
+      `migrating the store ${path} to schema ${STORE_SCHEMA_VERSION} failed: ${message(e)}`,
+      {
+        cause: e,
+      },
+    );
+  }
+}
+
+function recover(db: DatabaseSync, path: string) {
+  migrate(db, path);
+  const check = db.prepare("PRAGMA quick_check").all() as { quick_check: string }[];
+  if (check.length !== 1 || check[0].quick_check !== "ok") {
+    const detail = check.slice(0, 3).map((r) => r.quick_check).join("; ");
+    throw new StoreError(path, `the store ${path} is corrupt: ${detail}`);
+  }
+  const highest = (db.prepare("SELECT value FROM meta WHERE key = 'highest_version'").get() as
+    | { value: number }
+    | undefined)?.value;
+  if (highest === undefined) {
+    throw new StoreError(path, `the store ${path} is corrupt: no highest_version`);
+  }
+  const checkpoint = db.prepare(
+    "SELECT version, state FROM checkpoints ORDER BY version DESC LIMIT 1",
+  )
+    .get() as { version: number; state: string } | undefined;
+  let state = checkpoint === undefined ? initialState() : fromCheckpoint(checkpoint.state);
+  let replayed = 0;
+  const tail = db.prepare("SELECT json FROM events WHERE version > ? ORDER BY version")
+    .iterate(checkpoint?.version ?? 0) as Iterable<{ json: string }>;
+  for (const row of tail) {
+    state = evolve(state, JSON.parse(row.json) as ReducerEvent);
+    replayed++;
+  }
+  const stats = db.prepare(
+    "SELECT count(*) AS n, min(version) AS lo, max(version) AS hi FROM events",
+  )
+    .get() as { n: number; lo: number | null; hi: number | null };
+  // A restart starts over: nobody is connected, so no process is running.
+  const recovered: State = {
+    ...state,
+    lifecycle: "starting",
+    processes: new Map(),
+    eventVersion: Math.max(highest, state.eventVersion),
+  };
+  return {
+    highest: recovered.eventVersion,
+    checkpoint: checkpoint?.version ?? 0,
+    oldest: stats.lo,
+    newest: stats.hi,
+    count: stats.n,
+    recovery: {
+      state: recovered,
+      checkpointVersion: checkpoint?.version ?? 0,
+      replayed,
+      stored: stats.n,
+    },
+  };
+}
