@@ -288,11 +288,12 @@ async function serve(args: string[]): Promise<number> {
     source: endpoint.source,
     mode: config.memory ? "memory only" : "memory only (store not configured)",
   });
+  // Handlers go in before the readiness line: a launcher may signal as soon
+  // as it reads that line, and an unhandled SIGINT would kill srv outright.
+  const signalled = onceSignalled(() => claim?.release());
   out(
     `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
   );
-
-  const signalled = onceSignalled(() => claim?.release());
   const signal = await Promise.race([signalled, failed.promise.then(() => null)]);
   if (signal !== null) log.info("{signal} received; shutting down", { signal });
   await server.shutdown(DRAIN_DEADLINE_MS);
