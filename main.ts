@@ -6,12 +6,14 @@
  * @module
  */
 
+import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  claimSocketPath,
+  type DataDirEnv,
+  defaultDataDir,
+  type EndpointEnv,
   EndpointError,
   resolveEndpoint,
-  type SocketClaim,
 } from "./srv/endpoint.ts";
 import { ExitCode } from "./srv/exit_code.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./srv/framing.ts";
@@ -25,8 +27,12 @@ import {
   type SrvLogLevel,
 } from "./srv/log.ts";
 import { DEFAULT_MAX_CONNECTIONS, DRAIN_DEADLINE_MS, Server } from "./srv/server.ts";
-import { listenUnix } from "./srv/transport/unix.ts";
-import type { Listener } from "./srv/transport/transport.ts";
+import {
+  type OpenEndpoint,
+  openEndpoint,
+  type TransportChoice,
+  TRANSPORTS,
+} from "./srv/transport/open_endpoint.ts";
 import { SRV_VERSION } from "./srv/version.ts";
 import { getLogger } from "./deps.ts";
 
@@ -52,7 +58,19 @@ const SERVE_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     value: "PATH",
     help:
-      "endpoint to listen on (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then $XDG_RUNTIME_DIR/srv/srv.sock or <tmpdir>/srv-<uid>/srv.sock)",
+      "endpoint to listen on (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then $XDG_RUNTIME_DIR/srv/srv.sock or <tmpdir>/srv-<uid>/srv.sock; on Windows \\\\.\\pipe\\srv-<hash16 of the data dir>\\srv-command)",
+  },
+  "data-dir": {
+    type: "string",
+    value: "PATH",
+    help:
+      "data directory (default: $XDG_STATE_HOME/srv or ~/.local/state/srv; macOS ~/Library/Application Support/srv; Windows %LOCALAPPDATA%\\srv)",
+  },
+  transport: {
+    type: "string",
+    value: TRANSPORTS.join("|"),
+    help:
+      "auto: named pipes (node:net) on Windows, Unix sockets (Deno.listen) elsewhere; node: node:net on a Unix socket too (default auto)",
   },
   memory: { type: "boolean", help: "keep events in memory only (no data store)" },
   "max-line-bytes": {
@@ -138,6 +156,8 @@ function oneOf<T extends string>(
 /** The parsed flags of `srv serve`. */
 export interface ServeConfig {
   socket?: string;
+  dataDir?: string;
+  transport: TransportChoice;
   memory: boolean;
   maxLineBytes: number;
   maxConnections: number;
@@ -167,6 +187,8 @@ export function parseServeArgs(args: string[]): ServeConfig {
   const str = (k: string) => values[k] as string | undefined;
   return {
     socket: str("socket"),
+    dataDir: str("data-dir"),
+    transport: oneOf("transport", str("transport"), TRANSPORTS, "auto"),
     memory: values.memory === true,
     maxLineBytes: positiveInt("max-line-bytes", str("max-line-bytes"), DEFAULT_MAX_LINE_BYTES),
     maxConnections: positiveInt("max-connections", str("max-connections"), DEFAULT_MAX_CONNECTIONS),
@@ -184,6 +206,24 @@ export function parseServeArgs(args: string[]): ServeConfig {
     logFormat: oneOf("log-format", str("log-format"), LOG_FORMATS, "pretty"),
     help: values.help === true,
   };
+}
+
+/**
+ * The variables endpoint and data-dir resolution read, looked up one by one
+ * because `Deno.env.get` matches names case-insensitively on Windows.
+ */
+function resolutionEnv(): EndpointEnv & DataDirEnv {
+  const keys = [
+    "SRV_SOCKET",
+    "AGENTMUX_SRV_PIPE_PATH",
+    "XDG_RUNTIME_DIR",
+    "TMPDIR",
+    "XDG_STATE_HOME",
+    "HOME",
+    "LOCALAPPDATA",
+    "USERPROFILE",
+  ] as const;
+  return Object.fromEntries(keys.map((k) => [k, Deno.env.get(k)]));
 }
 
 function currentUid(): number | null {
@@ -243,21 +283,34 @@ async function serve(args: string[]): Promise<number> {
   }
   await setupLogging(config.logLevel, config.logFormat);
   const log = getLogger(["srv", "main"]);
+  const os = Deno.build.os;
+  const env = resolutionEnv();
+  const dataDir = config.dataDir !== undefined
+    ? resolvePath(config.dataDir)
+    : defaultDataDir(env, os);
   const endpoint = resolveEndpoint({
     flag: config.socket,
-    env: Deno.env.toObject(),
-    os: Deno.build.os,
+    env,
+    os,
     uid: currentUid(),
-    dataDir: "",
+    dataDir: dataDir ?? "",
   });
+  if (os === "windows" && endpoint.source === "default" && dataDir === null) {
+    err(
+      "srv serve: no data directory to derive the pipe name from (LOCALAPPDATA and USERPROFILE are unset); pass --data-dir or --socket",
+    );
+    return ExitCode.usage;
+  }
 
-  let claim: SocketClaim | undefined;
-  let listener: Listener;
+  let opened: OpenEndpoint;
   try {
-    claim = await claimSocketPath(endpoint.path, currentUid());
-    listener = listenUnix(endpoint.path);
+    opened = await openEndpoint({
+      path: endpoint.path,
+      transport: config.transport,
+      os,
+      uid: currentUid(),
+    });
   } catch (e) {
-    claim?.release();
     await flushLogs();
     if (e instanceof EndpointError) {
       err(`srv: ${e.message}`);
@@ -266,7 +319,7 @@ async function serve(args: string[]): Promise<number> {
     err(`srv: cannot listen on ${endpoint.path}: ${(e as Error).message}`);
     return ExitCode.endpointUnsafe;
   }
-  if (claim.replacedStale) {
+  if (opened.replacedStale) {
     log.info("removed a stale socket left at {path}", { path: endpoint.path });
   }
 
@@ -282,15 +335,16 @@ async function serve(args: string[]): Promise<number> {
       failed.resolve();
     },
   });
-  const serving = server.serve(listener);
-  log.info("listening on {path} ({source}), {mode}", {
+  const serving = server.serve(opened.listener);
+  log.info("listening on {path} ({source}, {transport}), {mode}", {
     path: endpoint.path,
     source: endpoint.source,
+    transport: opened.transport,
     mode: config.memory ? "memory only" : "memory only (store not configured)",
   });
   // Handlers go in before the readiness line: a launcher may signal as soon
   // as it reads that line, and an unhandled SIGINT would kill srv outright.
-  const signalled = onceSignalled(() => claim?.release());
+  const signalled = onceSignalled(() => opened.release());
   out(
     `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
   );
@@ -298,7 +352,7 @@ async function serve(args: string[]): Promise<number> {
   if (signal !== null) log.info("{signal} received; shutting down", { signal });
   await server.shutdown(DRAIN_DEADLINE_MS);
   await serving;
-  claim.release();
+  opened.release();
   await flushLogs();
   if (fatal !== null) {
     err(`srv: stopped: ${(fatal as Error).message ?? fatal}`);
