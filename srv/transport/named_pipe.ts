@@ -232,6 +232,15 @@ interface PendingWrite {
  * purpose: bytes Node holds in a paused stream are discarded if the stream
  * then errors, so pausing eagerly would lose the last lines a peer sent (or
  * a refusal srv sent) just before a connection reset.
+ *
+ * @example
+ * ```ts ignore
+ * import { connectNamedPipe } from "./named_pipe.ts";
+ * const conn = await connectNamedPipe("/run/user/1000/srv/srv.sock");
+ * await conn.write(new TextEncoder().encode('{"cmd":"get_server_info"}\n'));
+ * const chunk = await conn.read(); // bytes of the reply, or null at end of stream
+ * conn.close();
+ * ```
  */
 export class NamedPipeConnection implements Connection {
   #socket: net.Socket;
