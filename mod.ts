@@ -40,3 +40,5 @@ export * from "./srv/exit_code.ts";
 export * from "./srv/version.ts";
 export type * from "./srv/transport/transport.ts";
 export { listenUnix, UnixConnection } from "./srv/transport/unix.ts";
+export * from "./srv/transport/named_pipe.ts";
+export * from "./srv/transport/open_endpoint.ts";
