@@ -66,7 +66,9 @@ const NOT_REGISTERED: Partial<Record<Command["cmd"], string>> = {
 export class Session {
   #identity: SessionIdentity | null = null;
   #ended = false;
-  static readonly #utf8 = new TextDecoder("utf-8", { fatal: true });
+  // A BOM is kept, not skipped: it is not JSON, and lines decoded in one batch
+  // (LineSplitter.pushText) must be judged exactly like lines decoded one by one.
+  static readonly #utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
   /** Who registered on this connection, or null. */
   get identity(): SessionIdentity | null {

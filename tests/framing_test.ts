@@ -64,3 +64,57 @@ Deno.test("returning false from the callback stops the chunk", () => {
   });
   assert.deepEqual(lines, ["a", "b"]);
 });
+
+Deno.test("pushText delivers exactly what push delivers, for random streams and random chunking", () => {
+  let seed = 42;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  const pieces = [
+    enc.encode('{"cmd":"ping","nonce":1}'),
+    enc.encode("héllo ✓"),
+    new Uint8Array([0xff, 0xfe]), // invalid UTF-8
+    new Uint8Array([0xe2, 0x9c]), // truncated multi-byte sequence
+    enc.encode("\r"),
+    enc.encode("\n"),
+    enc.encode("\r\n"),
+    enc.encode(" "),
+    new Uint8Array(30).fill(0x78), // pushes lines past the cap of 40
+  ];
+  const canonical = (l: string | Uint8Array) => typeof l === "string" ? enc.encode(l) : l.slice();
+  for (let trial = 0; trial < 400; trial++) {
+    const parts: Uint8Array[] = [];
+    for (let i = 0; i < 20; i++) parts.push(pieces[Math.floor(rnd() * pieces.length)]);
+    const stream = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    parts.reduce((off, p) => (stream.set(p, off), off + p.length), 0);
+    const cuts: number[] = [];
+    for (let at = 0; at < stream.length;) {
+      at += 1 + Math.floor(rnd() * 25);
+      cuts.push(Math.min(at, stream.length));
+    }
+    const run = (text: boolean) => {
+      const split = new LineSplitter(40);
+      const lines: Uint8Array[] = [];
+      let ok = true;
+      let from = 0;
+      for (const to of cuts) {
+        if (!ok) break;
+        const chunk = stream.slice(from, to);
+        from = to;
+        ok = text
+          ? split.pushText(chunk, (l) => void lines.push(canonical(l)))
+          : split.push(chunk, (l) => void lines.push(canonical(l)));
+      }
+      return { ok, lines: lines.map((l) => [...l].join(",")), pending: split.pendingBytes };
+    };
+    assert.deepEqual(run(true), run(false), `trial ${trial}`);
+  }
+});
+
+Deno.test("pushText hands valid lines over as strings and invalid ones as bytes", () => {
+  const split = new LineSplitter(100);
+  const lines: (string | Uint8Array)[] = [];
+  split.pushText(enc.encode("ok ✓\r\nnext\n"), (l) => void lines.push(l));
+  assert.deepEqual(lines, ["ok ✓", "next"]);
+  const mixed: (string | Uint8Array)[] = [];
+  split.pushText(new Uint8Array([0x61, 0x0a, 0xff, 0x0a]), (l) => void mixed.push(l));
+  assert.deepEqual(mixed, [new Uint8Array([0x61]), new Uint8Array([0xff])]);
+});
