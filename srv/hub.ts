@@ -9,11 +9,19 @@
 
 import type { Connection } from "./transport/transport.ts";
 
-/** Bounds of one connection's send queue. */
+/**
+ * Bounds of one connection's send queue. Unsent means queued here or handed
+ * to a write the socket has not finished (its kernel buffer is full).
+ */
 export interface QueueLimits {
-  /** Events queued (written or not yet acknowledged by the socket) before eviction. */
+  /** Unsent events a connection may have before eviction. */
   readonly maxEvents: number;
-  /** Bytes queued before eviction. */
+  /**
+   * Unsent bytes a connection may have before eviction, not counting the
+   * oldest unsent event: one event larger than the bound (a big snapshot)
+   * still reaches a client that keeps up, while memory stays bounded by
+   * `maxBytes` plus one event.
+   */
   readonly maxBytes: number;
 }
 
@@ -36,8 +44,11 @@ export class Peer {
   /** Events and bytes handed to the socket but not yet written. */
   #inflightEvents = 0;
   #inflightBytes = 0;
+  /** Size of the first event of the write in flight. */
+  #inflightHead = 0;
   #writing = false;
   #closed = false;
+  #closeReason: string | null = null;
   #closeWhenDrained = false;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves once the connection is closed, for whatever reason. */
@@ -55,6 +66,11 @@ export class Peer {
     return this.#closed;
   }
 
+  /** Why the peer was closed (the first reason given), or null while open. */
+  get closeReason(): string | null {
+    return this.#closeReason;
+  }
+
   /** Events not yet written to the socket. */
   get pendingEvents(): number {
     return this.#queue.length + this.#inflightEvents;
@@ -70,14 +86,16 @@ export class Peer {
     if (this.#closed) return true;
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
-    return this.pendingEvents <= limits.maxEvents && this.pendingBytes <= limits.maxBytes;
+    const head = this.#inflightEvents > 0 ? this.#inflightHead : this.#queue[0].length;
+    return this.pendingEvents <= limits.maxEvents &&
+      this.pendingBytes - head <= limits.maxBytes;
   }
 
   /** Starts writing what is queued, unless a write is already under way. */
   kick(): void {
     if (this.#writing || this.#closed) return;
     if (this.#queue.length === 0) {
-      if (this.#closeWhenDrained) this.close();
+      if (this.#closeWhenDrained) this.close("output drained");
       return;
     }
     this.#writing = true;
@@ -92,17 +110,24 @@ export class Peer {
     if (this.#closed) return;
     this.#closeWhenDrained = true;
     if (this.#drainTimer === undefined) {
-      this.#drainTimer = setTimeout(() => this.close(), deadlineMs);
+      this.#drainTimer = setTimeout(
+        () => this.close(`drain deadline (${deadlineMs} ms) passed with output unsent`),
+        deadlineMs,
+      );
     }
     this.kick();
   }
 
-  /** Closes now, dropping whatever is queued. */
-  close(): void {
+  /** Closes now, dropping whatever is queued; `reason` is kept for the log. */
+  close(reason = "closed by server"): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closeReason = reason;
     this.#queue = [];
     this.#queuedBytes = 0;
+    // Closing cancels the write in flight, which releases its buffer.
+    this.#inflightEvents = 0;
+    this.#inflightBytes = 0;
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     this.conn.close();
     this.#resolveClosed();
@@ -114,20 +139,22 @@ export class Peer {
         const batch = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue);
         this.#inflightEvents = this.#queue.length;
         this.#inflightBytes = this.#queuedBytes;
+        this.#inflightHead = this.#queue[0].length;
         this.#queue = [];
         this.#queuedBytes = 0;
         await this.conn.write(batch);
         this.#inflightEvents = 0;
         this.#inflightBytes = 0;
       }
-    } catch {
-      // The peer is gone; its read side sees the close and cleans up.
-      this.close();
+    } catch (e) {
+      // The peer is gone (or we closed it, which cancels the write); its read
+      // side sees the close and cleans up.
+      this.close(`write failed: ${(e as Error).message}`);
       return;
     } finally {
       this.#writing = false;
     }
-    if (this.#closeWhenDrained) this.close();
+    if (this.#closeWhenDrained) this.close("output drained");
   }
 }
 
@@ -204,7 +231,10 @@ export class Hub {
     const report = { queuedEvents: peer.pendingEvents, queuedBytes: peer.pendingBytes };
     this.#peers.delete(peer);
     this.#dirty.delete(peer);
-    peer.close();
+    peer.close(
+      `evicted: ${report.queuedEvents} events / ${report.queuedBytes} bytes unsent ` +
+        `(limits ${this.limits.maxEvents} events / ${this.limits.maxBytes} bytes)`,
+    );
     this.#onEvict(peer, report);
   }
 
