@@ -63,9 +63,19 @@ export interface ServerOptions {
   readonly onFatal?: (error: unknown) => void;
 }
 
+/** Why a connection ended, logged once when it goes (see `#disconnect`). */
+interface Ending {
+  readonly level: "debug" | "warn" | "error";
+  readonly reason: string;
+  /** A bug in srv: logged with its stack. */
+  readonly error?: unknown;
+}
+
 interface Client {
   readonly peer: Peer;
   readonly session: Session;
+  /** The first cause of the end, once known. */
+  ending: Ending | null;
 }
 
 const encoder = new TextEncoder();
@@ -125,18 +135,9 @@ export class Server {
     this.#now = options.now ?? (() => performance.now());
     this.#startedAt = this.#now();
     this.#onFatal = options.onFatal ?? (() => {});
-    this.#hub = new Hub(options.queueLimits ?? DEFAULT_QUEUE_LIMITS, (peer, report) => {
-      const who = this.#clients.get(peer)?.session.identity;
-      this.#log.warn(
-        "evicted slow connection {conn} (kind={kind}, pid={pid}): {events} events / {bytes} bytes unsent",
-        {
-          conn: peer.id,
-          kind: who?.kind ?? "unregistered",
-          pid: who?.pid ?? null,
-          events: report.queuedEvents,
-          bytes: report.queuedBytes,
-        },
-      );
+    this.#hub = new Hub(options.queueLimits ?? DEFAULT_QUEUE_LIMITS, (peer) => {
+      // Logged by #disconnect, once the read side has seen the close.
+      this.#endWith(this.#clients.get(peer), "warn", peer.closeReason ?? "evicted");
     });
   }
 
@@ -150,7 +151,10 @@ export class Server {
     return this.#clients.size;
   }
 
-  /** Accepts and serves connections until the listener closes. */
+  /**
+   * Accepts and serves connections until the listener closes. Rejects, after
+   * shutting down, if the listener fails for good.
+   */
   async serve(listener: Listener): Promise<void> {
     this.#listener = listener;
     const served = new Set<Promise<void>>();
@@ -164,6 +168,12 @@ export class Server {
         served.add(done);
         done.finally(() => served.delete(done));
       }
+    } catch (error) {
+      // Not a shortage the transport retries (out of descriptors) but the
+      // listener itself failing: stop cleanly instead of serving on deaf.
+      this.#log.error("cannot accept connections any more: {error}", { error });
+      await this.shutdown();
+      throw error;
     } finally {
       await Promise.allSettled(served);
     }
@@ -201,7 +211,7 @@ export class Server {
       peer.closeWhenDrained(DRAIN_DEADLINE_MS);
       return peer.closed;
     }
-    const client: Client = { peer, session: new Session() };
+    const client: Client = { peer, session: new Session(), ending: null };
     this.#clients.set(peer, client);
     this.#hub.add(peer);
     this.#log.debug("connection {conn} opened", { conn: peer.id });
@@ -212,24 +222,50 @@ export class Server {
     const { peer, session } = client;
     const splitter = new LineSplitter(this.maxLineBytes);
     const onLine = (line: Uint8Array) => this.#handleLine(client, line);
-    let reason = "end of stream";
     try {
-      while (!session.ended && !peer.isClosed) {
-        const chunk = await peer.conn.read();
-        if (peer.isClosed) break; // evicted or failed while reading
+      // Once shutdown starts, nothing new is reduced: only queued output drains.
+      while (!session.ended && !peer.isClosed && !this.#stopping) {
+        let chunk: Uint8Array | null;
+        try {
+          chunk = await peer.conn.read();
+        } catch (e) {
+          // A client that crashes resets its socket: expected, not srv's fault.
+          this.#endWith(client, "debug", `read error: ${(e as Error).message}`);
+          break;
+        }
+        if (peer.isClosed || this.#stopping) break; // evicted, write failed, or shutting down
         if (chunk === null) {
+          const unfinished = splitter.pendingBytes;
           splitter.finish(onLine);
+          this.#endWith(
+            client,
+            "debug",
+            unfinished > 0 ? `end of stream after an unfinished line` : "end of stream",
+          );
           break;
         }
         if (!splitter.push(chunk, onLine)) {
           this.#apply(client, session.lineTooLong(this.maxLineBytes));
-          reason = "line too long";
         }
       }
     } catch (e) {
-      reason = `read error: ${(e as Error).message}`;
+      // A bug in srv, not anything the client did: drop this connection and
+      // keep serving the others.
+      this.#endWith(client, "error", "internal error while handling its input", e);
     }
-    this.#disconnect(client, reason);
+    if (peer.isClosed) this.#endWith(client, "debug", peer.closeReason ?? "closed");
+    if (this.#stopping) this.#endWith(client, "debug", "server shutting down");
+    this.#disconnect(client);
+  }
+
+  /** Records why the connection ends; the first cause wins. */
+  #endWith(
+    client: Client | undefined,
+    level: Ending["level"],
+    reason: string,
+    error?: unknown,
+  ): void {
+    if (client !== undefined && client.ending === null) client.ending = { level, reason, error };
   }
 
   #handleLine(client: Client, line: Uint8Array): boolean {
@@ -244,7 +280,19 @@ export class Server {
         return;
       case "reply":
         this.#stage(client.peer, encodeEvent(step.event));
-        if (step.close) this.#closeAfterTurn(client);
+        if (step.close) {
+          this.#endWith(client, "warn", `fatal ${step.event.code}: ${step.event.message}`);
+          this.#closeAfterTurn(client);
+        } else {
+          // Expected client mistakes: debug only, so a client sending garbage
+          // cannot flood the log.
+          this.#log.debug("connection {conn} (kind={kind}, pid={pid}): {code}: {message}", {
+            conn: client.peer.id,
+            ...this.#who(client),
+            code: step.event.code,
+            message: step.event.message,
+          });
+        }
         return;
       case "query":
         this.#stage(client.peer, this.#answer(step.command));
@@ -252,7 +300,10 @@ export class Server {
       case "reduce": {
         const pid = client.session.identity?.pid ?? null;
         const events = this.#reduce(step.command, pid);
-        if (client.session.afterReduce(step.command, events).close) this.#closeAfterTurn(client);
+        if (client.session.afterReduce(step.command, events).close) {
+          this.#endWith(client, "debug", "goodbye");
+          this.#closeAfterTurn(client);
+        }
       }
     }
   }
@@ -352,18 +403,32 @@ export class Server {
     });
   }
 
-  #disconnect(client: Client, reason: string): void {
+  /** kind and pid for logs; "unregistered" and null before register. */
+  #who(client: Client): { kind: string; pid: number | null } {
+    const identity = client.session.identity;
+    return { kind: identity?.kind ?? "unregistered", pid: identity?.pid ?? null };
+  }
+
+  /**
+   * The one place a connection's end is logged, once, with its cause. Then
+   * the synthetic goodbye for a registered pid (PROTOCOL.md §5).
+   */
+  #disconnect(client: Client): void {
     const { peer, session } = client;
-    const pid = session.identity?.pid ?? null;
+    const who = this.#who(client);
+    const ending = client.ending ?? { level: "debug", reason: "closed" };
+    const props = { conn: peer.id, ...who, reason: ending.reason };
+    if (ending.level === "error") {
+      this.#log.error("connection {conn} (kind={kind}, pid={pid}) dropped: {reason}: {error}", {
+        ...props,
+        error: ending.error,
+      });
+    } else {
+      this.#log[ending.level]("connection {conn} (kind={kind}, pid={pid}) closed: {reason}", props);
+    }
     const goodbye = session.disconnect();
     this.#clients.delete(peer);
-    this.#log.debug("connection {conn} closed ({reason}), kind={kind} pid={pid}", {
-      conn: peer.id,
-      reason,
-      kind: session.identity?.kind ?? "unregistered",
-      pid,
-    });
-    if (goodbye !== null && !this.#stopping) this.#reduce(goodbye, pid);
+    if (goodbye !== null && !this.#stopping) this.#reduce(goodbye, who.pid);
     this.#closeAfterTurn(client);
   }
 }
