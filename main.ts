@@ -282,7 +282,10 @@ async function serve(args: string[]): Promise<number> {
       failed.resolve();
     },
   });
-  const serving = server.serve(listener);
+  let acceptFailure: unknown = null;
+  const serving = server.serve(listener).catch((error) => {
+    acceptFailure = error;
+  });
   log.info("listening on {path} ({source}), {mode}", {
     path: endpoint.path,
     source: endpoint.source,
@@ -293,7 +296,11 @@ async function serve(args: string[]): Promise<number> {
   );
 
   const signalled = onceSignalled(() => claim?.release());
-  const signal = await Promise.race([signalled, failed.promise.then(() => null)]);
+  const signal = await Promise.race([
+    signalled,
+    failed.promise.then(() => null),
+    serving.then(() => null),
+  ]);
   if (signal !== null) log.info("{signal} received; shutting down", { signal });
   await server.shutdown(DRAIN_DEADLINE_MS);
   await serving;
@@ -302,6 +309,10 @@ async function serve(args: string[]): Promise<number> {
   if (fatal !== null) {
     err(`srv: stopped: ${(fatal as Error).message ?? fatal}`);
     return ExitCode.store;
+  }
+  if (acceptFailure !== null) {
+    err(`srv: stopped: cannot accept connections: ${(acceptFailure as Error).message}`);
+    return ExitCode.failure;
   }
   return ExitCode.ok;
 }
