@@ -49,6 +49,8 @@ export class Peer {
   #writing = false;
   #closed = false;
   #closeReason: string | null = null;
+  /** Why writing failed; output is dropped from then on. */
+  #outputFailure: string | null = null;
   #closeWhenDrained = false;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves once the connection is closed, for whatever reason. */
@@ -61,7 +63,7 @@ export class Peer {
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
-  /** True once closed (by us, by eviction, or because a write failed). */
+  /** True once closed (by us, by eviction, or after draining). */
   get isClosed(): boolean {
     return this.#closed;
   }
@@ -69,6 +71,15 @@ export class Peer {
   /** Why the peer was closed (the first reason given), or null while open. */
   get closeReason(): string | null {
     return this.#closeReason;
+  }
+
+  /**
+   * Why a write failed (the client stopped reading, usually because it is
+   * gone), or null. The connection stays open for reading: what the client
+   * sent before it went must still be served.
+   */
+  get outputFailure(): string | null {
+    return this.#outputFailure;
   }
 
   /** Events not yet written to the socket. */
@@ -83,7 +94,7 @@ export class Peer {
 
   /** Queues bytes; returns false if that puts the peer past `limits`. */
   enqueue(bytes: Uint8Array, limits: QueueLimits): boolean {
-    if (this.#closed) return true;
+    if (this.#closed || this.#outputFailure !== null) return true;
     this.#queue.push(bytes);
     this.#queuedBytes += bytes.length;
     const head = this.#inflightEvents > 0 ? this.#inflightHead : this.#queue[0].length;
@@ -147,9 +158,16 @@ export class Peer {
         this.#inflightBytes = 0;
       }
     } catch (e) {
-      // The peer is gone (or we closed it, which cancels the write); its read
-      // side sees the close and cleans up.
-      this.close(`write failed: ${(e as Error).message}`);
+      if (this.#closed) return; // our own close cancelled the write
+      // Only output is over. A client that wrote a command and closed at
+      // once (`echo … | socat`) still has that command unread: the read
+      // side goes on to the end of its stream, then the server closes us.
+      this.#outputFailure = (e as Error).message;
+      this.#queue = [];
+      this.#queuedBytes = 0;
+      this.#inflightEvents = 0;
+      this.#inflightBytes = 0;
+      if (this.#closeWhenDrained) this.close(`write failed: ${this.#outputFailure}`);
       return;
     } finally {
       this.#writing = false;

@@ -144,19 +144,24 @@ Deno.test("hub: one event larger than the byte bound still reaches a peer that h
   a.peer.close();
 });
 
-Deno.test("hub: a failed write closes the peer and later sends are dropped quietly", async () => {
+Deno.test("hub: a failed write ends output only; the peer closes when the server lets it go", async () => {
   const { hub, evicted, make } = setup();
   const a = make(1);
   hub.broadcast(line("x"));
   hub.flush();
   a.conn.failWrite();
-  await a.peer.closed;
-  assert.ok(a.peer.isClosed);
-  assert.match(a.peer.closeReason ?? "", /write failed/);
+  await settle();
+  assert.match(a.peer.outputFailure ?? "", /peer gone/);
+  assert.ok(!a.peer.isClosed, "still open: the client's last commands may be unread");
+  assert.ok(!a.conn.closed);
   hub.broadcast(line("y"));
   hub.flush();
-  assert.equal(a.conn.writes.length, 1);
+  assert.equal(a.conn.writes.length, 1, "nothing more is written");
+  assert.equal(a.peer.pendingEvents, 0, "nor held");
   assert.equal(evicted.length, 0, "a dead peer is not an eviction");
+  a.peer.closeWhenDrained(60_000);
+  await a.peer.closed;
+  assert.ok(a.conn.closed);
 });
 
 Deno.test("hub: closeWhenDrained waits for the queue, or for the deadline when the peer never reads", async () => {
