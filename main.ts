@@ -291,11 +291,12 @@ async function serve(args: string[]): Promise<number> {
     source: endpoint.source,
     mode: config.memory ? "memory only" : "memory only (store not configured)",
   });
+  // Listen for signals before saying ready: a host may stop srv the moment
+  // it reads that line, and an unhandled SIGTERM would skip the cleanup.
+  const signalled = onceSignalled(() => claim?.release());
   out(
     `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
   );
-
-  const signalled = onceSignalled(() => claim?.release());
   const signal = await Promise.race([
     signalled,
     failed.promise.then(() => null),
