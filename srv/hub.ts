@@ -49,6 +49,7 @@ export class Peer {
   #writing = false;
   #closed = false;
   #closeReason: string | null = null;
+  #unsentAtClose = 0;
   /** Why writing failed; output is dropped from then on. */
   #outputFailure: string | null = null;
   #closeWhenDrained = false;
@@ -71,6 +72,11 @@ export class Peer {
   /** Why the peer was closed (the first reason given), or null while open. */
   get closeReason(): string | null {
     return this.#closeReason;
+  }
+
+  /** Events that were still unsent when the peer was closed: output lost. */
+  get unsentAtClose(): number {
+    return this.#unsentAtClose;
   }
 
   /**
@@ -134,6 +140,7 @@ export class Peer {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
+    this.#unsentAtClose = this.pendingEvents;
     this.#queue = [];
     this.#queuedBytes = 0;
     // Closing cancels the write in flight, which releases its buffer.

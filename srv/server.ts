@@ -253,7 +253,12 @@ export class Server {
       // keep serving the others.
       this.#endWith(client, "error", "internal error while handling its input", e);
     }
-    if (peer.isClosed) this.#endWith(client, "debug", peer.closeReason ?? "closed");
+    if (peer.isClosed) {
+      // Closed by the hub with output still unsent (drain deadline): the
+      // client lost events, which the operator should hear about.
+      const level = peer.unsentAtClose > 0 ? "warn" : "debug";
+      this.#endWith(client, level, peer.closeReason ?? "closed");
+    }
     if (this.#stopping) this.#endWith(client, "debug", "server shutting down");
     this.#disconnect(client);
   }

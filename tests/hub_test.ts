@@ -179,4 +179,6 @@ Deno.test("hub: closeWhenDrained waits for the queue, or for the deadline when t
   await stalled.peer.closed;
   assert.ok(stalled.conn.closed, "the deadline closed the peer that never read");
   assert.match(stalled.peer.closeReason ?? "", /deadline/);
+  assert.equal(stalled.peer.unsentAtClose, 1, "it lost its one event");
+  assert.equal(reader.peer.unsentAtClose, 0);
 });
