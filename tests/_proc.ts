@@ -16,12 +16,28 @@ export function fdCount(pid: number): number {
   return n;
 }
 
-/** Socket descriptors of `pid`: what a leaked connection would leave behind. */
-export function socketFdCount(pid: number): number {
+/**
+ * Client connections `pid` holds on the listening socket at `path`: the
+ * accepted sockets, which /proc/net/unix lists under the listener's path.
+ * Counting all socket descriptors would not do: the runtime opens socket
+ * pairs of its own, some of them lazily.
+ */
+export function connectionSocketCount(pid: number, path: string): number {
+  const accepted = new Set<string>();
+  for (const line of Deno.readTextFileSync("/proc/net/unix").split("\n").slice(1)) {
+    // Num RefCount Protocol Flags Type St Inode Path
+    const fields = line.trim().split(/\s+/);
+    const LISTENING = "00010000";
+    if (fields.length >= 8 && fields.slice(7).join(" ") === path && fields[3] !== LISTENING) {
+      accepted.add(fields[6]);
+    }
+  }
   let n = 0;
   for (const entry of Deno.readDirSync(`/proc/${pid}/fd`)) {
     try {
-      if (Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`).startsWith("socket:")) n++;
+      const target = Deno.readLinkSync(`/proc/${pid}/fd/${entry.name}`);
+      const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+      if (inode !== undefined && accepted.has(inode)) n++;
     } catch {
       // Closed between the listing and the readlink.
     }
