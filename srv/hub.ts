@@ -34,7 +34,24 @@ export interface EvictionReport {
   readonly queuedBytes: number;
 }
 
-/** One connection's outgoing side. */
+/**
+ * One connection's outgoing side: its send queue, the write in flight, and
+ * why it closed. A failed write ends output only; the connection closes
+ * when the server says so (after reading the client's last commands).
+ *
+ * @example
+ * ```ts ignore
+ * import { Peer } from "./hub.ts";
+ * const peer = new Peer(1, conn);
+ * peer.enqueue(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n'), {
+ *   maxEvents: 1024,
+ *   maxBytes: 8 * 1024 * 1024,
+ * });
+ * peer.kick(); // one write with everything queued
+ * peer.closeWhenDrained(2000);
+ * await peer.closed;
+ * ```
+ */
 export class Peer {
   /** Server-assigned connection id, for logs. */
   readonly id: number;
