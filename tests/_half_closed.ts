@@ -1,10 +1,8 @@
 // A Unix socket client through libc (Linux), for the one thing Deno's API
 // cannot do: shut down only the read side. srv's writes to it then fail
 // with EPIPE while it can still send, which is the order of events a client
-// that writes a last command and exits produces by chance.
-
-/** True where the libc client works (Linux with glibc's sockaddr_un). */
-export const halfClosedSupported = Deno.build.os === "linux";
+// that writes a last command and exits produces by chance. Linux only
+// (glibc's libc.so.6 and sockaddr_un layout).
 
 const AF_UNIX = 1;
 const SOCK_STREAM = 1;

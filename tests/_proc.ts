@@ -1,6 +1,29 @@
 // What a test can see of a running srv from outside: resident memory and
 // open descriptors from /proc (Linux), and a bounded wait on a condition.
 
+const encoder = new TextEncoder();
+
+/**
+ * For `Deno.test(name, { ignore: linuxOnly(reason) }, fn)`: true (skip) off
+ * Linux, and then says so on stderr, so a skip is never silent. For tests
+ * that read /proc, call Linux's libc or use prlimit.
+ */
+export function linuxOnly(reason: string): boolean {
+  if (Deno.build.os === "linux") return false;
+  Deno.stderr.writeSync(encoder.encode(`skipped off Linux: ${reason}\n`));
+  return true;
+}
+
+/**
+ * True (skip) on Windows, saying so on stderr: for tests of Unix sockets,
+ * file modes and Unix signals (srv serves named pipes there).
+ */
+export function unixSocketsOnly(reason: string): boolean {
+  if (Deno.build.os !== "windows") return false;
+  Deno.stderr.writeSync(encoder.encode(`skipped on Windows: ${reason}\n`));
+  return true;
+}
+
 /** Resident set size of `pid` in bytes (VmRSS of /proc/<pid>/status). */
 export function rssBytes(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { runSrv, srvCommand, startSrv } from "./_harness.ts";
 import { ExitCode } from "../mod.ts";
+import { unixSocketsOnly } from "./_proc.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "srv-endpoint-" });
@@ -18,7 +19,9 @@ function serve(socket: string): Promise<{ code: number; stdout: string; stderr: 
   return runSrv(["serve", "--socket", socket, "--memory"]);
 }
 
-Deno.test("a second srv on a live endpoint exits 3 naming it; the first keeps serving", async () => {
+Deno.test("a second srv on a live endpoint exits 3 naming it; the first keeps serving", {
+  ignore: unixSocketsOnly("Unix socket files"),
+}, async () => {
   const first = await startSrv();
   try {
     const second = await serve(first.socket);
@@ -34,7 +37,9 @@ Deno.test("a second srv on a live endpoint exits 3 naming it; the first keeps se
   }
 });
 
-Deno.test("a live socket of another server (no srv lock) is not taken over: exit 3", async () => {
+Deno.test("a live socket of another server (no srv lock) is not taken over: exit 3", {
+  ignore: unixSocketsOnly("Unix socket files"),
+}, async () => {
   await withTempDir(async (dir) => {
     const socket = `${dir}/srv.sock`;
     const other = Deno.listen({ transport: "unix", path: socket });
@@ -49,7 +54,9 @@ Deno.test("a live socket of another server (no srv lock) is not taken over: exit
   });
 });
 
-Deno.test("a socket left by a killed srv is replaced; a clean stop leaves nothing behind", async () => {
+Deno.test("a socket left by a killed srv is replaced; a clean stop leaves nothing behind", {
+  ignore: unixSocketsOnly("Unix socket files and SIGKILL"),
+}, async () => {
   await withTempDir(async (dir) => {
     const killed = await startSrv({ dir });
     await killed.stop("SIGKILL");
@@ -67,7 +74,9 @@ Deno.test("a socket left by a killed srv is replaced; a clean stop leaves nothin
   });
 });
 
-Deno.test("a file that is not a socket at the path is never deleted: exit 4 naming it", async () => {
+Deno.test("a file that is not a socket at the path is never deleted: exit 4 naming it", {
+  ignore: unixSocketsOnly("Unix socket files"),
+}, async () => {
   await withTempDir(async (dir) => {
     const cases: [string, (path: string) => Promise<void>][] = [
       ["file.sock", (path) => Deno.writeTextFile(path, "precious")],
@@ -88,7 +97,9 @@ Deno.test("a file that is not a socket at the path is never deleted: exit 4 nami
   });
 });
 
-Deno.test("a socket directory owned by another user is refused: exit 4 naming it", async () => {
+Deno.test("a socket directory owned by another user is refused: exit 4 naming it", {
+  ignore: unixSocketsOnly("Unix directory ownership"),
+}, async () => {
   await withTempDir(async (dir) => {
     let foreign: string;
     let owner: number;
@@ -113,7 +124,9 @@ Deno.test("a socket directory owned by another user is refused: exit 4 naming it
   });
 });
 
-Deno.test("a symlinked socket directory is refused: exit 4 naming it", async () => {
+Deno.test("a symlinked socket directory is refused: exit 4 naming it", {
+  ignore: unixSocketsOnly("Unix socket directories"),
+}, async () => {
   await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/real`, { mode: 0o700 });
     await Deno.symlink(`${dir}/real`, `${dir}/link`);
@@ -127,7 +140,9 @@ Deno.test("a symlinked socket directory is refused: exit 4 naming it", async () 
   });
 });
 
-Deno.test("a directory others may write to is refused unless it is sticky", async () => {
+Deno.test("a directory others may write to is refused unless it is sticky", {
+  ignore: unixSocketsOnly("Unix directory modes"),
+}, async () => {
   await withTempDir(async (dir) => {
     const open = `${dir}/open`;
     await Deno.mkdir(open);
@@ -145,7 +160,9 @@ Deno.test("a directory others may write to is refused unless it is sticky", asyn
   });
 });
 
-Deno.test("a missing directory is created 0700 and the socket is 0600, whatever the umask", async () => {
+Deno.test("a missing directory is created 0700 and the socket is 0600, whatever the umask", {
+  ignore: unixSocketsOnly("Unix file modes and umask"),
+}, async () => {
   await withTempDir(async (dir) => {
     const socketDir = `${dir}/a/b`;
     const socket = `${socketDir}/srv.sock`;

@@ -68,7 +68,7 @@ Deno.test("at debug: a soft mistake is logged once with the connection, kind and
     const b = await connect();
     await b.request({ cmd: "ping", nonce: 1 });
     const log = srv.stderr();
-    const soft = log.split("\n").filter((l) => l.includes("parse failed"));
+    const soft = log.split("\n").filter((l) => l.includes("unknown command `fly`"));
     assert.equal(soft.length, 1, log);
     assert.match(soft[0], /DBG.*connection 1 \(kind="?tool"?, pid=5\): "?invalid_command"?: /);
     const closed = log.split("\n").filter((l) => /connection 1 .*closed/.test(l));

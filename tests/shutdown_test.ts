@@ -3,19 +3,23 @@
 // second signal exits at once with 130.
 import assert from "node:assert/strict";
 import { type SrvProcess, startSrv, TestClient } from "./_harness.ts";
-import { waitUntil } from "./_proc.ts";
+import { unixSocketsOnly, waitUntil } from "./_proc.ts";
 
-Deno.test("a signal the moment srv says ready is handled: graceful exit 0, never the default kill", async () => {
-  // Several at once, so the CPUs are busy and a signal can land between the
-  // readiness line and whatever srv does next.
-  const codes = await Promise.all(
-    Array.from({ length: 8 }, async (_, i) => {
-      const srv = await startSrv();
-      return await srv.stop(i % 2 === 0 ? "SIGTERM" : "SIGINT");
-    }),
-  );
-  assert.deepEqual(codes, Array(8).fill(0));
-});
+Deno.test(
+  "a signal the moment srv says ready is handled: graceful exit 0, never the default kill",
+  { ignore: unixSocketsOnly("Unix signals") },
+  async () => {
+    // Several at once, so the CPUs are busy and a signal can land between the
+    // readiness line and whatever srv does next.
+    const codes = await Promise.all(
+      Array.from({ length: 8 }, async (_, i) => {
+        const srv = await startSrv();
+        return await srv.stop(i % 2 === 0 ? "SIGTERM" : "SIGINT");
+      }),
+    );
+    assert.deepEqual(codes, Array(8).fill(0));
+  },
+);
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -72,7 +76,9 @@ async function readAll(conn: Deno.Conn): Promise<string> {
   }
 }
 
-Deno.test("SIGTERM drains queued output to a client that reads late, then closes and exits 0", async () => {
+Deno.test("SIGTERM drains queued output to a client that reads late, then closes and exits 0", {
+  ignore: unixSocketsOnly("Unix signals"),
+}, async () => {
   await withBacklog(async (srv, flooder, sleeper, last) => {
     srv.child.kill("SIGTERM");
     await shuttingDown(srv);
@@ -81,10 +87,14 @@ Deno.test("SIGTERM drains queued output to a client that reads late, then closes
     const text = await readAll(sleeper);
     assert.ok(text.endsWith("\n"), "no torn last line");
     const versions = text.trimEnd().split("\n").map((l) => JSON.parse(l).version);
+    // Where its stream starts depends on when srv accepted it (its own
+    // registration, version 4, at the latest); from there on, nothing missing.
+    const first = versions[0];
+    assert.ok(first <= 4, `first version ${first}`);
     assert.deepEqual(
       versions,
-      Array.from({ length: last }, (_, i) => i + 1),
-      "every event, no gap",
+      Array.from({ length: last - first + 1 }, (_, i) => first + i),
+      "every event up to the last, no gap",
     );
     assert.ok(await flooder.closedByServer());
     assert.equal(await srv.exited(), 0);
@@ -92,7 +102,9 @@ Deno.test("SIGTERM drains queued output to a client that reads late, then closes
   });
 });
 
-Deno.test("a client that never reads cannot hold shutdown past the drain deadline", async () => {
+Deno.test("a client that never reads cannot hold shutdown past the drain deadline", {
+  ignore: unixSocketsOnly("Unix signals"),
+}, async () => {
   await withBacklog(async (srv, _flooder, sleeper) => {
     srv.child.kill("SIGTERM");
     // No read from the sleeper: srv gives up on it at the deadline and exits.
@@ -107,7 +119,9 @@ Deno.test("a client that never reads cannot hold shutdown past the drain deadlin
   });
 });
 
-Deno.test("a second signal during the drain exits at once with 130", async () => {
+Deno.test("a second signal during the drain exits at once with 130", {
+  ignore: unixSocketsOnly("Unix signals"),
+}, async () => {
   await withBacklog(async (srv) => {
     srv.child.kill("SIGTERM");
     await shuttingDown(srv);
