@@ -396,7 +396,10 @@ async function serve(args: string[]): Promise<number> {
       failed.resolve();
     },
   });
-  const serving = server.serve(opened.listener);
+  let acceptFailure: unknown = null;
+  const serving = server.serve(opened.listener).catch((error) => {
+    acceptFailure = error;
+  });
   log.info("listening on {path} ({source}, {transport}), {mode}", {
     path: endpoint.path,
     source: endpoint.source,
@@ -409,7 +412,11 @@ async function serve(args: string[]): Promise<number> {
   out(
     `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
   );
-  const signal = await Promise.race([signalled, failed.promise.then(() => null)]);
+  const signal = await Promise.race([
+    signalled,
+    failed.promise.then(() => null),
+    serving.then(() => null),
+  ]);
   if (signal !== null) log.info("{signal} received; shutting down", { signal });
   await server.shutdown(DRAIN_DEADLINE_MS);
   await serving;
@@ -434,6 +441,10 @@ async function serve(args: string[]): Promise<number> {
     return ExitCode.store;
   }
   await flushLogs();
+  if (acceptFailure !== null) {
+    err(`srv: stopped: cannot accept connections: ${(acceptFailure as Error).message}`);
+    return ExitCode.failure;
+  }
   return ExitCode.ok;
 }
 

@@ -236,7 +236,14 @@ function lstatOrNull(path: string): Deno.FileInfo | null {
 
 /**
  * Makes `dir` a safe home for the socket: creates it 0700 when missing and
- * refuses a symlink, a non-directory, or a directory another user owns.
+ * refuses a symlink, a non-directory, a directory another user owns, or one
+ * others may write to without the sticky bit.
+ *
+ * @example
+ * ```ts ignore
+ * import { ensurePrivateDir } from "./endpoint.ts";
+ * ensurePrivateDir("/run/user/1000/srv", 1000); // created 0700, or checked
+ * ```
  */
 export function ensurePrivateDir(dir: string, uid: number | null): void {
   let info = lstatOrNull(dir);
@@ -256,6 +263,17 @@ export function ensurePrivateDir(dir: string, uid: number | null): void {
     throw new EndpointError(
       "unsafe",
       `socket directory ${dir} is owned by uid ${info.uid}, not by this user (uid ${uid}); refusing to use it`,
+    );
+  }
+  // Whoever may write to the directory may rename another socket over ours
+  // and impersonate srv; the sticky bit (as on /tmp) forbids exactly that.
+  const mode = info.mode;
+  if (mode !== null && (mode & 0o022) !== 0 && (mode & 0o1000) === 0) {
+    throw new EndpointError(
+      "unsafe",
+      `socket directory ${dir} is writable by other users (mode ${
+        (mode & 0o7777).toString(8).padStart(4, "0")
+      }); refusing to use it (chmod go-w ${dir}, or choose another --socket)`,
     );
   }
 }

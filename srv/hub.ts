@@ -9,16 +9,49 @@
 
 import type { Connection } from "./transport/transport.ts";
 
-/** Bounds of one connection's send queue. */
+/**
+ * Bounds of one connection's send queue. Unsent means queued here or handed
+ * to a write the socket has not finished (its kernel buffer is full).
+ */
 export interface QueueLimits {
-  /** Events queued (written or not yet acknowledged by the socket) before eviction. */
+  /** Unsent events a connection may have before eviction. */
   readonly maxEvents: number;
-  /** Bytes queued before eviction. */
+  /**
+   * Unsent bytes a connection may have before eviction, not counting the
+   * oldest unsent event: one event larger than the bound (a big snapshot)
+   * still reaches a client that keeps up, while memory stays bounded by
+   * `maxBytes` plus one event.
+   */
   readonly maxBytes: number;
 }
 
 /** Defaults of `--max-queue-events` and `--max-queue-bytes`. */
 export const DEFAULT_QUEUE_LIMITS: QueueLimits = { maxEvents: 1024, maxBytes: 8 * 1024 * 1024 };
+
+/**
+ * One unit of a send queue: complete lines, encoded once and shared by
+ * every peer that gets them (a turn's broadcast is one unit).
+ */
+export interface Outgoing {
+  readonly bytes: Uint8Array;
+  /** How many events (lines) `bytes` holds. */
+  readonly events: number;
+  /** Size in bytes of the largest of those events. */
+  readonly largest: number;
+}
+
+/**
+ * Wraps one encoded event (a whole line, `\n` included) as an {@linkcode Outgoing}.
+ *
+ * @example
+ * ```ts
+ * import { single } from "./hub.ts";
+ * single(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n')).events; // 1
+ * ```
+ */
+export function single(bytes: Uint8Array): Outgoing {
+  return { bytes, events: 1, largest: bytes.length };
+}
 
 /** How far behind an evicted connection was. */
 export interface EvictionReport {
@@ -26,18 +59,42 @@ export interface EvictionReport {
   readonly queuedBytes: number;
 }
 
-/** One connection's outgoing side. */
+/**
+ * One connection's outgoing side: its send queue, the write in flight, and
+ * why it closed. A failed write ends output only; the connection closes
+ * when the server says so (after reading the client's last commands).
+ *
+ * @example
+ * ```ts ignore
+ * import { Peer, single } from "./hub.ts";
+ * const peer = new Peer(1, conn);
+ * peer.enqueue(single(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n')), {
+ *   maxEvents: 1024,
+ *   maxBytes: 8 * 1024 * 1024,
+ * });
+ * peer.kick(); // one write with everything queued
+ * peer.closeWhenDrained(2000);
+ * await peer.closed;
+ * ```
+ */
 export class Peer {
   /** Server-assigned connection id, for logs. */
   readonly id: number;
   readonly conn: Connection;
-  #queue: Uint8Array[] = [];
+  #queue: Outgoing[] = [];
+  #queuedEvents = 0;
   #queuedBytes = 0;
   /** Events and bytes handed to the socket but not yet written. */
   #inflightEvents = 0;
   #inflightBytes = 0;
+  /** Size of the largest event of the first unit of the write in flight. */
+  #inflightHead = 0;
   #writing = false;
   #closed = false;
+  #closeReason: string | null = null;
+  #unsentAtClose = 0;
+  /** Why writing failed; output is dropped from then on. */
+  #outputFailure: string | null = null;
   #closeWhenDrained = false;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
   /** Resolves once the connection is closed, for whatever reason. */
@@ -50,14 +107,33 @@ export class Peer {
     this.closed = new Promise((resolve) => (this.#resolveClosed = resolve));
   }
 
-  /** True once closed (by us, by eviction, or because a write failed). */
+  /** True once closed (by us, by eviction, or after draining). */
   get isClosed(): boolean {
     return this.#closed;
   }
 
+  /** Why the peer was closed (the first reason given), or null while open. */
+  get closeReason(): string | null {
+    return this.#closeReason;
+  }
+
+  /** Events that were still unsent when the peer was closed: output lost. */
+  get unsentAtClose(): number {
+    return this.#unsentAtClose;
+  }
+
+  /**
+   * Why a write failed (the client stopped reading, usually because it is
+   * gone), or null. The connection stays open for reading: what the client
+   * sent before it went must still be served.
+   */
+  get outputFailure(): string | null {
+    return this.#outputFailure;
+  }
+
   /** Events not yet written to the socket. */
   get pendingEvents(): number {
-    return this.#queue.length + this.#inflightEvents;
+    return this.#queuedEvents + this.#inflightEvents;
   }
 
   /** Bytes not yet written to the socket. */
@@ -66,26 +142,32 @@ export class Peer {
   }
 
   /**
-   * Queues bytes; returns false if that puts the peer past `limits`. A
-   * `reply` (the answer to this peer's own request, e.g. a long
-   * `event_list`) is not held against the bound by its own size: only the
-   * backlog in front of it is, so a big catch-up never evicts a reader, while
-   * a peer that asks and never reads still is evicted at its next event.
+   * Queues a unit; returns false if that puts the peer past `limits`. Two
+   * things are not held against the byte bound: the largest event of the
+   * oldest unsent unit (one event bigger than the bound, a big snapshot,
+   * still reaches a client that keeps up), and a `reply` (the answer to
+   * this peer's own request, e.g. a long `event_list`) by its own size, so a
+   * big catch-up never evicts the reader that asked for it. Memory stays
+   * bounded by the limit plus one event plus one reply: a peer that keeps
+   * asking without reading is evicted at its next unit.
    */
-  enqueue(bytes: Uint8Array, limits: QueueLimits, reply = false): boolean {
-    if (this.#closed) return true;
-    this.#queue.push(bytes);
-    this.#queuedBytes += bytes.length;
-    const own = reply ? 1 : 0;
-    return this.pendingEvents - own <= limits.maxEvents &&
-      this.pendingBytes - own * bytes.length <= limits.maxBytes;
+  enqueue(out: Outgoing, limits: QueueLimits, reply = false): boolean {
+    if (this.#closed || this.#outputFailure !== null) return true;
+    this.#queue.push(out);
+    this.#queuedEvents += out.events;
+    this.#queuedBytes += out.bytes.length;
+    const isHead = this.#inflightEvents === 0 && this.#queue.length === 1;
+    const head = this.#inflightEvents > 0 ? this.#inflightHead : this.#queue[0].largest;
+    const ownBytes = reply && !isHead ? out.bytes.length : 0;
+    return this.pendingEvents - (reply ? out.events : 0) <= limits.maxEvents &&
+      this.pendingBytes - head - ownBytes <= limits.maxBytes;
   }
 
   /** Starts writing what is queued, unless a write is already under way. */
   kick(): void {
     if (this.#writing || this.#closed) return;
     if (this.#queue.length === 0) {
-      if (this.#closeWhenDrained) this.close();
+      if (this.#closeWhenDrained) this.close("output drained");
       return;
     }
     this.#writing = true;
@@ -100,17 +182,26 @@ export class Peer {
     if (this.#closed) return;
     this.#closeWhenDrained = true;
     if (this.#drainTimer === undefined) {
-      this.#drainTimer = setTimeout(() => this.close(), deadlineMs);
+      this.#drainTimer = setTimeout(
+        () => this.close(`drain deadline (${deadlineMs} ms) passed with output unsent`),
+        deadlineMs,
+      );
     }
     this.kick();
   }
 
-  /** Closes now, dropping whatever is queued. */
-  close(): void {
+  /** Closes now, dropping whatever is queued; `reason` is kept for the log. */
+  close(reason = "closed by server"): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#closeReason = reason;
+    this.#unsentAtClose = this.pendingEvents;
     this.#queue = [];
+    this.#queuedEvents = 0;
     this.#queuedBytes = 0;
+    // Closing cancels the write in flight, which releases its buffer.
+    this.#inflightEvents = 0;
+    this.#inflightBytes = 0;
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     this.conn.close();
     this.#resolveClosed();
@@ -119,34 +210,45 @@ export class Peer {
   async #writeLoop(): Promise<void> {
     try {
       while (this.#queue.length > 0 && !this.#closed) {
-        const batch = this.#queue.length === 1 ? this.#queue[0] : concat(this.#queue);
-        this.#inflightEvents = this.#queue.length;
+        const batch = this.#queue.length === 1 ? this.#queue[0].bytes : concat(this.#queue);
+        this.#inflightEvents = this.#queuedEvents;
         this.#inflightBytes = this.#queuedBytes;
+        this.#inflightHead = this.#queue[0].largest;
         this.#queue = [];
+        this.#queuedEvents = 0;
         this.#queuedBytes = 0;
         await this.conn.write(batch);
         this.#inflightEvents = 0;
         this.#inflightBytes = 0;
       }
-    } catch {
-      // The peer is gone; its read side sees the close and cleans up.
-      this.close();
+    } catch (e) {
+      if (this.#closed) return; // our own close cancelled the write
+      // Only output is over. A client that wrote a command and closed at
+      // once (`echo … | socat`) still has that command unread: the read
+      // side goes on to the end of its stream, then the server closes us.
+      this.#outputFailure = (e as Error).message;
+      this.#queue = [];
+      this.#queuedEvents = 0;
+      this.#queuedBytes = 0;
+      this.#inflightEvents = 0;
+      this.#inflightBytes = 0;
+      if (this.#closeWhenDrained) this.close(`write failed: ${this.#outputFailure}`);
       return;
     } finally {
       this.#writing = false;
     }
-    if (this.#closeWhenDrained) this.close();
+    if (this.#closeWhenDrained) this.close("output drained");
   }
 }
 
-function concat(chunks: readonly Uint8Array[]): Uint8Array {
+function concat(units: readonly Outgoing[]): Uint8Array {
   let total = 0;
-  for (const c of chunks) total += c.length;
+  for (const u of units) total += u.bytes.length;
   const out = new Uint8Array(total);
   let offset = 0;
-  for (const c of chunks) {
-    out.set(c, offset);
-    offset += c.length;
+  for (const u of units) {
+    out.set(u.bytes, offset);
+    offset += u.bytes.length;
   }
   return out;
 }
@@ -158,10 +260,10 @@ function concat(chunks: readonly Uint8Array[]): Uint8Array {
  *
  * @example
  * ```ts ignore
- * import { Hub, Peer } from "./hub.ts";
+ * import { Hub, Peer, single } from "./hub.ts";
  * const hub = new Hub(undefined, (peer, report) => console.warn(peer.id, report));
  * hub.add(new Peer(1, conn));
- * hub.broadcast(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n'));
+ * hub.broadcast(single(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n')));
  * hub.flush();
  * ```
  */
@@ -197,25 +299,28 @@ export class Hub {
     this.#peers.delete(peer);
   }
 
-  /** Queues bytes for every open peer (the same buffer for all). */
-  broadcast(bytes: Uint8Array): void {
-    for (const peer of this.#peers) this.send(peer, bytes);
+  /** Queues a unit for every open peer (the same buffer for all). */
+  broadcast(out: Outgoing): void {
+    for (const peer of this.#peers) this.send(peer, out);
   }
 
   /**
-   * Queues bytes for one peer; evicts it if that overflows its queue.
+   * Queues a unit for one peer; evicts it if that overflows its queue.
    * `reply` marks the answer to the peer's own request (see {@linkcode Peer.enqueue}).
    */
-  send(peer: Peer, bytes: Uint8Array, reply = false): void {
+  send(peer: Peer, out: Outgoing, reply = false): void {
     if (peer.isClosed) return;
-    if (peer.enqueue(bytes, this.limits, reply)) {
+    if (peer.enqueue(out, this.limits, reply)) {
       this.#dirty.add(peer);
       return;
     }
     const report = { queuedEvents: peer.pendingEvents, queuedBytes: peer.pendingBytes };
     this.#peers.delete(peer);
     this.#dirty.delete(peer);
-    peer.close();
+    peer.close(
+      `evicted: ${report.queuedEvents} events / ${report.queuedBytes} bytes unsent ` +
+        `(limits ${this.limits.maxEvents} events / ${this.limits.maxBytes} bytes)`,
+    );
     this.#onEvict(peer, report);
   }
 

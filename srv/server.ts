@@ -11,7 +11,7 @@
 import { getLogger, type Logger } from "../deps.ts";
 import { type EventHistory, EventLog } from "./event_log.ts";
 import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from "./framing.ts";
-import { DEFAULT_QUEUE_LIMITS, Hub, Peer, type QueueLimits } from "./hub.ts";
+import { DEFAULT_QUEUE_LIMITS, Hub, Peer, type QueueLimits, single } from "./hub.ts";
 import {
   encodeEvent,
   encodeEventList,
@@ -63,12 +63,25 @@ export interface ServerOptions {
   readonly onFatal?: (error: unknown) => void;
 }
 
+/** Why a connection ended, logged once when it goes (see `#disconnect`). */
+interface Ending {
+  readonly level: "debug" | "warn" | "error";
+  readonly reason: string;
+  /** A bug in srv: logged with its stack. */
+  readonly error?: unknown;
+}
+
 interface Client {
   readonly peer: Peer;
   readonly session: Session;
+  /** The first cause of the end, once known. */
+  ending: Ending | null;
 }
 
 const encoder = new TextEncoder();
+
+/** Most characters of broadcast lines joined into one unit (see #flush). */
+const RUN_CHARS = 32 * 1024;
 
 /** The `registered` fields the reducer leaves as placeholders. */
 function isUnpatchedRegistered(event: ReducerEvent): event is RegisteredEvent {
@@ -109,7 +122,7 @@ export class Server {
   #listener: Listener | null = null;
   #nextConnectionId = 1;
   /** Output of this turn, sent once the history has committed it. */
-  #staged: [Peer | null, Uint8Array][] = [];
+  #staged: [Peer | null, string][] = [];
   #flushScheduled = false;
   #stopping = false;
   #failed = false;
@@ -125,18 +138,9 @@ export class Server {
     this.#now = options.now ?? (() => performance.now());
     this.#startedAt = this.#now();
     this.#onFatal = options.onFatal ?? (() => {});
-    this.#hub = new Hub(options.queueLimits ?? DEFAULT_QUEUE_LIMITS, (peer, report) => {
-      const who = this.#clients.get(peer)?.session.identity;
-      this.#log.warn(
-        "evicted slow connection {conn} (kind={kind}, pid={pid}): {events} events / {bytes} bytes unsent",
-        {
-          conn: peer.id,
-          kind: who?.kind ?? "unregistered",
-          pid: who?.pid ?? null,
-          events: report.queuedEvents,
-          bytes: report.queuedBytes,
-        },
-      );
+    this.#hub = new Hub(options.queueLimits ?? DEFAULT_QUEUE_LIMITS, (peer) => {
+      // Logged by #disconnect, once the read side has seen the close.
+      this.#endWith(this.#clients.get(peer), "warn", peer.closeReason ?? "evicted");
     });
   }
 
@@ -153,7 +157,10 @@ export class Server {
     return this.#clients.size;
   }
 
-  /** Accepts and serves connections until the listener closes. */
+  /**
+   * Accepts and serves connections until the listener closes. Rejects, after
+   * shutting down, if the listener fails for good.
+   */
   async serve(listener: Listener): Promise<void> {
     this.#listener = listener;
     const served = new Set<Promise<void>>();
@@ -167,6 +174,12 @@ export class Server {
         served.add(done);
         done.finally(() => served.delete(done));
       }
+    } catch (error) {
+      // Not a shortage the transport retries (out of descriptors) but the
+      // listener itself failing: stop cleanly instead of serving on deaf.
+      this.#log.error("cannot accept connections any more: {error}", { error });
+      await this.shutdown();
+      throw error;
     } finally {
       await Promise.allSettled(served);
     }
@@ -204,7 +217,7 @@ export class Server {
       peer.closeWhenDrained(DRAIN_DEADLINE_MS);
       return peer.closed;
     }
-    const client: Client = { peer, session: new Session() };
+    const client: Client = { peer, session: new Session(), ending: null };
     this.#clients.set(peer, client);
     this.#hub.add(peer);
     this.#log.debug("connection {conn} opened", { conn: peer.id });
@@ -214,28 +227,59 @@ export class Server {
   async #readLoop(client: Client): Promise<void> {
     const { peer, session } = client;
     const splitter = new LineSplitter(this.maxLineBytes);
-    const onLine = (line: Uint8Array) => this.#handleLine(client, line);
-    let reason = "end of stream";
+    const onLine = (line: string | Uint8Array) => this.#handleLine(client, line);
     try {
-      while (!session.ended && !peer.isClosed) {
-        const chunk = await peer.conn.read();
-        if (peer.isClosed) break; // evicted or failed while reading
-        if (chunk === null) {
-          splitter.finish(onLine);
+      // Once shutdown starts, nothing new is reduced: only queued output drains.
+      while (!session.ended && !peer.isClosed && !this.#stopping) {
+        let chunk: Uint8Array | null;
+        try {
+          chunk = await peer.conn.read();
+        } catch (e) {
+          // A client that crashes resets its socket: expected, not srv's fault.
+          this.#endWith(client, "debug", `read error: ${(e as Error).message}`);
           break;
         }
-        if (!splitter.push(chunk, onLine)) {
+        if (peer.isClosed || this.#stopping) break; // evicted, write failed, or shutting down
+        if (chunk === null) {
+          const unfinished = splitter.pendingBytes;
+          splitter.finish(onLine);
+          this.#endWith(
+            client,
+            "debug",
+            unfinished > 0 ? `end of stream after an unfinished line` : "end of stream",
+          );
+          break;
+        }
+        if (!splitter.pushText(chunk, onLine)) {
           this.#apply(client, session.lineTooLong(this.maxLineBytes));
-          reason = "line too long";
         }
       }
     } catch (e) {
-      reason = `read error: ${(e as Error).message}`;
+      // A bug in srv, not anything the client did: drop this connection and
+      // keep serving the others.
+      this.#endWith(client, "error", "internal error while handling its input", e);
     }
-    this.#disconnect(client, reason);
+    if (peer.isClosed) {
+      // Closed by the hub with output still unsent (drain deadline): the
+      // client lost events, which the operator should hear about.
+      const level = peer.unsentAtClose > 0 ? "warn" : "debug";
+      this.#endWith(client, level, peer.closeReason ?? "closed");
+    }
+    if (this.#stopping) this.#endWith(client, "debug", "server shutting down");
+    this.#disconnect(client);
   }
 
-  #handleLine(client: Client, line: Uint8Array): boolean {
+  /** Records why the connection ends; the first cause wins. */
+  #endWith(
+    client: Client | undefined,
+    level: Ending["level"],
+    reason: string,
+    error?: unknown,
+  ): void {
+    if (client !== undefined && client.ending === null) client.ending = { level, reason, error };
+  }
+
+  #handleLine(client: Client, line: string | Uint8Array): boolean {
     this.#apply(client, client.session.receiveLine(line));
     // Stop splitting the chunk once the session is over (goodbye, fatal).
     return !client.session.ended && !this.#failed;
@@ -247,7 +291,19 @@ export class Server {
         return;
       case "reply":
         this.#stage(client.peer, encodeEvent(step.event));
-        if (step.close) this.#closeAfterTurn(client);
+        if (step.close) {
+          this.#endWith(client, "warn", `fatal ${step.event.code}: ${step.event.message}`);
+          this.#closeAfterTurn(client);
+        } else {
+          // Expected client mistakes: debug only, so a client sending garbage
+          // cannot flood the log.
+          this.#log.debug("connection {conn} (kind={kind}, pid={pid}): {code}: {message}", {
+            conn: client.peer.id,
+            ...this.#who(client),
+            code: step.event.code,
+            message: step.event.message,
+          });
+        }
         return;
       case "query":
         this.#stage(client.peer, this.#answer(step.command));
@@ -255,7 +311,10 @@ export class Server {
       case "reduce": {
         const pid = client.session.identity?.pid ?? null;
         const events = this.#reduce(step.command, pid);
-        if (client.session.afterReduce(step.command, events).close) this.#closeAfterTurn(client);
+        if (client.session.afterReduce(step.command, events).close) {
+          this.#endWith(client, "debug", "goodbye");
+          this.#closeAfterTurn(client);
+        }
       }
     }
   }
@@ -308,7 +367,7 @@ export class Server {
   }
 
   #stage(target: Peer | null, json: string): void {
-    this.#staged.push([target, encoder.encode(json + "\n")]);
+    this.#staged.push([target, json]);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());
@@ -327,10 +386,35 @@ export class Server {
     }
     const staged = this.#staged;
     this.#staged = [];
-    for (const [target, bytes] of staged) {
-      if (target === null) this.#hub.broadcast(bytes);
-      else this.#hub.send(target, bytes, true);
+    // Consecutive broadcasts become one unit, encoded once for everyone:
+    // one allocation per turn instead of one per event. A private line
+    // between them keeps its place in its connection's stream.
+    // Units stay small (RUN_CHARS): joining big events gains nothing and
+    // only makes large short-lived strings that inflate the heap.
+    let run: string[] = [];
+    let runChars = 0;
+    let largest = 0;
+    const sendRun = () => {
+      if (run.length === 0) return;
+      const bytes = encoder.encode(run.length === 1 ? run[0] + "\n" : run.join("\n") + "\n");
+      this.#hub.broadcast({ bytes, events: run.length, largest: largest + 1 });
+      run = [];
+      runChars = 0;
+      largest = 0;
+    };
+    for (const [target, json] of staged) {
+      if (target === null) {
+        if (runChars + json.length > RUN_CHARS) sendRun();
+        run.push(json);
+        runChars += json.length + 1;
+        // UTF-16 length: exact for ASCII, a slight underestimate otherwise.
+        if (json.length > largest) largest = json.length;
+        continue;
+      }
+      sendRun();
+      this.#hub.send(target, single(encoder.encode(json + "\n")), true);
     }
+    sendRun();
     this.#hub.flush();
   }
 
@@ -356,18 +440,32 @@ export class Server {
     });
   }
 
-  #disconnect(client: Client, reason: string): void {
+  /** kind and pid for logs; "unregistered" and null before register. */
+  #who(client: Client): { kind: string; pid: number | null } {
+    const identity = client.session.identity;
+    return { kind: identity?.kind ?? "unregistered", pid: identity?.pid ?? null };
+  }
+
+  /**
+   * The one place a connection's end is logged, once, with its cause. Then
+   * the synthetic goodbye for a registered pid (PROTOCOL.md §5).
+   */
+  #disconnect(client: Client): void {
     const { peer, session } = client;
-    const pid = session.identity?.pid ?? null;
+    const who = this.#who(client);
+    const ending = client.ending ?? { level: "debug", reason: "closed" };
+    const props = { conn: peer.id, ...who, reason: ending.reason };
+    if (ending.level === "error") {
+      this.#log.error("connection {conn} (kind={kind}, pid={pid}) dropped: {reason}: {error}", {
+        ...props,
+        error: ending.error,
+      });
+    } else {
+      this.#log[ending.level]("connection {conn} (kind={kind}, pid={pid}) closed: {reason}", props);
+    }
     const goodbye = session.disconnect();
     this.#clients.delete(peer);
-    this.#log.debug("connection {conn} closed ({reason}), kind={kind} pid={pid}", {
-      conn: peer.id,
-      reason,
-      kind: session.identity?.kind ?? "unregistered",
-      pid,
-    });
-    if (goodbye !== null && !this.#stopping) this.#reduce(goodbye, pid);
+    if (goodbye !== null && !this.#stopping) this.#reduce(goodbye, who.pid);
     this.#closeAfterTurn(client);
   }
 }

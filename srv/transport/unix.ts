@@ -4,7 +4,25 @@
  * @module
  */
 
+import { getLogger } from "../../deps.ts";
 import { type Connection, type Listener, MAX_READ_BUFFER, MIN_READ_BUFFER } from "./transport.ts";
+
+/** How long accept waits before trying again after running out of descriptors. */
+export const ACCEPT_RETRY_MS = 100;
+
+/**
+ * Accept failures that say "not now" rather than "never": out of file
+ * descriptors or kernel memory, or a client that gave up while queued.
+ * Throwing on them would let any client that opens enough connections
+ * crash the server.
+ */
+function isTransientAcceptError(e: unknown): boolean {
+  if (e instanceof Deno.errors.ConnectionAborted || e instanceof Deno.errors.Interrupted) {
+    return true;
+  }
+  const code = (e as { code?: unknown }).code;
+  return code === "EMFILE" || code === "ENFILE" || code === "ENOBUFS" || code === "ENOMEM";
+}
 
 /**
  * Binds a Unix socket at `path` with mode 0600 from the moment the file
@@ -34,6 +52,8 @@ class UnixListener implements Listener {
   readonly path: string;
   #inner: Deno.UnixListener;
   #closed = false;
+  #retry: { timer: ReturnType<typeof setTimeout>; wake: () => void } | null = null;
+  #log = getLogger(["srv", "transport"]);
 
   constructor(inner: Deno.UnixListener, path: string) {
     this.#inner = inner;
@@ -41,21 +61,50 @@ class UnixListener implements Listener {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Connection> {
+    let failing: string | null = null;
     while (!this.#closed) {
       let conn: Deno.UnixConn;
       try {
         conn = await this.#inner.accept();
       } catch (e) {
         if (this.#closed || e instanceof Deno.errors.BadResource) return;
-        throw e;
+        if (!isTransientAcceptError(e)) throw e;
+        // Log the start of an episode once, not every retry.
+        if (failing === null) {
+          failing = (e as Error).message;
+          this.#log.warn("cannot accept connections on {path}: {error}; retrying", {
+            path: this.path,
+            error: failing,
+          });
+        }
+        await this.#pause(ACCEPT_RETRY_MS);
+        continue;
+      }
+      if (failing !== null) {
+        this.#log.info("accepting connections on {path} again", { path: this.path });
+        failing = null;
       }
       yield new UnixConnection(conn);
     }
   }
 
+  #pause(ms: number): Promise<void> {
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.#retry = null;
+        resolve();
+      };
+      this.#retry = { timer: setTimeout(wake, ms), wake };
+    });
+  }
+
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    if (this.#retry !== null) {
+      clearTimeout(this.#retry.timer);
+      this.#retry.wake();
+    }
     try {
       this.#inner.close();
     } catch {
