@@ -31,6 +31,7 @@ import { DEFAULT_MAX_CONNECTIONS, DRAIN_DEADLINE_MS, Server } from "./srv/server
 import { listenUnix } from "./srv/transport/unix.ts";
 import type { Listener } from "./srv/transport/transport.ts";
 import { SRV_VERSION } from "./srv/version.ts";
+import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from "./srv/cli.ts";
 import { getLogger } from "./deps.ts";
 
 const encoder = new TextEncoder();
@@ -128,7 +129,12 @@ function usage(): string {
     "Flags of serve:",
     ...lines,
     "",
-    "Exit codes: 0 ok, 1 failure, 2 usage, 3 endpoint in use, 4 endpoint unsafe, 5 store, 130 second signal.",
+    "Client commands (each registers as a tool, does one thing, says goodbye):",
+    CLIENT_USAGE,
+    "",
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 endpoint in use, 4 endpoint unsafe, 5 store,",
+    "6 no server at the endpoint (or it went away), 7 the server refused the command,",
+    "8 srv events: history truncated, 130 second signal.",
   ].join("\n");
 }
 
@@ -427,6 +433,7 @@ export async function main(args: string[]): Promise<number> {
       err(usage());
       return ExitCode.usage;
     default:
+      if (CLIENT_COMMANDS.has(command)) return await runClientCommand(args);
       err(`srv: unknown command "${command}"\n\n${usage()}`);
       return ExitCode.usage;
   }
