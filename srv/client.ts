@@ -869,7 +869,9 @@ export class SrvClient implements AsyncDisposable {
    * none missed, or a `resync` item with a snapshot when that cannot be
    * promised. Unlogged broadcasts (other clients' errors and snapshots) are
    * not part of it. Each call is an independent consumer with its own
-   * queue; `break` out of the loop to stop it. It ends when the client
+   * queue, which grows while the consumer lags (the connection itself is
+   * always read, so srv never evicts it for that); `break` out of the loop
+   * to stop it. It ends when the client
    * closes, and throws {@linkcode ConnectionLostError} when the connection
    * is gone for good (reconnect disabled).
    *
