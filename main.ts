@@ -6,13 +6,14 @@
  * @module
  */
 
+import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  claimSocketPath,
+  type DataDirEnv,
   defaultDataDir,
+  type EndpointEnv,
   EndpointError,
   resolveEndpoint,
-  type SocketClaim,
 } from "./srv/endpoint.ts";
 import { DEFAULT_RETAIN_EVENTS, DurableEventLog, StoreError } from "./srv/store.ts";
 import type { State } from "./srv/state.ts";
@@ -28,8 +29,12 @@ import {
   type SrvLogLevel,
 } from "./srv/log.ts";
 import { DEFAULT_MAX_CONNECTIONS, DRAIN_DEADLINE_MS, Server } from "./srv/server.ts";
-import { listenUnix } from "./srv/transport/unix.ts";
-import type { Listener } from "./srv/transport/transport.ts";
+import {
+  type OpenEndpoint,
+  openEndpoint,
+  type TransportChoice,
+  TRANSPORTS,
+} from "./srv/transport/open_endpoint.ts";
 import { SRV_VERSION } from "./srv/version.ts";
 import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from "./srv/cli.ts";
 import { getLogger } from "./deps.ts";
@@ -56,14 +61,20 @@ const SERVE_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     value: "PATH",
     help:
-      "endpoint to listen on (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then $XDG_RUNTIME_DIR/srv/srv.sock or <tmpdir>/srv-<uid>/srv.sock)",
+      "endpoint to listen on (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then $XDG_RUNTIME_DIR/srv/srv.sock or <tmpdir>/srv-<uid>/srv.sock; on Windows \\\\.\\pipe\\srv-<hash16 of the data dir>\\srv-command)",
+  },
+  transport: {
+    type: "string",
+    value: TRANSPORTS.join("|"),
+    help:
+      "auto: named pipes (node:net) on Windows, Unix sockets (Deno.listen) elsewhere; node: node:net on a Unix socket too (default auto)",
   },
   memory: { type: "boolean", help: "keep events in memory only (no data store)" },
   "data-dir": {
     type: "string",
     value: "DIR",
     help:
-      "where the store lives (default: $XDG_STATE_HOME/srv or ~/.local/state/srv; macOS ~/Library/Application Support/srv; Windows %LOCALAPPDATA%\\srv)",
+      "where the store lives, and on Windows what the default pipe name derives from (default: $XDG_STATE_HOME/srv or ~/.local/state/srv; macOS ~/Library/Application Support/srv; Windows %LOCALAPPDATA%\\srv)",
   },
   "retain-events": {
     type: "string",
@@ -164,6 +175,7 @@ function oneOf<T extends string>(
 /** The parsed flags of `srv serve`. */
 export interface ServeConfig {
   socket?: string;
+  transport: TransportChoice;
   memory: boolean;
   dataDir?: string;
   retainEvents: number;
@@ -196,6 +208,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
   const str = (k: string) => values[k] as string | undefined;
   return {
     socket: str("socket"),
+    transport: oneOf("transport", str("transport"), TRANSPORTS, "auto"),
     memory: values.memory === true,
     dataDir: str("data-dir"),
     retainEvents: positiveInt("retain-events", str("retain-events"), DEFAULT_RETAIN_EVENTS),
@@ -216,6 +229,24 @@ export function parseServeArgs(args: string[]): ServeConfig {
     logFormat: oneOf("log-format", str("log-format"), LOG_FORMATS, "pretty"),
     help: values.help === true,
   };
+}
+
+/**
+ * The variables endpoint and data-dir resolution read, looked up one by one
+ * because `Deno.env.get` matches names case-insensitively on Windows.
+ */
+function resolutionEnv(): EndpointEnv & DataDirEnv {
+  const keys = [
+    "SRV_SOCKET",
+    "AGENTMUX_SRV_PIPE_PATH",
+    "XDG_RUNTIME_DIR",
+    "TMPDIR",
+    "XDG_STATE_HOME",
+    "HOME",
+    "LOCALAPPDATA",
+    "USERPROFILE",
+  ] as const;
+  return Object.fromEntries(keys.map((k) => [k, Deno.env.get(k)]));
 }
 
 function currentUid(): number | null {
@@ -275,26 +306,33 @@ async function serve(args: string[]): Promise<number> {
   }
   await setupLogging(config.logLevel, config.logFormat);
   const log = getLogger(["srv", "main"]);
-  const env = Deno.env.toObject();
-  let dataDir: string;
-  try {
-    dataDir = config.dataDir ?? defaultDataDir(env, Deno.build.os);
-  } catch (e) {
-    err(`srv serve: ${(e as Error).message}`);
-    return ExitCode.usage;
-  }
+  const os = Deno.build.os;
+  const env = resolutionEnv();
+  const dataDir = config.dataDir !== undefined
+    ? resolvePath(config.dataDir)
+    : defaultDataDir(env, os);
   const endpoint = resolveEndpoint({
     flag: config.socket,
     env,
-    os: Deno.build.os,
+    os,
     uid: currentUid(),
-    dataDir,
+    dataDir: dataDir ?? "",
   });
+  if (os === "windows" && endpoint.source === "default" && dataDir === null) {
+    err(
+      "srv serve: no data directory to derive the pipe name from (LOCALAPPDATA and USERPROFILE are unset); pass --data-dir or --socket",
+    );
+    return ExitCode.usage;
+  }
 
-  let claim: SocketClaim | undefined;
-  let listener: Listener;
+  let opened: OpenEndpoint;
   try {
-    claim = await claimSocketPath(endpoint.path, currentUid());
+    opened = await openEndpoint({
+      path: endpoint.path,
+      transport: config.transport,
+      os,
+      uid: currentUid(),
+    });
   } catch (e) {
     await flushLogs();
     if (e instanceof EndpointError) {
@@ -310,44 +348,42 @@ async function serve(args: string[]): Promise<number> {
   if (!config.memory) {
     const started = performance.now();
     try {
-      const maxPages = env.SRV_STORE_MAX_PAGES ? Number(env.SRV_STORE_MAX_PAGES) : undefined;
-      const opened = await DurableEventLog.open({
+      if (dataDir === null) {
+        throw new StoreError(
+          "",
+          "no data directory (HOME, or LOCALAPPDATA on Windows, is unset); pass --data-dir or --memory",
+        );
+      }
+      const maxPagesText = Deno.env.get("SRV_STORE_MAX_PAGES");
+      const maxPages = maxPagesText ? Number(maxPagesText) : undefined;
+      const found = await DurableEventLog.open({
         dataDir,
         retainEvents: config.retainEvents,
         sync: config.sync,
         maxPages,
       });
-      store = opened.log;
-      recovered = opened.recovery.state;
+      store = found.log;
+      recovered = found.recovery.state;
       log.info(
         "store {path}: {stored} events on disk, checkpoint at v{checkpoint}, replayed {replayed}, next version v{next} ({ms} ms)",
         {
           path: store.path,
-          stored: opened.recovery.stored,
-          checkpoint: opened.recovery.checkpointVersion,
-          replayed: opened.recovery.replayed,
+          stored: found.recovery.stored,
+          checkpoint: found.recovery.checkpointVersion,
+          replayed: found.recovery.replayed,
           next: recovered.eventVersion + 1,
           ms: Math.round(performance.now() - started),
         },
       );
     } catch (e) {
-      claim.release();
+      opened.release();
       await flushLogs();
       err(`srv: ${(e as Error).message}`);
       return e instanceof StoreError ? ExitCode.store : ExitCode.failure;
     }
   }
 
-  try {
-    listener = listenUnix(endpoint.path);
-  } catch (e) {
-    store?.close();
-    claim.release();
-    await flushLogs();
-    err(`srv: cannot listen on ${endpoint.path}: ${(e as Error).message}`);
-    return ExitCode.endpointUnsafe;
-  }
-  if (claim.replacedStale) {
+  if (opened.replacedStale) {
     log.info("removed a stale socket left at {path}", { path: endpoint.path });
   }
 
@@ -366,22 +402,24 @@ async function serve(args: string[]): Promise<number> {
       failed.resolve();
     },
   });
-  const serving = server.serve(listener);
-  log.info("listening on {path} ({source}), {mode}", {
+  const serving = server.serve(opened.listener);
+  log.info("listening on {path} ({source}, {transport}), {mode}", {
     path: endpoint.path,
     source: endpoint.source,
+    transport: opened.transport,
     mode: store === null ? "memory only" : `store ${store.path}`,
   });
+  // Handlers go in before the readiness line: a launcher may signal as soon
+  // as it reads that line, and an unhandled SIGINT would kill srv outright.
+  const signalled = onceSignalled(() => opened.release());
   out(
     `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
   );
-
-  const signalled = onceSignalled(() => claim?.release());
   const signal = await Promise.race([signalled, failed.promise.then(() => null)]);
   if (signal !== null) log.info("{signal} received; shutting down", { signal });
   await server.shutdown(DRAIN_DEADLINE_MS);
   await serving;
-  claim.release();
+  opened.release();
   if (fatal !== null) {
     // The store failed mid-write: what it holds is all that was broadcast.
     log.error("stopped: {error}", { error: (fatal as Error).message ?? String(fatal) });

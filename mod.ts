@@ -44,3 +44,5 @@ export * from "./srv/client_error.ts";
 export * from "./srv/format_tree.ts";
 export type * from "./srv/transport/transport.ts";
 export { listenUnix, UnixConnection } from "./srv/transport/unix.ts";
+export * from "./srv/transport/named_pipe.ts";
+export * from "./srv/transport/open_endpoint.ts";

@@ -192,12 +192,8 @@ export function defaultClientSocket(): string {
   } catch {
     // No --allow-sys: the tmpdir fallback uses "user".
   }
-  let dataDir = "";
-  try {
-    dataDir = defaultDataDir(env, Deno.build.os);
-  } catch {
-    // Only Windows pipe names depend on it.
-  }
+  // Only Windows pipe names depend on the data dir.
+  const dataDir = defaultDataDir(env, Deno.build.os) ?? "";
   return resolveEndpoint({ env, os: Deno.build.os, uid, dataDir }).path;
 }
 

@@ -1,11 +1,13 @@
 /**
  * Where srv listens (PROTOCOL.md §1): endpoint resolution from flag and
- * environment, the Windows pipe name's `hash16`, and the Unix-side checks
- * that make the socket private and the server the only one on it.
+ * environment, the data directory default, the Windows pipe name's
+ * `hash16`, and the Unix-side checks that make the socket private and the
+ * server the only one on it.
  *
  * @module
  */
 
+import { posix, win32 } from "node:path";
 import { tryLockFile } from "./lock_file.ts";
 
 /** The environment variables endpoint resolution reads. */
@@ -14,40 +16,6 @@ export interface EndpointEnv {
   AGENTMUX_SRV_PIPE_PATH?: string;
   XDG_RUNTIME_DIR?: string;
   TMPDIR?: string;
-}
-
-/** The environment variables the default data dir depends on. */
-export interface DataDirEnv {
-  XDG_STATE_HOME?: string;
-  HOME?: string;
-  LOCALAPPDATA?: string;
-  USERPROFILE?: string;
-}
-
-/**
- * The per-user default data dir: `$XDG_STATE_HOME/srv`, else
- * `~/.local/state/srv` (Linux and other Unix); `~/Library/Application
- * Support/srv` (macOS); `%LOCALAPPDATA%\srv` (Windows). Throws when the
- * environment gives no home to put it in.
- *
- * @example
- * ```ts
- * import { defaultDataDir } from "./endpoint.ts";
- * defaultDataDir({ HOME: "/home/ada" }, "linux"); // "/home/ada/.local/state/srv"
- * ```
- */
-export function defaultDataDir(env: DataDirEnv, os: typeof Deno.build.os): string {
-  if (os === "windows") {
-    if (env.LOCALAPPDATA) return `${env.LOCALAPPDATA.replace(/\\+$/, "")}\\srv`;
-    if (env.USERPROFILE) return `${env.USERPROFILE.replace(/\\+$/, "")}\\AppData\\Local\\srv`;
-    throw new Error("neither LOCALAPPDATA nor USERPROFILE is set; pass --data-dir");
-  }
-  if (os === "darwin" && env.HOME) {
-    return joinPath(env.HOME, "Library", "Application Support", "srv");
-  }
-  if (env.XDG_STATE_HOME) return joinPath(env.XDG_STATE_HOME, "srv");
-  if (env.HOME) return joinPath(env.HOME, ".local", "state", "srv");
-  throw new Error("HOME is not set; pass --data-dir");
 }
 
 /** Inputs of {@linkcode resolveEndpoint}; injectable so tests cover every platform. */
@@ -99,7 +67,7 @@ export function resolveEndpoint(inputs: EndpointInputs): { path: string; source:
  */
 export function defaultEndpoint(inputs: Omit<EndpointInputs, "flag">): string {
   const { env, os, uid, dataDir } = inputs;
-  if (os === "windows") return `\\\\.\\pipe\\srv-${hash16(canonicalForHash(dataDir))}\\srv-command`;
+  if (os === "windows") return pipeNameForDataDir(dataDir);
   if (env.XDG_RUNTIME_DIR) return joinPath(env.XDG_RUNTIME_DIR, "srv", "srv.sock");
   const tmp = env.TMPDIR || "/tmp";
   return joinPath(tmp, `srv-${uid ?? "user"}`, "srv.sock");
@@ -109,9 +77,105 @@ function joinPath(...parts: string[]): string {
   return parts.map((p, i) => (i === 0 ? p.replace(/\/+$/, "") : p)).join("/");
 }
 
-/** Lowercases a path for hashing; Windows paths compare case-insensitively. */
-export function canonicalForHash(path: string): string {
-  return path.toLowerCase();
+/**
+ * The Windows default pipe name for a data directory:
+ * `\\.\pipe\srv-<hash16>\srv-command`, where hash16 is taken over
+ * {@linkcode canonicalForHash} of the directory. A host that launches srv
+ * computes the same name from the same directory.
+ *
+ * @example
+ * ```ts
+ * import { pipeNameForDataDir } from "./endpoint.ts";
+ * pipeNameForDataDir("C:\\Users\\Alice\\AppData\\Local\\srv");
+ * // "\\\\.\\pipe\\srv-655e8c0e64fe8d45\\srv-command"
+ * ```
+ */
+export function pipeNameForDataDir(dataDir: string): string {
+  return `\\\\.\\pipe\\srv-${hash16(canonicalForHash(dataDir, "windows"))}\\srv-command`;
+}
+
+/**
+ * The canonical form of an absolute path that `hash16` is taken over:
+ * normalized lexically for the platform (on Windows `/` becomes `\`, `.`
+ * and `..` segments and doubled separators go), without a trailing
+ * separator, then lowercased. It is deliberately not `realpath`: the data
+ * directory may not exist yet on first start, and the name must not change
+ * once it does. Relative paths are the caller's to resolve first.
+ *
+ * @example
+ * ```ts
+ * import { canonicalForHash } from "./endpoint.ts";
+ * canonicalForHash("C:/Users/Alice/AppData/Local/srv/", "windows");
+ * // "c:\\users\\alice\\appdata\\local\\srv"
+ * ```
+ */
+export function canonicalForHash(path: string, os: typeof Deno.build.os): string {
+  const style = os === "windows" ? win32 : posix;
+  let normal = style.normalize(path);
+  // A root ("/", "C:\") keeps its separator; anywhere else it goes.
+  while (
+    normal.length > 1 && normal.endsWith(style.sep) && normal !== style.parse(normal).root
+  ) {
+    normal = normal.slice(0, -1);
+  }
+  return normal.toLowerCase();
+}
+
+/** The environment variables {@linkcode defaultDataDir} reads. */
+export interface DataDirEnv {
+  XDG_STATE_HOME?: string;
+  HOME?: string;
+  LOCALAPPDATA?: string;
+  USERPROFILE?: string;
+}
+
+/**
+ * The default data directory (the durable store lives there; on Windows the
+ * default pipe name is derived from it): `$XDG_STATE_HOME/srv`, else
+ * `~/.local/state/srv` on Linux and other Unixes;
+ * `~/Library/Application Support/srv` on macOS; `%LOCALAPPDATA%\srv`,
+ * else `%USERPROFILE%\AppData\Local\srv` on Windows. Null when the
+ * environment names no home at all (the caller asks for `--data-dir`).
+ * Pure: the environment is passed in.
+ *
+ * @example
+ * ```ts
+ * import { defaultDataDir } from "./endpoint.ts";
+ * defaultDataDir({ HOME: "/home/alice" }, "linux"); // "/home/alice/.local/state/srv"
+ * defaultDataDir({ LOCALAPPDATA: "C:\\Users\\Alice\\AppData\\Local" }, "windows");
+ * // "C:\\Users\\Alice\\AppData\\Local\\srv"
+ * ```
+ */
+export function defaultDataDir(env: DataDirEnv, os: typeof Deno.build.os): string | null {
+  if (os === "windows") {
+    if (env.LOCALAPPDATA) return win32.join(env.LOCALAPPDATA, "srv");
+    if (env.USERPROFILE) return win32.join(env.USERPROFILE, "AppData", "Local", "srv");
+    return null;
+  }
+  if (os === "darwin") {
+    return env.HOME ? posix.join(env.HOME, "Library", "Application Support", "srv") : null;
+  }
+  // The XDG spec says a relative XDG_STATE_HOME is invalid and must be ignored.
+  if (env.XDG_STATE_HOME && posix.isAbsolute(env.XDG_STATE_HOME)) {
+    return posix.join(env.XDG_STATE_HOME, "srv");
+  }
+  return env.HOME ? posix.join(env.HOME, ".local", "state", "srv") : null;
+}
+
+/**
+ * True for a Windows named pipe path (`\\.\pipe\NAME` or
+ * `\\?\pipe\NAME`, backslashes only, the prefix in any case): the only
+ * kind of endpoint srv can listen on under Windows.
+ *
+ * @example
+ * ```ts
+ * import { isPipeName } from "./endpoint.ts";
+ * isPipeName("\\\\.\\pipe\\srv-test"); // true
+ * isPipeName("/tmp/srv.sock"); // false
+ * ```
+ */
+export function isPipeName(path: string): boolean {
+  return /^\\\\[.?]\\pipe\\[^\\]/i.test(path);
 }
 
 const FNV_OFFSET = 0xcbf29ce484222325n;

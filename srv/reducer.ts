@@ -17,7 +17,14 @@ import type {
   SrvSnapshotEvent,
 } from "./protocol.ts";
 import { PROTOCOL_EXTENSIONS_VERSION } from "./protocol.ts";
-import { type Block, snapshotOf, type State, type Tab, type Workspace } from "./state.ts";
+import {
+  type Block,
+  type ProcessRecord,
+  snapshotOf,
+  type State,
+  type Tab,
+  type Workspace,
+} from "./state.ts";
 
 /** What the reducer may emit: logged events, broadcast errors and snapshots. */
 export type ReducerEvent = LoggedEvent | ErrorEvent | SrvSnapshotEvent;
@@ -429,8 +436,9 @@ function permutationProblem(
 
 /**
  * Applies one event to a state and returns the new state; `state` is left
- * as it was. Every event with a version moves `eventVersion` to it, so
- * folding the reducer's output reproduces the live version counter.
+ * as it was (the maps the event touches are copied). Every event with a
+ * version moves `eventVersion` to it, so folding the reducer's output
+ * reproduces the live version counter.
  *
  * @example
  * ```ts
@@ -443,171 +451,225 @@ function permutationProblem(
  * ```
  */
 export function evolve(state: State, event: ReducerEvent): State {
-  const next = evolveTree(state, event);
-  return event.version > next.eventVersion ? { ...next, eventVersion: event.version } : next;
+  return applyEvent(new Draft(state, false), event);
 }
 
-function evolveTree(state: State, event: ReducerEvent): State {
+/**
+ * Like {@linkcode evolve}, for a caller that owns `state` outright and
+ * never looks at it again: the maps are updated in place, so an event costs
+ * O(1) however large the tree. The server and the store's replay use this;
+ * anything that keeps old states must use `evolve`.
+ *
+ * @example
+ * ```ts
+ * import { evolveOwned } from "./reducer.ts";
+ * import { initialState } from "./state.ts";
+ * let s = initialState();
+ * s = evolveOwned(s, { event: "workspace_created", workspace_id: "w1", name: "a", version: 1 });
+ * ```
+ */
+export function evolveOwned(state: State, event: ReducerEvent): State {
+  return applyEvent(new Draft(state, true), event);
+}
+
+/** A state being changed: maps are copied on first write unless owned. */
+class Draft {
+  readonly base: State;
+  readonly #owned: boolean;
+  #workspaces?: Map<string, Workspace>;
+  #tabs?: Map<string, Tab>;
+  #blocks?: Map<string, Block>;
+  #processes?: Map<number, ProcessRecord>;
+  #fields: Partial<State> = {};
+
+  constructor(base: State, owned: boolean) {
+    this.base = base;
+    this.#owned = owned;
+  }
+
+  #writable<K, V>(map: ReadonlyMap<K, V>): Map<K, V> {
+    return this.#owned ? map as Map<K, V> : new Map(map);
+  }
+
+  workspaces(): Map<string, Workspace> {
+    return this.#workspaces ??= this.#writable(this.base.workspaces);
+  }
+  tabs(): Map<string, Tab> {
+    return this.#tabs ??= this.#writable(this.base.tabs);
+  }
+  blocks(): Map<string, Block> {
+    return this.#blocks ??= this.#writable(this.base.blocks);
+  }
+  processes(): Map<number, ProcessRecord> {
+    return this.#processes ??= this.#writable(this.base.processes);
+  }
+  set(fields: Partial<State>): void {
+    Object.assign(this.#fields, fields);
+  }
+
+  /** Changes one workspace if it exists. */
+  patchWorkspace(id: string, change: (ws: Workspace) => Partial<Workspace>): void {
+    const current = this.#workspaces?.get(id) ?? this.base.workspaces.get(id);
+    if (current !== undefined) this.workspaces().set(id, { ...current, ...change(current) });
+  }
+  patchTab(id: string, change: (tab: Tab) => Partial<Tab>): void {
+    const current = this.#tabs?.get(id) ?? this.base.tabs.get(id);
+    if (current !== undefined) this.tabs().set(id, { ...current, ...change(current) });
+  }
+  patchBlock(id: string, change: (block: Block) => Partial<Block>): void {
+    const current = this.#blocks?.get(id) ?? this.base.blocks.get(id);
+    if (current !== undefined) this.blocks().set(id, { ...current, ...change(current) });
+  }
+
+  done(version: number): State {
+    const next: State = {
+      ...this.base,
+      ...this.#fields,
+      workspaces: this.#workspaces ?? this.base.workspaces,
+      tabs: this.#tabs ?? this.base.tabs,
+      blocks: this.#blocks ?? this.base.blocks,
+      processes: this.#processes ?? this.base.processes,
+    };
+    return version > next.eventVersion ? { ...next, eventVersion: version } : next;
+  }
+}
+
+function applyEvent(d: Draft, event: ReducerEvent): State {
+  const state = d.base;
   switch (event.event) {
     case "process_spawned":
-      return {
-        ...state,
-        processes: withEntry(state.processes, event.pid, {
-          kind: event.kind,
-          status: "running",
-          exitCode: null,
-          clientVersion: event.client_version,
-        }),
-      };
+      d.processes().set(event.pid, {
+        kind: event.kind,
+        status: "running",
+        exitCode: null,
+        clientVersion: event.client_version,
+      });
+      break;
     case "process_exited": {
       const record = state.processes.get(event.pid);
-      if (record === undefined) return state;
-      return {
-        ...state,
-        processes: withEntry(state.processes, event.pid, {
-          ...record,
-          status: "exited",
-          exitCode: event.code,
-        }),
-      };
+      if (record !== undefined) {
+        d.processes().set(event.pid, { ...record, status: "exited", exitCode: event.code });
+      }
+      break;
     }
     case "lifecycle_phase_changed":
-      return { ...state, lifecycle: event.to };
+      d.set({ lifecycle: event.to });
+      break;
     case "registered":
-      return { ...state, nextClientId: Math.max(state.nextClientId, event.client_id + 1) };
+      d.set({ nextClientId: Math.max(state.nextClientId, event.client_id + 1) });
+      break;
     case "pong":
     case "error":
     case "srv_snapshot":
-      return state;
+      break;
     case "workspace_created":
-      return {
-        ...state,
-        workspaces: withEntry(state.workspaces, event.workspace_id, {
-          id: event.workspace_id,
-          name: event.name,
-          tabIds: [],
-          activeTabId: null,
-          meta: {},
-        }),
-      };
+      d.workspaces().set(event.workspace_id, {
+        id: event.workspace_id,
+        name: event.name,
+        tabIds: [],
+        activeTabId: null,
+        meta: {},
+      });
+      break;
     case "workspace_deleted": {
       const ws = state.workspaces.get(event.workspace_id);
-      if (ws === undefined) return state;
-      const tabs = new Map(state.tabs);
-      const blocks = new Map(state.blocks);
+      if (ws === undefined) break;
+      const tabs = d.tabs();
+      const blocks = d.blocks();
       for (const tabId of ws.tabIds) {
         for (const blockId of tabs.get(tabId)?.blockIds ?? []) blocks.delete(blockId);
         tabs.delete(tabId);
       }
       for (const blockId of event.block_ids) blocks.delete(blockId);
-      return { ...state, workspaces: without(state.workspaces, ws.id), tabs, blocks };
+      d.workspaces().delete(ws.id);
+      break;
     }
     case "workspace_renamed":
-      return patchWorkspace(state, event.workspace_id, () => ({ name: event.name }));
+      d.patchWorkspace(event.workspace_id, () => ({ name: event.name }));
+      break;
     case "tab_created": {
-      const ws = state.workspaces.get(event.workspace_id);
-      if (ws === undefined) return state;
-      return {
-        ...state,
-        workspaces: withEntry(state.workspaces, ws.id, {
-          ...ws,
-          tabIds: [...ws.tabIds, event.tab_id],
-        }),
-        tabs: withEntry(state.tabs, event.tab_id, {
-          id: event.tab_id,
-          workspaceId: ws.id,
-          name: event.name,
-          blockIds: [],
-          meta: {},
-        }),
-      };
+      if (!state.workspaces.has(event.workspace_id)) break;
+      d.patchWorkspace(event.workspace_id, (ws) => ({ tabIds: [...ws.tabIds, event.tab_id] }));
+      d.tabs().set(event.tab_id, {
+        id: event.tab_id,
+        workspaceId: event.workspace_id,
+        name: event.name,
+        blockIds: [],
+        meta: {},
+      });
+      break;
     }
     case "tab_deleted": {
-      const tab = state.tabs.get(event.tab_id);
-      const blocks = new Map(state.blocks);
-      for (const blockId of [...(tab?.blockIds ?? []), ...event.block_ids]) blocks.delete(blockId);
-      const next = patchWorkspace(state, event.workspace_id, (ws) => ({
+      const blocks = d.blocks();
+      for (const blockId of state.tabs.get(event.tab_id)?.blockIds ?? []) blocks.delete(blockId);
+      for (const blockId of event.block_ids) blocks.delete(blockId);
+      d.patchWorkspace(event.workspace_id, (ws) => ({
         tabIds: ws.tabIds.filter((t) => t !== event.tab_id),
         activeTabId: ws.activeTabId === event.tab_id ? null : ws.activeTabId,
       }));
-      return { ...next, tabs: without(state.tabs, event.tab_id), blocks };
+      d.tabs().delete(event.tab_id);
+      break;
     }
     case "tab_renamed":
-      return patchTab(state, event.tab_id, () => ({ name: event.name }));
+      d.patchTab(event.tab_id, () => ({ name: event.name }));
+      break;
     case "active_tab_changed":
-      return patchWorkspace(state, event.workspace_id, () => ({ activeTabId: event.tab_id }));
+      d.patchWorkspace(event.workspace_id, () => ({ activeTabId: event.tab_id }));
+      break;
     case "tab_reordered":
-      return patchWorkspace(state, event.workspace_id, (ws) => ({
+      d.patchWorkspace(event.workspace_id, (ws) => ({
         tabIds: movedTo(ws.tabIds, event.tab_id, event.new_index),
       }));
+      break;
     case "tabs_reordered_bulk":
-      return patchWorkspace(state, event.workspace_id, () => ({ tabIds: [...event.tab_ids] }));
-    case "tab_moved": {
-      const moved = patchWorkspace(state, event.src_workspace_id, (ws) => ({
+      d.patchWorkspace(event.workspace_id, () => ({ tabIds: [...event.tab_ids] }));
+      break;
+    case "tab_moved":
+      d.patchWorkspace(event.src_workspace_id, (ws) => ({
         tabIds: ws.tabIds.filter((t) => t !== event.tab_id),
         activeTabId: event.new_src_active_tab_id,
       }));
-      const placed = patchWorkspace(moved, event.dst_workspace_id, (ws) => ({
+      d.patchWorkspace(event.dst_workspace_id, (ws) => ({
         tabIds: movedTo(ws.tabIds, event.tab_id, event.dst_index),
         activeTabId: event.new_dst_active_tab_id,
       }));
-      return patchTab(placed, event.tab_id, () => ({ workspaceId: event.dst_workspace_id }));
-    }
-    case "block_created": {
-      const tab = state.tabs.get(event.tab_id);
-      if (tab === undefined) return state;
-      return {
-        ...state,
-        tabs: withEntry(state.tabs, tab.id, {
-          ...tab,
-          blockIds: [...tab.blockIds, event.block_id],
-        }),
-        blocks: withEntry(state.blocks, event.block_id, {
-          id: event.block_id,
-          tabId: tab.id,
-          meta: event.meta,
-        }),
-      };
-    }
-    case "block_deleted": {
-      const next = patchTab(state, event.tab_id, (tab) => ({
+      d.patchTab(event.tab_id, () => ({ workspaceId: event.dst_workspace_id }));
+      break;
+    case "block_created":
+      if (!state.tabs.has(event.tab_id)) break;
+      d.patchTab(event.tab_id, (tab) => ({ blockIds: [...tab.blockIds, event.block_id] }));
+      d.blocks().set(event.block_id, { id: event.block_id, tabId: event.tab_id, meta: event.meta });
+      break;
+    case "block_deleted":
+      d.patchTab(event.tab_id, (tab) => ({
         blockIds: tab.blockIds.filter((b) => b !== event.block_id),
       }));
-      return { ...next, blocks: without(state.blocks, event.block_id) };
-    }
-    case "block_moved": {
-      const taken = patchTab(state, event.src_tab_id, (tab) => ({
+      d.blocks().delete(event.block_id);
+      break;
+    case "block_moved":
+      d.patchTab(event.src_tab_id, (tab) => ({
         blockIds: tab.blockIds.filter((b) => b !== event.block_id),
       }));
-      const placed = patchTab(taken, event.dst_tab_id, (tab) => ({
+      d.patchTab(event.dst_tab_id, (tab) => ({
         blockIds: movedTo(tab.blockIds, event.block_id, event.dst_index),
       }));
-      return patchBlock(placed, event.block_id, () => ({ tabId: event.dst_tab_id }));
-    }
+      d.patchBlock(event.block_id, () => ({ tabId: event.dst_tab_id }));
+      break;
     case "workspace_meta_updated":
-      return patchWorkspace(state, event.workspace_id, (ws) => ({
+      d.patchWorkspace(event.workspace_id, (ws) => ({
         meta: mergePatch(ws.meta, event.meta_patch) as JsonObject,
       }));
+      break;
     case "tab_meta_updated":
-      return patchTab(state, event.tab_id, (tab) => ({
+      d.patchTab(event.tab_id, (tab) => ({
         meta: mergePatch(tab.meta, event.meta_patch) as JsonObject,
       }));
+      break;
     case "block_meta_updated":
-      return patchBlock(state, event.block_id, (block) => ({
-        meta: mergePatch(block.meta, event.meta_patch),
-      }));
+      d.patchBlock(event.block_id, (block) => ({ meta: mergePatch(block.meta, event.meta_patch) }));
+      break;
   }
-}
-
-function withEntry<K, V>(map: ReadonlyMap<K, V>, key: K, value: V): Map<K, V> {
-  return new Map(map).set(key, value);
-}
-
-function without<K, V>(map: ReadonlyMap<K, V>, key: K): ReadonlyMap<K, V> {
-  if (!map.has(key)) return map;
-  const copy = new Map(map);
-  copy.delete(key);
-  return copy;
+  return d.done(event.version);
 }
 
 /** `ids` with `id` taken out and put back at `index` (clamped). */
@@ -615,28 +677,6 @@ function movedTo(ids: readonly string[], id: string, index: number): string[] {
   const copy = ids.filter((x) => x !== id);
   copy.splice(Math.min(index, copy.length), 0, id);
   return copy;
-}
-
-function patchWorkspace(
-  state: State,
-  id: string,
-  change: (ws: Workspace) => Partial<Workspace>,
-): State {
-  const ws = state.workspaces.get(id);
-  if (ws === undefined) return state;
-  return { ...state, workspaces: withEntry(state.workspaces, id, { ...ws, ...change(ws) }) };
-}
-
-function patchTab(state: State, id: string, change: (tab: Tab) => Partial<Tab>): State {
-  const tab = state.tabs.get(id);
-  if (tab === undefined) return state;
-  return { ...state, tabs: withEntry(state.tabs, id, { ...tab, ...change(tab) }) };
-}
-
-function patchBlock(state: State, id: string, change: (block: Block) => Partial<Block>): State {
-  const block = state.blocks.get(id);
-  if (block === undefined) return state;
-  return { ...state, blocks: withEntry(state.blocks, id, { ...block, ...change(block) }) };
 }
 
 function isJsonObject(value: Json | undefined): value is JsonObject {
@@ -682,7 +722,8 @@ export interface UpdateResult {
 
 /**
  * Decides and applies a command: the events, and the state after all of
- * them.
+ * them. With `owned: true` the caller hands over `state` (see
+ * {@linkcode evolveOwned}).
  *
  * @example
  * ```ts
@@ -698,9 +739,15 @@ export interface UpdateResult {
  * events.length; // 3
  * ```
  */
-export function update(state: State, command: ReducerCommand, ctx: ReducerContext): UpdateResult {
+export function update(
+  state: State,
+  command: ReducerCommand,
+  ctx: ReducerContext,
+  options: { owned?: boolean } = {},
+): UpdateResult {
   const events = decide(state, command, ctx);
+  const apply = options.owned === true ? evolveOwned : evolve;
   let next = state;
-  for (const event of events) next = evolve(next, event);
+  for (const event of events) next = apply(next, event);
   return { state: next, events };
 }

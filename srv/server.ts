@@ -143,7 +143,10 @@ export class Server {
     });
   }
 
-  /** The current state (read-only snapshot of the reducer's value). */
+  /**
+   * The current state. It is live: the server keeps updating its maps in
+   * place, so copy what you need to keep (e.g. `snapshotOf(server.state)`).
+   */
   get state(): State {
     return this.#state;
   }
@@ -267,10 +270,11 @@ export class Server {
 
   /** Runs the reducer and stages its events: patch identity, log, broadcast. */
   #reduce(command: ReducerCommand, registeredPid: number | null): ReducerEvent[] {
+    // The server owns its state outright, so the reducer may update it in place.
     const { state, events } = update(this.#state, command, {
       registeredPid,
       newId: this.#newId,
-    });
+    }, { owned: true });
     this.#state = state;
     for (const event of events) {
       if (isUnpatchedRegistered(event)) {

@@ -12,7 +12,7 @@ import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { DEFAULT_RING_CAPACITY, type EventHistory, EventLog, type LogEntry } from "./event_log.ts";
 import { tryLockFile } from "./lock_file.ts";
 import type { LogStats, U64 } from "./protocol.ts";
-import { evolve, type ReducerEvent } from "./reducer.ts";
+import { evolveOwned, type ReducerEvent } from "./reducer.ts";
 import { type Block, initialState, type State, type Tab, type Workspace } from "./state.ts";
 
 /** `PRAGMA application_id` of an srv store: "srv1" in ASCII. */
@@ -44,7 +44,7 @@ export interface StoreOptions {
   readonly dataDir: string;
   /** Events kept for `get_events` (never fewer than those after the latest checkpoint). */
   readonly retainEvents?: number;
-  /** Logged events between checkpoints. */
+  /** Logged events between checkpoints (at least; a large tree stretches it to its size). */
   readonly checkpointEvery?: number;
   /** `normal` survives a crash of srv; `full` also survives power loss (fsync per commit). */
   readonly sync?: "normal" | "full";
@@ -75,8 +75,16 @@ interface Migration {
 const MIGRATIONS: readonly Migration[] = [
   {
     to: 1,
+    // One row per committed turn: a pipelined client costs one INSERT per
+    // batch, not per event. `lines` holds the events' JSON, one per line,
+    // oldest first, exactly as broadcast.
     sql: `
-      CREATE TABLE events (version INTEGER PRIMARY KEY, json TEXT NOT NULL) STRICT;
+      CREATE TABLE batches (
+        first_version INTEGER PRIMARY KEY,
+        last_version INTEGER NOT NULL,
+        events INTEGER NOT NULL,
+        lines TEXT NOT NULL
+      ) STRICT;
       CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
       CREATE TABLE checkpoints (
         version INTEGER PRIMARY KEY, state TEXT NOT NULL, created_at TEXT NOT NULL
@@ -85,6 +93,23 @@ const MIGRATIONS: readonly Migration[] = [
     `,
   },
 ];
+
+/** The version of a stored event line: the encoder always writes it last. */
+function versionOfLine(line: string): number {
+  return Number(line.slice(line.lastIndexOf('"version":') + 10, -1));
+}
+
+/** The entries of stored batches with version above `since`, oldest first. */
+function entriesOf(rows: Iterable<{ lines: string }>, since: number): LogEntry[] {
+  const out: LogEntry[] = [];
+  for (const row of rows) {
+    for (const json of row.lines.split("\n")) {
+      const version = versionOfLine(json);
+      if (version > since) out.push({ version, json });
+    }
+  }
+  return out;
+}
 
 /** The tree as a checkpoint stores it (JSON). */
 interface CheckpointData {
@@ -158,8 +183,10 @@ export class DurableEventLog implements EventHistory {
   #newest: number | null;
   #count: number;
   #closed = false;
-  readonly #insertEvent: StatementSync;
+  readonly #insertBatch: StatementSync;
   readonly #setHighest: StatementSync;
+  readonly #begin: StatementSync;
+  readonly #commit: StatementSync;
   readonly #selectSince: StatementSync;
 
   private constructor(
@@ -187,10 +214,18 @@ export class DurableEventLog implements EventHistory {
     this.#newest = found.newest;
     this.#count = found.count;
     this.#sinceCheckpoint = 0;
-    this.#insertEvent = db.prepare("INSERT INTO events (version, json) VALUES (?, ?)");
+    this.#insertBatch = db.prepare(
+      "INSERT INTO batches (first_version, last_version, events, lines) VALUES (?, ?, ?, ?)",
+    );
     this.#setHighest = db.prepare("UPDATE meta SET value = ? WHERE key = 'highest_version'");
+    this.#begin = db.prepare("BEGIN IMMEDIATE");
+    this.#commit = db.prepare("COMMIT");
+    // Batches are contiguous ranges keyed by their first version: start at
+    // the one that may hold `since + 1` and walk forward on the primary key.
     this.#selectSince = db.prepare(
-      "SELECT version, json FROM events WHERE version > ? ORDER BY version",
+      `SELECT lines FROM batches WHERE first_version >= coalesce(
+         (SELECT max(first_version) FROM batches WHERE first_version <= ?1), 0)
+       ORDER BY first_version`,
     );
   }
 
@@ -253,14 +288,14 @@ export class DurableEventLog implements EventHistory {
    * since the last commit may then be broadcast.
    */
   commit(state: State): void {
-    const checkpointDue = this.#sinceCheckpoint + this.#pending.length >= this.checkpointEvery;
     if (this.#pending.length === 0 && state.eventVersion === this.#committedVersion) return;
+    const checkpointDue =
+      this.#sinceCheckpoint + this.#pending.length >= this.#checkpointInterval(state);
     try {
-      this.#db.exec("BEGIN IMMEDIATE");
-      for (const entry of this.#pending) this.#insertEvent.run(entry.version, entry.json);
-      this.#setHighest.run(state.eventVersion);
+      this.#begin.run();
+      this.#writePending(state);
       if (checkpointDue) this.#checkpoint(state);
-      this.#db.exec("COMMIT");
+      this.#commit.run();
     } catch (e) {
       this.#rollback();
       throw new StoreError(this.path, `writing to the store ${this.path} failed: ${message(e)}`, {
@@ -272,14 +307,28 @@ export class DurableEventLog implements EventHistory {
     this.#committedVersion = state.eventVersion;
   }
 
+  /**
+   * Inside a transaction: the pending events as one batch, and the highest
+   * version when the batch does not already say it (the turn ended with an
+   * unlogged event, such as an error). Recovery takes the larger of both.
+   */
+  #writePending(state: State): void {
+    const pending = this.#pending;
+    const last = pending.at(-1)?.version;
+    if (last !== undefined) {
+      const lines = pending.length === 1 ? pending[0].json : pending.map((e) => e.json).join("\n");
+      this.#insertBatch.run(pending[0].version, last, pending.length, lines);
+    }
+    if (last !== state.eventVersion) this.#setHighest.run(state.eventVersion);
+  }
+
   eventsSince(since: U64): LogEntry[] {
     const ringOldest = this.#ring.oldest;
     const bound = typeof since === "bigint"
       ? (since <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(since) : Infinity)
       : since;
     if (ringOldest === null || bound >= ringOldest - 1) return this.#ring.eventsSince(since);
-    const rows = this.#selectSince.all(bound) as { version: number; json: string }[];
-    const out: LogEntry[] = rows.map((r) => ({ version: r.version, json: r.json }));
+    const out = entriesOf(this.#selectSince.iterate(bound) as Iterable<{ lines: string }>, bound);
     for (const entry of this.#pending) if (entry.version > bound) out.push(entry);
     return out;
   }
@@ -290,6 +339,18 @@ export class DurableEventLog implements EventHistory {
 
   stats(): LogStats {
     return { oldest: this.#oldest, newest: this.#newest, retained: this.#count };
+  }
+
+  /**
+   * Events between checkpoints: `checkpointEvery`, or the size of the tree
+   * when that is larger, so writing a checkpoint (O(tree)) costs O(1) per
+   * event and a restart replays at most that many events.
+   */
+  #checkpointInterval(state: State): number {
+    return Math.max(
+      this.checkpointEvery,
+      state.workspaces.size + state.tabs.size + state.blocks.size,
+    );
   }
 
   /** Version of the latest checkpoint on disk (0 when none). */
@@ -307,8 +368,7 @@ export class DurableEventLog implements EventHistory {
     try {
       if (state !== undefined) {
         this.#db.exec("BEGIN IMMEDIATE");
-        for (const entry of this.#pending) this.#insertEvent.run(entry.version, entry.json);
-        this.#setHighest.run(state.eventVersion);
+        this.#writePending(state);
         this.#checkpoint(state);
         this.#db.exec("COMMIT");
         this.#pending = [];
@@ -334,26 +394,43 @@ export class DurableEventLog implements EventHistory {
     this.#prune();
   }
 
-  /** Drops events past the retention, but never one after the latest checkpoint. */
+  /**
+   * Drops whole batches past the retention, but never an event after the
+   * latest checkpoint. Runs inside the commit's transaction, after the
+   * pending batch was written.
+   */
   #prune(): void {
-    if (this.#newest === null) return;
+    if (this.#newest === null || this.#oldest === null) return;
     const cutoff = Math.min(this.#newest - this.retainEvents, this.#latestCheckpoint);
-    if (this.#oldest === null || cutoff < this.#oldest) return;
-    this.#db.prepare("DELETE FROM events WHERE version <= ?").run(cutoff);
-    const row = this.#db.prepare("SELECT count(*) AS n, min(version) AS lo FROM events").get() as {
-      n: number;
+    if (cutoff < this.#oldest) return;
+    // `first_version <= cutoff` walks the primary key; `last_version` keeps whole batches.
+    const gone = this.#db.prepare(
+      "SELECT coalesce(sum(events), 0) AS n FROM batches WHERE first_version <= ?1 AND last_version <= ?1",
+    ).get(cutoff) as { n: number };
+    if (gone.n === 0) return;
+    this.#db.prepare("DELETE FROM batches WHERE first_version <= ?1 AND last_version <= ?1").run(
+      cutoff,
+    );
+    const first = this.#db.prepare("SELECT min(first_version) AS lo FROM batches").get() as {
       lo: number | null;
     };
-    // Runs inside the commit's transaction, after the pending events were inserted.
-    this.#count = row.n;
-    this.#oldest = row.lo;
+    this.#count -= gone.n;
+    this.#oldest = first.lo;
   }
 
   #preloadRing(): void {
-    const rows = this.#db.prepare(
-      "SELECT version, json FROM (SELECT version, json FROM events ORDER BY version DESC LIMIT ?) ORDER BY version",
-    ).all(this.#ring.capacity) as { version: number; json: string }[];
-    for (const row of rows) this.#ring.append({ version: row.version, json: row.json });
+    const newestFirst = this.#db.prepare(
+      "SELECT lines FROM batches ORDER BY first_version DESC",
+    ).iterate() as Iterable<{ lines: string }>;
+    const batches: { lines: string }[] = [];
+    let events = 0;
+    for (const row of newestFirst) {
+      batches.push(row);
+      events += row.lines.split("\n").length;
+      if (events >= this.#ring.capacity) break;
+    }
+    const entries = entriesOf(batches.reverse(), 0);
+    for (const entry of entries.slice(-this.#ring.capacity)) this.#ring.append(entry);
   }
 
   #rollback(): void {
@@ -461,23 +538,30 @@ function recover(db: DatabaseSync, path: string) {
   )
     .get() as { version: number; state: string } | undefined;
   let state = checkpoint === undefined ? initialState() : fromCheckpoint(checkpoint.state);
+  const after = checkpoint?.version ?? 0;
   let replayed = 0;
-  const tail = db.prepare("SELECT json FROM events WHERE version > ? ORDER BY version")
-    .iterate(checkpoint?.version ?? 0) as Iterable<{ json: string }>;
+  const tail = db.prepare(
+    `SELECT lines FROM batches WHERE first_version >= coalesce(
+       (SELECT max(first_version) FROM batches WHERE first_version <= ?1), 0)
+     ORDER BY first_version`,
+  ).iterate(after) as Iterable<{ lines: string }>;
   for (const row of tail) {
-    state = evolve(state, JSON.parse(row.json) as ReducerEvent);
-    replayed++;
+    for (const line of row.lines.split("\n")) {
+      if (versionOfLine(line) <= after) continue;
+      // The state is ours alone here, so replay can update it in place.
+      state = evolveOwned(state, JSON.parse(line) as ReducerEvent);
+      replayed++;
+    }
   }
   const stats = db.prepare(
-    "SELECT count(*) AS n, min(version) AS lo, max(version) AS hi FROM events",
-  )
-    .get() as { n: number; lo: number | null; hi: number | null };
+    "SELECT coalesce(sum(events), 0) AS n, min(first_version) AS lo, max(last_version) AS hi FROM batches",
+  ).get() as { n: number; lo: number | null; hi: number | null };
   // A restart starts over: nobody is connected, so no process is running.
   const recovered: State = {
     ...state,
     lifecycle: "starting",
     processes: new Map(),
-    eventVersion: Math.max(highest, state.eventVersion),
+    eventVersion: Math.max(highest, state.eventVersion, stats.hi ?? 0),
   };
   return {
     highest: recovered.eventVersion,

@@ -21,14 +21,22 @@ export class Driver {
   readonly events: ReducerEvent[] = [];
   readonly newId: () => string;
 
-  constructor(state: State = initialState(), newId: () => string = counterIds()) {
+  /** With `owned`, the driver hands its state over like the server does (in-place maps). */
+  readonly owned: boolean;
+
+  constructor(
+    state: State = initialState(),
+    newId: () => string = counterIds(),
+    options: { owned?: boolean } = {},
+  ) {
     this.state = state;
     this.newId = newId;
+    this.owned = options.owned ?? false;
   }
 
   run(command: ReducerCommand, registeredPid: number | null = null): ReducerEvent[] {
     const ctx: ReducerContext = { registeredPid, newId: this.newId };
-    const { state, events } = update(this.state, command, ctx);
+    const { state, events } = update(this.state, command, ctx, { owned: this.owned });
     this.state = state;
     this.events.push(...events);
     return events;

@@ -2,11 +2,16 @@
  * Test harness: a real srv process on a real socket in a temp dir, and a
  * line-oriented client. `SRV_TEST_BIN` points the harness at a compiled
  * binary instead of `deno run main.ts`, so the same tests check both.
+ * `SRV_TEST_TRANSPORT=node` serves with `--transport node` and connects
+ * through `node:net`, so the named-pipe code runs on Linux and macOS too;
+ * on Windows that is the only transport (the endpoint is a named pipe).
  */
 
+import { fileURLToPath } from "node:url";
 import { LineSplitter, parseJson } from "../mod.ts";
+import { connectNamedPipe } from "../srv/transport/named_pipe.ts";
 
-const MAIN = new URL("../main.ts", import.meta.url).pathname;
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
@@ -15,6 +20,42 @@ export const LINE_TIMEOUT_MS = 10_000;
 
 // deno-lint-ignore no-explicit-any
 export type Json = any;
+
+/** True on Windows, where srv serves named pipes and signals are not Unix signals. */
+export const ON_WINDOWS = Deno.build.os === "windows";
+
+/**
+ * For `Deno.test(name, { ignore: unixOnly(reason) }, fn)`: true (skip) on
+ * Windows, and then says so on stderr with the reason, so a skip is never
+ * silent.
+ */
+export function unixOnly(reason: string): boolean {
+  if (!ON_WINDOWS) return false;
+  Deno.stderr.writeSync(encoder.encode(`skipped on Windows: ${reason}\n`));
+  return true;
+}
+
+/** The mirror of {@linkcode unixOnly}: true (skip) everywhere but Windows, with the reason. */
+export function windowsOnly(reason: string): boolean {
+  if (ON_WINDOWS) return false;
+  Deno.stderr.writeSync(encoder.encode(`skipped off Windows: ${reason}\n`));
+  return true;
+}
+
+/** The transport under test: `SRV_TEST_TRANSPORT` (unix|node), always node on Windows. */
+export function testTransport(): "unix" | "node" {
+  if (ON_WINDOWS) return "node";
+  const chosen = Deno.env.get("SRV_TEST_TRANSPORT") ?? "unix";
+  if (chosen !== "unix" && chosen !== "node") {
+    throw new Error(`SRV_TEST_TRANSPORT must be unix or node, got "${chosen}"`);
+  }
+  return chosen;
+}
+
+/** A fresh endpoint for one server: a pipe name on Windows, `<dir>/srv.sock` elsewhere. */
+export function testEndpoint(dir: string): string {
+  return ON_WINDOWS ? `\\\\.\\pipe\\srv-test-${crypto.randomUUID()}` : `${dir}/srv.sock`;
+}
 
 /** The command that starts srv: the compiled binary when SRV_TEST_BIN is set. */
 export function srvCommand(args: string[]): { cmd: string; args: string[] } {
@@ -63,16 +104,27 @@ export interface SrvProcess {
 
 /**
  * Starts `srv serve --socket <tmp>/srv.sock` with extra flags (default
- * `--memory`) and waits for its readiness line.
+ * `--memory`) and waits for its readiness line. `socket: null` passes no
+ * `--socket`, so srv resolves the endpoint itself (the ready line says where).
  */
 export async function startSrv(
-  options: { flags?: string[]; dir?: string; socket?: string; env?: Record<string, string> } = {},
+  options: {
+    flags?: string[];
+    dir?: string;
+    socket?: string | null;
+    env?: Record<string, string>;
+  } = {},
 ): Promise<SrvProcess> {
   const dir = options.dir ?? await Deno.makeTempDir({ prefix: "srv-test-" });
   const ownsDir = options.dir === undefined;
-  const socket = options.socket ?? `${dir}/srv.sock`;
-  const flags = options.flags ?? ["--memory"];
-  const { cmd, args } = srvCommand(["serve", "--socket", socket, ...flags]);
+  const socketFlag = options.socket === null
+    ? []
+    : ["--socket", options.socket ?? testEndpoint(dir)];
+  const flags = [...(options.flags ?? ["--memory"])];
+  if (!flags.includes("--transport") && testTransport() === "node" && !ON_WINDOWS) {
+    flags.push("--transport", "node");
+  }
+  const { cmd, args } = srvCommand(["serve", ...socketFlag, ...flags]);
   const child = new Deno.Command(cmd, {
     args,
     env: options.env,
@@ -115,7 +167,7 @@ export async function startSrv(
     return exitCode;
   };
   return {
-    socket,
+    socket: fields.socket,
     dir,
     pid: Number(fields.pid),
     instance: fields.instance,
@@ -134,32 +186,103 @@ export async function startSrv(
   };
 }
 
+/** The client side of a connection, over `Deno.connect` or `node:net`. */
+export interface ClientConn {
+  read(): Promise<Uint8Array | null>;
+  write(bytes: Uint8Array): Promise<void>;
+  closeWrite(): Promise<void>;
+  close(): void;
+}
+
+class DenoClientConn implements ClientConn {
+  #conn: Deno.UnixConn;
+  #buf = new Uint8Array(64 * 1024);
+  constructor(conn: Deno.UnixConn) {
+    this.#conn = conn;
+  }
+  async read(): Promise<Uint8Array | null> {
+    const n = await this.#conn.read(this.#buf);
+    return n === null ? null : this.#buf.subarray(0, n);
+  }
+  async write(bytes: Uint8Array): Promise<void> {
+    let off = 0;
+    while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+  }
+  closeWrite(): Promise<void> {
+    return this.#conn.closeWrite();
+  }
+  close(): void {
+    this.#conn.close();
+  }
+}
+
+/**
+ * Connects like a client of the transport under test: `node:net` for the
+ * node transport (and always on Windows), `Deno.connect` otherwise.
+ */
+export async function connectClient(path: string): Promise<ClientConn> {
+  if (testTransport() === "node") return await connectNamedPipe(path);
+  return new DenoClientConn(await Deno.connect({ transport: "unix", path }));
+}
+
 /** A newline-JSON client for tests: send commands, await lines in order. */
 export class TestClient {
-  readonly conn: Deno.UnixConn;
+  readonly conn: ClientConn;
   #lines: string[] = [];
   #waiters: (() => void)[] = [];
   #eof = false;
   #pump: Promise<void>;
 
-  private constructor(conn: Deno.UnixConn, maxLine: number) {
+  private constructor(conn: ClientConn, maxLine: number) {
     this.conn = conn;
     this.#pump = this.#read(maxLine);
   }
 
+  /**
+   * Connects and returns once the server has accepted the connection, so
+   * broadcasts caused afterwards are guaranteed to reach it. A finished
+   * `connect` only means the kernel queued the connection; the server may
+   * accept it a little later (the node:net transport measurably so), and a
+   * test that then makes another client broadcast would race.
+   */
   static async connect(path: string, maxLine = 64 * 1024 * 1024): Promise<TestClient> {
-    const conn = await Deno.connect({ transport: "unix", path });
-    return new TestClient(conn, maxLine);
+    const client = new TestClient(await connectClient(path), maxLine);
+    await client.#untilAccepted();
+    return client;
+  }
+
+  /**
+   * Sends an unparseable line and waits for its private error (or for the
+   * server to close a refused connection), then removes that one reply so
+   * the test sees exactly the lines it would have seen without it.
+   */
+  async #untilAccepted(): Promise<void> {
+    try {
+      await this.send("#accepted?");
+    } catch {
+      return; // Refused and closed by the server before our write.
+    }
+    const isReply = (line: string) =>
+      line.startsWith('{"event":"error","code":"invalid_command","message":"parse failed:') &&
+      line.endsWith('"version":0}');
+    while (true) {
+      const i = this.#lines.findIndex(isReply);
+      if (i >= 0) {
+        this.#lines.splice(i, 1);
+        return;
+      }
+      if (this.#eof) return;
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
   }
 
   async #read(maxLine: number): Promise<void> {
     const split = new LineSplitter(maxLine);
-    const buf = new Uint8Array(64 * 1024);
     try {
       while (true) {
-        const n = await this.conn.read(buf);
-        if (n === null) break;
-        split.push(buf.subarray(0, n), (line) => {
+        const chunk = await this.conn.read();
+        if (chunk === null) break;
+        split.push(chunk, (line) => {
           this.#lines.push(decoder.decode(line));
         });
         this.#wake();
@@ -185,8 +308,12 @@ export class TestClient {
 
   /** Writes raw bytes as they are. */
   async writeRaw(bytes: Uint8Array): Promise<void> {
-    let off = 0;
-    while (off < bytes.length) off += await this.conn.write(bytes.subarray(off));
+    await this.conn.write(bytes);
+  }
+
+  /** Shuts down the writing side; the server reads end of stream. */
+  async closeWrite(): Promise<void> {
+    await this.conn.closeWrite();
   }
 
   /** The next line, raw. Rejects at end of stream or after the timeout. */

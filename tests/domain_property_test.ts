@@ -292,3 +292,36 @@ Deno.test("a mirror built from a snapshot, evolved with later events, equals the
     assert.equal(mirror.eventVersion, d.state.eventVersion);
   }
 });
+
+Deno.test("owned (in-place) evolution, as the server runs it, matches pure evolution", () => {
+  for (const seed of seeds()) {
+    const pureRnd = prng(seed);
+    const ownedRnd = prng(seed);
+    let a = 0;
+    let b = 0;
+    const pure = new Driver(initialState(), () => `id-${++a}`);
+    const owned = new Driver(initialState(), () => `id-${++b}`, { owned: true });
+    for (let step = 0; step < 2000; step++) {
+      const events = pure.run(randomCommand(pure.state, pureRnd));
+      assert.deepEqual(
+        owned.run(randomCommand(owned.state, ownedRnd)),
+        events,
+        `seed ${seed} step ${step}`,
+      );
+      assert.equal(brokenInvariant(owned.state), null, `seed ${seed} step ${step}`);
+    }
+    assert.deepEqual(owned.state, pure.state, `seed ${seed}`);
+  }
+});
+
+Deno.test("pure evolve leaves every earlier state untouched", () => {
+  const rnd = prng(7);
+  let n = 0;
+  const d = new Driver(initialState(), () => `id-${++n}`);
+  const history: [State, string][] = [];
+  for (let step = 0; step < 500; step++) {
+    history.push([d.state, JSON.stringify(snapshotOf(d.state))]);
+    d.run(randomCommand(d.state, rnd));
+  }
+  for (const [state, frozen] of history) assert.equal(JSON.stringify(snapshotOf(state)), frozen);
+});

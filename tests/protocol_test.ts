@@ -4,6 +4,7 @@ import assert from "node:assert/strict";
 import {
   type Command,
   COMMAND_NAMES,
+  commandShapeAccepts,
   decodeCommand,
   decodeEvent,
   encodeCommand,
@@ -271,4 +272,49 @@ Deno.test("commands round-trip through the client-side encoder", () => {
     assert.ok(r.ok);
     assert.deepEqual(r.command, command);
   }
+});
+
+Deno.test("the fast shape check and the superstruct schema accept exactly the same values", () => {
+  const odd: unknown[] = [
+    undefined,
+    null,
+    true,
+    0,
+    -1,
+    1.5,
+    2 ** 32 - 1,
+    2 ** 32,
+    Number.MAX_SAFE_INTEGER,
+    NaN,
+    Infinity,
+    U64_MAX,
+    U64_MAX + 1n,
+    -1n,
+    "",
+    "host",
+    "tool",
+    [],
+    ["a", "b"],
+    ["a", 1],
+    {},
+    { a: null },
+  ];
+  let seed = 12345;
+  const rnd = () => (seed = (seed * 1103515245 + 12345) % 2 ** 31) / 2 ** 31;
+  let accepted = 0;
+  let rejected = 0;
+  for (const [name, valid] of Object.entries(VALID)) {
+    for (let trial = 0; trial < 400; trial++) {
+      const value: Record<string, unknown> = { ...valid };
+      for (const field of Object.keys(valid)) {
+        if (field !== "cmd" && rnd() < 0.4) value[field] = odd[Math.floor(rnd() * odd.length)];
+      }
+      if (rnd() < 0.3) value.extra = odd[Math.floor(rnd() * odd.length)];
+      const { fast, schema } = commandShapeAccepts(name, value);
+      assert.equal(fast, schema, `${name}: ${String(Object.entries(value))}`);
+      if (schema) accepted++;
+      else rejected++;
+    }
+  }
+  assert.ok(accepted > 1000 && rejected > 1000, `${accepted} accepted, ${rejected} rejected`);
 });
