@@ -9,10 +9,9 @@
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  type DataDirEnv,
   defaultDataDir,
-  type EndpointEnv,
   EndpointError,
+  readResolutionEnv,
   resolveEndpoint,
 } from "./srv/endpoint.ts";
 import { DEFAULT_RETAIN_EVENTS, DurableEventLog, StoreError } from "./srv/store.ts";
@@ -231,24 +230,6 @@ export function parseServeArgs(args: string[]): ServeConfig {
   };
 }
 
-/**
- * The variables endpoint and data-dir resolution read, looked up one by one
- * because `Deno.env.get` matches names case-insensitively on Windows.
- */
-function resolutionEnv(): EndpointEnv & DataDirEnv {
-  const keys = [
-    "SRV_SOCKET",
-    "AGENTMUX_SRV_PIPE_PATH",
-    "XDG_RUNTIME_DIR",
-    "TMPDIR",
-    "XDG_STATE_HOME",
-    "HOME",
-    "LOCALAPPDATA",
-    "USERPROFILE",
-  ] as const;
-  return Object.fromEntries(keys.map((k) => [k, Deno.env.get(k)]));
-}
-
 function currentUid(): number | null {
   try {
     return Deno.uid();
@@ -307,7 +288,7 @@ async function serve(args: string[]): Promise<number> {
   await setupLogging(config.logLevel, config.logFormat);
   const log = getLogger(["srv", "main"]);
   const os = Deno.build.os;
-  const env = resolutionEnv();
+  const env = readResolutionEnv();
   const dataDir = config.dataDir !== undefined
     ? resolvePath(config.dataDir)
     : defaultDataDir(env, os);

@@ -33,7 +33,7 @@
 
 import { Link, type Reply } from "./_client_link.ts";
 import { ConnectionLostError, ProtocolError, SrvError, UnreachableError } from "./client_error.ts";
-import { type DataDirEnv, defaultDataDir, type EndpointEnv, resolveEndpoint } from "./endpoint.ts";
+import { defaultDataDir, isPipeName, readResolutionEnv, resolveEndpoint } from "./endpoint.ts";
 import {
   type ActiveTabChangedEvent,
   type BlockCreatedEvent,
@@ -69,6 +69,7 @@ import {
   type WorkspaceRenamedEvent,
 } from "./protocol.ts";
 import type { Connection } from "./transport/transport.ts";
+import { connectNamedPipe } from "./transport/named_pipe.ts";
 import { UnixConnection } from "./transport/unix.ts";
 import { SRV_VERSION } from "./version.ts";
 
@@ -112,7 +113,7 @@ export interface ConnectOptions {
    * pid and version.
    */
   readonly reconnect?: boolean | ReconnectOptions;
-  /** Opens a connection to `path`; a Unix socket by default. */
+  /** Opens a connection to `path`; {@linkcode dialEndpoint} by default. */
   readonly dial?: (path: string) => Promise<Connection>;
   /** Told about drops and reconnects. */
   readonly onStatus?: (status: ClientStatus) => void;
@@ -185,20 +186,48 @@ export interface CommandEventMap {
  * ```
  */
 export function defaultClientSocket(): string {
-  const env: EndpointEnv & DataDirEnv = Deno.env.toObject();
+  const env = readResolutionEnv();
+  const os = Deno.build.os;
   let uid: number | null = null;
   try {
     uid = Deno.uid();
   } catch {
     // No --allow-sys: the tmpdir fallback uses "user".
   }
-  // Only Windows pipe names depend on the data dir.
-  const dataDir = defaultDataDir(env, Deno.build.os) ?? "";
-  return resolveEndpoint({ env, os: Deno.build.os, uid, dataDir }).path;
+  const dataDir = defaultDataDir(env, os);
+  const endpoint = resolveEndpoint({ env, os, uid, dataDir: dataDir ?? "" });
+  if (os === "windows" && endpoint.source === "default" && dataDir === null) {
+    throw new UnreachableError(
+      "",
+      "no data directory to derive srv's pipe name from (LOCALAPPDATA and USERPROFILE are unset); pass a socket",
+    );
+  }
+  return endpoint.path;
 }
 
-async function dialUnix(path: string): Promise<Connection> {
+/**
+ * Opens a connection to srv's endpoint: a named pipe (through `node:net`)
+ * for a `\\.\pipe\…` name, a Unix socket (`Deno.connect`) otherwise. The
+ * default `dial` of {@linkcode connect}; wrap it to observe or gate
+ * connections.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, dialEndpoint } from "./client.ts";
+ * const client = await connect({
+ *   dial: (path) => { console.error("dialing", path); return dialEndpoint(path); },
+ * });
+ * ```
+ */
+export async function dialEndpoint(path: string): Promise<Connection> {
+  if (isPipeName(path)) return await connectNamedPipe(path);
   return new UnixConnection(await Deno.connect({ transport: "unix", path }));
+}
+
+/** Node's error codes (named pipes) mapped to what they mean for a client. */
+function nodeErrorCode(e: unknown): string | undefined {
+  const code = (e as { code?: unknown })?.code;
+  return typeof code === "string" ? code : undefined;
 }
 
 async function dialOrExplain(
@@ -208,22 +237,29 @@ async function dialOrExplain(
   try {
     return await dial(path);
   } catch (e) {
-    if (e instanceof Deno.errors.NotFound) {
-      throw new UnreachableError(path, `no srv at ${path} (no socket there)`, { cause: e });
+    const code = nodeErrorCode(e);
+    if (e instanceof Deno.errors.NotFound || code === "ENOENT") {
+      const what = isPipeName(path) ? "no such pipe there" : "no socket there";
+      throw new UnreachableError(path, `no srv at ${path} (${what})`, { cause: e });
     }
-    if (e instanceof Deno.errors.ConnectionRefused) {
+    if (e instanceof Deno.errors.ConnectionRefused || code === "ECONNREFUSED") {
       throw new UnreachableError(
         path,
         `no srv at ${path} (connection refused: the socket was left by a server that is gone)`,
         { cause: e },
       );
     }
-    if (e instanceof Deno.errors.PermissionDenied) {
+    if (e instanceof Deno.errors.PermissionDenied || code === "EACCES" || code === "EPERM") {
       throw new UnreachableError(path, `cannot reach srv at ${path}: permission denied`, {
         cause: e,
       });
     }
     if (e instanceof Deno.errors.NotCapable) throw e;
+    if (code === "EBUSY") {
+      throw new UnreachableError(path, `srv at ${path} is busy: every pipe instance is in use`, {
+        cause: e,
+      });
+    }
     throw new UnreachableError(path, `cannot reach srv at ${path}: ${(e as Error).message}`, {
       cause: e,
     });
@@ -245,7 +281,7 @@ async function dialOrExplain(
  */
 export async function connect(options: ConnectOptions = {}): Promise<SrvClient> {
   const socket = options.socket ?? defaultClientSocket();
-  const dial = options.dial ?? dialUnix;
+  const dial = options.dial ?? dialEndpoint;
   const conn = await dialOrExplain(dial, socket);
   return new SrvClient(socket, conn, options);
 }
@@ -417,7 +453,7 @@ export class SrvClient implements AsyncDisposable {
   /** Use {@linkcode connect}. */
   constructor(socket: string, conn: Connection, options: ConnectOptions = {}) {
     this.socket = socket;
-    this.#dial = options.dial ?? dialUnix;
+    this.#dial = options.dial ?? dialEndpoint;
     const reconnect = options.reconnect ?? true;
     this.#backoff = reconnect === false ? null : {
       initialDelayMs: (reconnect === true ? undefined : reconnect.initialDelayMs) ?? 50,

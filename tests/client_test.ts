@@ -8,15 +8,16 @@ import {
   connect,
   type Connection,
   ConnectionLostError,
+  connectNamedPipe,
+  dialEndpoint,
   type Event,
   type LoggedEvent,
   type SrvClient,
   SrvError,
   type StreamItem,
-  UnixConnection,
   UnreachableError,
 } from "../mod.ts";
-import { type SrvProcess, startSrv, withSrv } from "./_harness.ts";
+import { ON_WINDOWS, type SrvProcess, startSrv, testEndpoint, withSrv } from "./_harness.ts";
 
 /** Upper bound for one awaited fact; a hang fails the test instead of CI. */
 const FACT_TIMEOUT_MS = 30_000;
@@ -235,15 +236,16 @@ Deno.test("close says goodbye; a closed client refuses requests and ends its str
 Deno.test("no server at the socket: UnreachableError naming the path", async () => {
   const dir = await Deno.makeTempDir({ prefix: "srv-client-" });
   try {
-    const missing = `${dir}/none.sock`;
+    const missing = testEndpoint(dir);
     await assert.rejects(
       connect({ socket: missing }),
       (e) => e instanceof UnreachableError && e.path === missing && /no srv at/.test(e.message),
     );
+    if (ON_WINDOWS) return; // a pipe leaves nothing behind when its server dies
     // A socket file nobody listens on: left by a killed server.
     const stale = `${dir}/stale.sock`;
     const srv = await startSrv({ dir, socket: stale });
-    assert.equal(await srv.stop("SIGKILL"), 137);
+    await srv.stop("SIGKILL");
     assert.ok((await Deno.lstat(stale)).isSocket);
     await assert.rejects(
       connect({ socket: stale }),
@@ -374,9 +376,9 @@ Deno.test("SIGKILL and restart on the same data dir while events flow: nothing l
   })();
   try {
     await watch.until(() => written >= 30, "writes before the kill");
-    assert.equal(await srv.stop("SIGKILL"), 137);
+    await srv.stop("SIGKILL");
     const before = written;
-    srv = await startSrv({ dir, flags });
+    srv = await startSrv({ dir, flags, socket: srv.socket });
     await watch.until(
       () => written >= before + 30,
       "writes after the restart",
@@ -420,7 +422,7 @@ Deno.test("history truncated while disconnected: one resync item with a snapshot
     const conns: Connection[] = [];
     const dial = async (path: string): Promise<Connection> => {
       await gate?.promise;
-      const conn = new UnixConnection(await Deno.connect({ transport: "unix", path }));
+      const conn = await dialEndpoint(path);
       conns.push(conn);
       return conn;
     };
@@ -488,8 +490,8 @@ Deno.test("a restarted server without a store: resync as diverged, versions star
   try {
     for (let i = 0; i < 20; i++) await consumer.ping(i);
     const high = consumer.lastVersion;
-    assert.equal(await srv.stop("SIGKILL"), 137);
-    srv = await startSrv({ dir });
+    await srv.stop("SIGKILL");
+    srv = await startSrv({ dir, socket: srv.socket });
     await watch.until(() => stream.items.some((i) => i.type === "resync"), "the resync");
     const resync = stream.items.find((i) => i.type === "resync")!;
     assert.equal(resync.type === "resync" && resync.reason, "diverged");
@@ -512,11 +514,32 @@ Deno.test("without reconnect a drop ends the stream with ConnectionLostError", a
   const c = await client(srv, 9201, { reconnect: false });
   const stream = c.events();
   try {
-    assert.equal(await srv.stop("SIGKILL"), 137);
+    await srv.stop("SIGKILL");
     await assert.rejects(stream.next(), ConnectionLostError);
     await assert.rejects(c.ping(), ConnectionLostError);
     assert.ok(c.closed);
   } finally {
     await c.close();
+  }
+});
+
+Deno.test("over node:net, the Windows transport, on both ends: commands, stream, drop", async () => {
+  const srv = await startSrv({ flags: ["--memory", "--transport", "node"] });
+  const watch = new Watch();
+  const c = await client(srv, 9301, { dial: connectNamedPipe, reconnect: false });
+  const stream = collect(c.events({ since: 0 }), watch);
+  const ended = stream.done.then(() => null, (e: Error) => e);
+  try {
+    const [ws] = await c.createWorkspace("piped");
+    assert.deepEqual((await c.snapshot()).workspaces, [[ws.workspace_id, "piped"]]);
+    await watch.until(
+      () => stream.events().some((e) => e.version === ws.version),
+      "the workspace in the stream",
+    );
+    await srv.stop("SIGKILL");
+    assert.ok(await ended instanceof ConnectionLostError, "the stream fails for good");
+  } finally {
+    await c.close();
+    await srv.stop();
   }
 });
