@@ -9,10 +9,9 @@
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
 import {
-  type DataDirEnv,
   defaultDataDir,
-  type EndpointEnv,
   EndpointError,
+  readResolutionEnv,
   resolveEndpoint,
 } from "./srv/endpoint.ts";
 import { DEFAULT_RETAIN_EVENTS, DurableEventLog, StoreError } from "./srv/store.ts";
@@ -36,6 +35,7 @@ import {
   TRANSPORTS,
 } from "./srv/transport/open_endpoint.ts";
 import { SRV_VERSION } from "./srv/version.ts";
+import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from "./srv/cli.ts";
 import { getLogger } from "./deps.ts";
 
 const encoder = new TextEncoder();
@@ -139,7 +139,12 @@ function usage(): string {
     "Flags of serve:",
     ...lines,
     "",
-    "Exit codes: 0 ok, 1 failure, 2 usage, 3 endpoint in use, 4 endpoint unsafe, 5 store, 130 second signal.",
+    "Client commands (each registers as a tool, does one thing, says goodbye):",
+    CLIENT_USAGE,
+    "",
+    "Exit codes: 0 ok, 1 failure, 2 usage, 3 endpoint in use, 4 endpoint unsafe, 5 store,",
+    "6 no server at the endpoint (or it went away), 7 the server refused the command,",
+    "8 srv events: history truncated, 130 second signal.",
   ].join("\n");
 }
 
@@ -225,24 +230,6 @@ export function parseServeArgs(args: string[]): ServeConfig {
   };
 }
 
-/**
- * The variables endpoint and data-dir resolution read, looked up one by one
- * because `Deno.env.get` matches names case-insensitively on Windows.
- */
-function resolutionEnv(): EndpointEnv & DataDirEnv {
-  const keys = [
-    "SRV_SOCKET",
-    "AGENTMUX_SRV_PIPE_PATH",
-    "XDG_RUNTIME_DIR",
-    "TMPDIR",
-    "XDG_STATE_HOME",
-    "HOME",
-    "LOCALAPPDATA",
-    "USERPROFILE",
-  ] as const;
-  return Object.fromEntries(keys.map((k) => [k, Deno.env.get(k)]));
-}
-
 function currentUid(): number | null {
   try {
     return Deno.uid();
@@ -301,7 +288,7 @@ async function serve(args: string[]): Promise<number> {
   await setupLogging(config.logLevel, config.logFormat);
   const log = getLogger(["srv", "main"]);
   const os = Deno.build.os;
-  const env = resolutionEnv();
+  const env = readResolutionEnv();
   const dataDir = config.dataDir !== undefined
     ? resolvePath(config.dataDir)
     : defaultDataDir(env, os);
@@ -476,6 +463,7 @@ export async function main(args: string[]): Promise<number> {
       err(usage());
       return ExitCode.usage;
     default:
+      if (CLIENT_COMMANDS.has(command)) return await runClientCommand(args);
       err(`srv: unknown command "${command}"\n\n${usage()}`);
       return ExitCode.usage;
   }

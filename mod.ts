@@ -1,7 +1,8 @@
 /**
  * srv: a local IPC state server. This module is the library API: the wire
  * protocol types and codec, the pure reducer (decide/evolve), the event log,
- * the per-connection session, and the server itself with its transports.
+ * the per-connection session, the server itself with its transports, and
+ * the client for scripts (`connect`).
  *
  * Everything but the server and transports works without any socket:
  *
@@ -38,6 +39,9 @@ export * from "./srv/store.ts";
 export * from "./srv/lock_file.ts";
 export * from "./srv/exit_code.ts";
 export * from "./srv/version.ts";
+export * from "./srv/client.ts";
+export * from "./srv/client_error.ts";
+export * from "./srv/format_tree.ts";
 export type * from "./srv/transport/transport.ts";
 export { listenUnix, UnixConnection } from "./srv/transport/unix.ts";
 export * from "./srv/transport/named_pipe.ts";

@@ -162,6 +162,34 @@ export function defaultDataDir(env: DataDirEnv, os: typeof Deno.build.os): strin
   return env.HOME ? posix.join(env.HOME, ".local", "state", "srv") : null;
 }
 
+/** Every variable endpoint and data-dir resolution reads. */
+export const RESOLUTION_ENV_KEYS: readonly (keyof EndpointEnv | keyof DataDirEnv)[] = [
+  "SRV_SOCKET",
+  "AGENTMUX_SRV_PIPE_PATH",
+  "XDG_RUNTIME_DIR",
+  "TMPDIR",
+  "XDG_STATE_HOME",
+  "HOME",
+  "LOCALAPPDATA",
+  "USERPROFILE",
+];
+
+/**
+ * Reads the variables endpoint and data-dir resolution use from this
+ * process's environment, one by one (so `--allow-env` may name just them;
+ * `Deno.env.get` also matches names case-insensitively on Windows).
+ *
+ * @example
+ * ```ts ignore
+ * import { defaultDataDir, readResolutionEnv, resolveEndpoint } from "./endpoint.ts";
+ * const env = readResolutionEnv();
+ * resolveEndpoint({ env, os: Deno.build.os, uid: null, dataDir: defaultDataDir(env, Deno.build.os) ?? "" });
+ * ```
+ */
+export function readResolutionEnv(): EndpointEnv & DataDirEnv {
+  return Object.fromEntries(RESOLUTION_ENV_KEYS.map((k) => [k, Deno.env.get(k)]));
+}
+
 /**
  * True for a Windows named pipe path (`\\.\pipe\NAME` or
  * `\\?\pipe\NAME`, backslashes only, the prefix in any case): the only

@@ -19,10 +19,12 @@ export const ExitCode = {
   endpointUnsafe: 4,
   /** The data store cannot be opened, is locked, corrupt, or a write failed. */
   store: 5,
-  /** A client command could not reach a server (CLI). */
+  /** A client command could not reach a server, or lost it before the answer (CLI). */
   unreachable: 6,
   /** The server answered with an error (CLI). */
   serverError: 7,
+  /** `srv events`: some of the requested history is no longer retained (CLI). */
+  historyTruncated: 8,
   /** A second signal arrived during graceful shutdown: exited at once. */
   interrupted: 130,
 } as const;

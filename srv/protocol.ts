@@ -329,6 +329,19 @@ export interface LogStats {
   /** How many events `get_events` can still return. */
   retained: number;
 }
+/**
+ * `server_info.last_command` (extension): the most recent command of the
+ * asking connection that went through the reducer, and the versions of the
+ * first and last event it emitted (both null when it emitted none). Events
+ * of one command take consecutive versions, so a client that follows each
+ * command with `get_server_info` knows exactly which broadcasts were its
+ * own, whatever other connections sent in between.
+ */
+export interface LastCommand {
+  cmd: string;
+  first: number | null;
+  last: number | null;
+}
 /** `server_info` (extension): the private answer to `get_server_info`. */
 export interface ServerInfoEvent {
   event: "server_info";
@@ -340,6 +353,8 @@ export interface ServerInfoEvent {
   event_version: number;
   log: LogStats;
   store: string | null;
+  /** This connection's latest reduced command; null before the first. */
+  last_command: LastCommand | null;
   version: number;
 }
 /** `workspace_created`. */

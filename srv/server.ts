@@ -17,6 +17,7 @@ import {
   encodeEventList,
   type Event,
   isLogged,
+  type LastCommand,
   type QueryCommand,
   type ReducerCommand,
   type RegisteredEvent,
@@ -76,6 +77,8 @@ interface Client {
   readonly session: Session;
   /** The first cause of the end, once known. */
   ending: Ending | null;
+  /** What `server_info.last_command` reports to this connection. */
+  lastCommand: LastCommand | null;
 }
 
 const encoder = new TextEncoder();
@@ -217,7 +220,7 @@ export class Server {
       peer.closeWhenDrained(DRAIN_DEADLINE_MS);
       return peer.closed;
     }
-    const client: Client = { peer, session: new Session(), ending: null };
+    const client: Client = { peer, session: new Session(), ending: null, lastCommand: null };
     this.#clients.set(peer, client);
     this.#hub.add(peer);
     this.#log.debug("connection {conn} opened", { conn: peer.id });
@@ -306,11 +309,16 @@ export class Server {
         }
         return;
       case "query":
-        this.#stage(client.peer, this.#answer(step.command));
+        this.#stage(client.peer, this.#answer(client, step.command));
         return;
       case "reduce": {
         const pid = client.session.identity?.pid ?? null;
         const events = this.#reduce(step.command, pid);
+        client.lastCommand = {
+          cmd: step.command.cmd,
+          first: events[0]?.version ?? null,
+          last: events.at(-1)?.version ?? null,
+        };
         if (client.session.afterReduce(step.command, events).close) {
           this.#endWith(client, "debug", "goodbye");
           this.#closeAfterTurn(client);
@@ -340,7 +348,7 @@ export class Server {
     return events;
   }
 
-  #answer(command: QueryCommand): string {
+  #answer(client: Client, command: QueryCommand): string {
     if (command.cmd === "get_events") {
       const since = command.since;
       const entries = this.history.eventsSince(since);
@@ -361,6 +369,7 @@ export class Server {
       event_version: this.#state.eventVersion,
       log: this.history.stats(),
       store: this.storePath,
+      last_command: client.lastCommand,
       version: 0,
     };
     return encodeEvent(info);

@@ -131,3 +131,65 @@ export function snapshotOf(state: State): SnapshotView {
     meta,
   };
 }
+
+/**
+ * The state a `srv_snapshot` describes: the inverse of
+ * {@linkcode snapshotOf}, for clients that keep a mirror of the tree
+ * (take a snapshot, then `evolve` it with every later event). Process
+ * records are not part of a snapshot, so `processes` is empty; without the
+ * ordering extensions (`tab_order`, `block_order`) children come in id
+ * order.
+ *
+ * @example
+ * ```ts
+ * import { initialState, snapshotOf, stateFromSnapshot } from "./state.ts";
+ * const mirror = stateFromSnapshot({ ...snapshotOf(initialState()), version: 7 });
+ * mirror.eventVersion; // 7
+ * ```
+ */
+export function stateFromSnapshot(
+  snapshot: SnapshotView & { readonly version: number | bigint },
+): State {
+  const active = new Map(snapshot.active_tabs);
+  const tabsOf = new Map<string, string[]>();
+  for (const [tabId, wsId] of snapshot.tabs) {
+    tabsOf.set(wsId, [...(tabsOf.get(wsId) ?? []), tabId]);
+  }
+  const blocksOf = new Map<string, string[]>();
+  for (const [blockId, tabId] of snapshot.blocks) {
+    blocksOf.set(tabId, [...(blocksOf.get(tabId) ?? []), blockId]);
+  }
+  const workspaces = new Map<string, Workspace>();
+  for (const [id, name] of snapshot.workspaces) {
+    workspaces.set(id, {
+      id,
+      name,
+      tabIds: [...(snapshot.tab_order?.[id] ?? tabsOf.get(id) ?? [])],
+      activeTabId: active.get(id) ?? null,
+      meta: snapshot.meta?.workspaces[id] ?? {},
+    });
+  }
+  const tabs = new Map<string, Tab>();
+  for (const [id, workspaceId, name] of snapshot.tabs) {
+    tabs.set(id, {
+      id,
+      workspaceId,
+      name,
+      blockIds: [...(snapshot.block_order?.[id] ?? blocksOf.get(id) ?? [])],
+      meta: snapshot.meta?.tabs[id] ?? {},
+    });
+  }
+  const blocks = new Map<string, Block>();
+  for (const [id, tabId] of snapshot.blocks) {
+    blocks.set(id, { id, tabId, meta: snapshot.meta?.blocks[id] ?? null });
+  }
+  return {
+    lifecycle: snapshot.lifecycle,
+    processes: new Map(),
+    eventVersion: Number(snapshot.version),
+    nextClientId: 1,
+    workspaces,
+    tabs,
+    blocks,
+  };
+}

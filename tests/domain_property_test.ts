@@ -12,6 +12,7 @@ import {
   type ReducerEvent,
   snapshotOf,
   type State,
+  stateFromSnapshot,
 } from "../mod.ts";
 import { Driver } from "./_fixtures.ts";
 
@@ -263,6 +264,33 @@ Deno.test("replaying only the logged events (no errors, no snapshots) rebuilds t
   assert.deepEqual(rebuilt.workspaces, d.state.workspaces);
   assert.deepEqual(rebuilt.tabs, d.state.tabs);
   assert.deepEqual(rebuilt.blocks, d.state.blocks);
+});
+
+Deno.test("a mirror built from a snapshot, evolved with later events, equals the live tree", () => {
+  for (const seed of seeds()) {
+    const rnd = prng(seed);
+    let n = 0;
+    const d = new Driver(initialState(), () => `id-${seed}-${++n}`);
+    let mirror: State | null = null;
+    for (let step = 0; step < 2000; step++) {
+      const events = d.run(randomCommand(d.state, rnd));
+      if (mirror !== null) { for (const e of events) mirror = evolve(mirror, e); }
+      if (step % 250 === 0) {
+        const snapshot = { ...snapshotOf(d.state), version: d.state.eventVersion };
+        const fresh = stateFromSnapshot(snapshot);
+        assert.deepEqual(snapshotOf(fresh), snapshotOf(d.state), `seed ${seed} step ${step}`);
+        assert.equal(fresh.eventVersion, d.state.eventVersion);
+        mirror ??= fresh;
+      }
+      if (mirror !== null) {
+        assert.deepEqual(mirror.workspaces, d.state.workspaces, `seed ${seed} step ${step}`);
+      }
+    }
+    assert.ok(mirror !== null);
+    assert.deepEqual(mirror.tabs, d.state.tabs, `seed ${seed}`);
+    assert.deepEqual(mirror.blocks, d.state.blocks, `seed ${seed}`);
+    assert.equal(mirror.eventVersion, d.state.eventVersion);
+  }
 });
 
 Deno.test("owned (in-place) evolution, as the server runs it, matches pure evolution", () => {

@@ -327,8 +327,55 @@ Deno.test("get_server_info answers privately with version 0", async () => {
     assert.equal(info.event_version, 3);
     assert.deepEqual(info.log, { oldest: 1, newest: 3, retained: 3 });
     assert.equal(info.store, null);
+    assert.deepEqual(info.last_command, { cmd: "register", first: 1, last: 3 });
     assert.equal(info.version, 0);
     assert.ok(info.uptime_ms >= 0);
+  });
+});
+
+Deno.test("server_info.last_command names this connection's last reduced command and its versions", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    const b = await connect();
+    await a.register(1);
+    await b.register(2);
+    await b.drainUntilPrivateReply();
+    assert.deepEqual((await a.drainUntilPrivateReply()).map((e) => e.version), [4, 5]);
+    assert.deepEqual((await a.request({ cmd: "get_server_info" })).last_command, {
+      cmd: "register",
+      first: 1,
+      last: 3,
+    });
+    const ws = await b.request({ cmd: "create_workspace", name: "w" });
+    await a.next(); // b's workspace_created
+    // a's command emits two events; b's command (another connection) does not count.
+    await a.send({ cmd: "create_tab", workspace_id: ws.workspace_id, name: "t" });
+    const [created, active] = await a.take(2);
+    assert.deepEqual([created.event, active.event], ["tab_created", "active_tab_changed"]);
+    await b.send({ cmd: "create_workspace", name: "other" });
+    await a.next();
+    // A parse error and a query are not reduced: last_command stays.
+    await a.send("#not json");
+    assert.equal((await a.next()).code, "invalid_command");
+    await a.send({ cmd: "get_events", since: 0 });
+    assert.equal((await a.next()).event, "event_list");
+    assert.deepEqual((await a.request({ cmd: "get_server_info" })).last_command, {
+      cmd: "create_tab",
+      first: created.version,
+      last: active.version,
+    });
+    // A command that changes nothing reports no versions.
+    await a.send({ cmd: "delete_block", tab_id: created.tab_id, block_id: "nope" });
+    assert.deepEqual((await a.request({ cmd: "get_server_info" })).last_command, {
+      cmd: "delete_block",
+      first: null,
+      last: null,
+    });
+    await b.drainUntilPrivateReply();
+    assert.equal(
+      (await b.request({ cmd: "get_server_info" })).last_command.cmd,
+      "create_workspace",
+    );
   });
 });
 
