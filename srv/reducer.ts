@@ -12,6 +12,7 @@ import type {
   ErrorEvent,
   Json,
   JsonObject,
+  LifecyclePhase,
   LoggedEvent,
   ReducerCommand,
   SrvSnapshotEvent,
@@ -456,9 +457,11 @@ export function evolve(state: State, event: ReducerEvent): State {
 
 /**
  * Like {@linkcode evolve}, for a caller that owns `state` outright and
- * never looks at it again: the maps are updated in place, so an event costs
- * O(1) however large the tree. The server and the store's replay use this;
- * anything that keeps old states must use `evolve`.
+ * never looks at an old version again: the state and its maps are updated
+ * in place and the same object is returned, so an event costs O(1) and
+ * allocates nothing beyond the entities it changes, however large the tree.
+ * The server and the store's replay use this; anything that keeps old
+ * states must use `evolve`.
  *
  * @example
  * ```ts
@@ -480,7 +483,8 @@ class Draft {
   #tabs?: Map<string, Tab>;
   #blocks?: Map<string, Block>;
   #processes?: Map<number, ProcessRecord>;
-  #fields: Partial<State> = {};
+  #lifecycle?: LifecyclePhase;
+  #nextClientId?: number;
 
   constructor(base: State, owned: boolean) {
     this.base = base;
@@ -503,8 +507,11 @@ class Draft {
   processes(): Map<number, ProcessRecord> {
     return this.#processes ??= this.#writable(this.base.processes);
   }
-  set(fields: Partial<State>): void {
-    Object.assign(this.#fields, fields);
+  setLifecycle(phase: LifecyclePhase): void {
+    this.#lifecycle = phase;
+  }
+  setNextClientId(id: number): void {
+    this.#nextClientId = id;
   }
 
   /** Changes one workspace if it exists. */
@@ -522,15 +529,25 @@ class Draft {
   }
 
   done(version: number): State {
-    const next: State = {
-      ...this.base,
-      ...this.#fields,
-      workspaces: this.#workspaces ?? this.base.workspaces,
-      tabs: this.#tabs ?? this.base.tabs,
-      blocks: this.#blocks ?? this.base.blocks,
-      processes: this.#processes ?? this.base.processes,
+    const base = this.base;
+    const eventVersion = version > base.eventVersion ? version : base.eventVersion;
+    if (this.#owned) {
+      // The caller gave the state up: update it in place, allocate nothing.
+      const own = base as { -readonly [K in keyof State]: State[K] };
+      if (this.#lifecycle !== undefined) own.lifecycle = this.#lifecycle;
+      if (this.#nextClientId !== undefined) own.nextClientId = this.#nextClientId;
+      own.eventVersion = eventVersion;
+      return own;
+    }
+    return {
+      lifecycle: this.#lifecycle ?? base.lifecycle,
+      processes: this.#processes ?? base.processes,
+      eventVersion,
+      nextClientId: this.#nextClientId ?? base.nextClientId,
+      workspaces: this.#workspaces ?? base.workspaces,
+      tabs: this.#tabs ?? base.tabs,
+      blocks: this.#blocks ?? base.blocks,
     };
-    return version > next.eventVersion ? { ...next, eventVersion: version } : next;
   }
 }
 
@@ -553,10 +570,10 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     }
     case "lifecycle_phase_changed":
-      d.set({ lifecycle: event.to });
+      d.setLifecycle(event.to);
       break;
     case "registered":
-      d.set({ nextClientId: Math.max(state.nextClientId, event.client_id + 1) });
+      d.setNextClientId(Math.max(state.nextClientId, event.client_id + 1));
       break;
     case "pong":
     case "error":

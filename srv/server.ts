@@ -125,7 +125,9 @@ export class Server {
   #listener: Listener | null = null;
   #nextConnectionId = 1;
   /** Output of this turn, sent once the history has committed it. */
-  #staged: [Peer | null, string][] = [];
+  /** This turn's lines and who gets each (null: everyone); reused every turn. */
+  readonly #stagedTo: (Peer | null)[] = [];
+  readonly #stagedJson: string[] = [];
   #flushScheduled = false;
   #stopping = false;
   #failed = false;
@@ -376,7 +378,8 @@ export class Server {
   }
 
   #stage(target: Peer | null, json: string): void {
-    this.#staged.push([target, json]);
+    this.#stagedTo.push(target);
+    this.#stagedJson.push(json);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());
@@ -386,44 +389,51 @@ export class Server {
   /** Commits the turn's events, then hands every staged line to the hub. */
   #flush(): void {
     this.#flushScheduled = false;
-    if (this.#failed || this.#staged.length === 0) return;
+    if (this.#failed || this.#stagedJson.length === 0) return;
     try {
       this.history.commit(this.#state);
     } catch (error) {
       this.#fail(error);
       return;
     }
-    const staged = this.#staged;
-    this.#staged = [];
     // Consecutive broadcasts become one unit, encoded once for everyone:
     // one allocation per turn instead of one per event. A private line
-    // between them keeps its place in its connection's stream.
-    // Units stay small (RUN_CHARS): joining big events gains nothing and
-    // only makes large short-lived strings that inflate the heap.
-    let run: string[] = [];
-    let runChars = 0;
+    // between them keeps its place in its connection's stream. Units stay
+    // small (RUN_CHARS): joining big events gains nothing and only makes
+    // large short-lived strings that inflate the heap.
+    const to = this.#stagedTo;
+    const lines = this.#stagedJson;
+    let run = "";
+    let events = 0;
     let largest = 0;
-    const sendRun = () => {
-      if (run.length === 0) return;
-      const bytes = encoder.encode(run.length === 1 ? run[0] + "\n" : run.join("\n") + "\n");
-      this.#hub.broadcast({ bytes, events: run.length, largest: largest + 1 });
-      run = [];
-      runChars = 0;
-      largest = 0;
-    };
-    for (const [target, json] of staged) {
+    for (let i = 0; i < lines.length; i++) {
+      const json = lines[i];
+      const target = to[i];
       if (target === null) {
-        if (runChars + json.length > RUN_CHARS) sendRun();
-        run.push(json);
-        runChars += json.length + 1;
+        if (events > 0 && run.length + json.length > RUN_CHARS) {
+          this.#hub.broadcast({ bytes: encoder.encode(run), events, largest });
+          run = "";
+          events = 0;
+          largest = 0;
+        }
+        run += json + "\n";
+        events++;
         // UTF-16 length: exact for ASCII, a slight underestimate otherwise.
-        if (json.length > largest) largest = json.length;
+        if (json.length >= largest) largest = json.length + 1;
         continue;
       }
-      sendRun();
+      if (events > 0) {
+        this.#hub.broadcast({ bytes: encoder.encode(run), events, largest });
+        run = "";
+        events = 0;
+        largest = 0;
+      }
       this.#hub.send(target, single(encoder.encode(json + "\n")), true);
     }
-    sendRun();
+    if (events > 0) this.#hub.broadcast({ bytes: encoder.encode(run), events, largest });
+    // The hub never stages anything, so nothing was added while we walked.
+    to.length = 0;
+    lines.length = 0;
     this.#hub.flush();
   }
 
@@ -431,7 +441,8 @@ export class Server {
   #fail(error: unknown): void {
     this.#failed = true;
     this.#stopping = true;
-    this.#staged = [];
+    this.#stagedTo.length = 0;
+    this.#stagedJson.length = 0;
     this.#listener?.close();
     for (const peer of this.#clients.keys()) peer.close();
     this.#onFatal(error);

@@ -75,3 +75,20 @@ Deno.test("appending a version that does not rise is refused", () => {
   assert.throws(() => log.append({ version: 3, json: "" }), RangeError);
   assert.throws(() => new EventLog(0), RangeError);
 });
+
+Deno.test("big and small events interleaved survive eviction intact (block bookkeeping)", () => {
+  const log = new EventLog(5);
+  const json = (v: number) =>
+    v % 3 === 0
+      ? `{"event":"pong","nonce":"${"b".repeat(70_000)}${v}","version":${v}}`
+      : `{"event":"pong","nonce":"é${v}","version":${v}}`;
+  for (let v = 1; v <= 200; v++) {
+    log.append({ version: v, json: json(v) });
+    const kept = log.eventsSince(0);
+    assert.deepEqual(
+      kept.map((e) => e.version),
+      Array.from({ length: Math.min(v, 5) }, (_, i) => Math.max(v - 4, 1) + i),
+    );
+    for (const e of kept) assert.equal(e.json, json(e.version), `v${e.version} after ${v}`);
+  }
+});
