@@ -336,6 +336,11 @@ async function serve(args: string[]): Promise<number> {
         );
       }
       const maxPagesText = Deno.env.get("SRV_STORE_MAX_PAGES");
+      if (maxPagesText && !/^[1-9][0-9]*$/.test(maxPagesText)) {
+        err(`srv serve: SRV_STORE_MAX_PAGES must be a positive integer, got "${maxPagesText}"`);
+        opened.release();
+        return ExitCode.usage;
+      }
       const maxPages = maxPagesText ? Number(maxPagesText) : undefined;
       const found = await DurableEventLog.open({
         dataDir,

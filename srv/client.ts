@@ -189,10 +189,18 @@ export function defaultClientSocket(): string {
   const env = readResolutionEnv();
   const os = Deno.build.os;
   let uid: number | null = null;
-  try {
-    uid = Deno.uid();
-  } catch {
-    // No --allow-sys: the tmpdir fallback uses "user".
+  // Only the <tmpdir>/srv-<uid> fallback needs the user id.
+  if (os !== "windows" && !env.SRV_SOCKET && !env.AGENTMUX_SRV_PIPE_PATH && !env.XDG_RUNTIME_DIR) {
+    try {
+      uid = Deno.uid();
+    } catch (e) {
+      throw new UnreachableError(
+        "",
+        `the default socket path holds the user id, which needs --allow-sys to read (${
+          (e as Error).message
+        }); grant it, or pass a socket`,
+      );
+    }
   }
   const dataDir = defaultDataDir(env, os);
   const endpoint = resolveEndpoint({ env, os, uid, dataDir: dataDir ?? "" });
@@ -949,7 +957,8 @@ export class SrvClient implements AsyncDisposable {
             type: "event",
             event,
           }));
-          subscription.completeJoin(replay, Number(list.version));
+          // A `since` above the current version skips live events up to it too.
+          subscription.completeJoin(replay, Math.max(Number(list.version), Number(since)));
         } else {
           const snapshot = await this.snapshot();
           subscription.completeJoin(
@@ -1023,6 +1032,11 @@ export class SrvClient implements AsyncDisposable {
       this.#holding = [];
       try {
         const resynced = await this.#resync(link);
+        if (this.#state !== "reconnecting") {
+          // close() ran while we caught up: do not revive a closed client.
+          link.close("client closed");
+          return;
+        }
         this.#state = "open";
         this.#ready!.resolve();
         this.#ready = null;

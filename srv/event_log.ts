@@ -7,6 +7,7 @@
  */
 
 import type { LogStats, U64 } from "./protocol.ts";
+import { sinceBound, truncatedAfter } from "./_since.ts";
 import type { State } from "./state.ts";
 
 /** One logged event: its version and the exact JSON line that was broadcast. */
@@ -162,9 +163,7 @@ export class EventLog implements EventHistory {
   }
 
   isTruncated(since: U64): boolean {
-    const oldest = this.oldest;
-    // `since + 1` in bigint so 2^64 - 1 cannot overflow or round.
-    return oldest !== null && BigInt(oldest) > BigInt(since) + 1n;
+    return truncatedAfter(this.oldest, since);
   }
 
   stats(): LogStats {
@@ -215,10 +214,7 @@ export class EventLog implements EventHistory {
 
   /** Logical index of the first entry with version > since (binary search). */
   #firstAfter(since: U64): number {
-    // Versions are safe integers, so any bigint beyond them compares as Infinity.
-    const bound = typeof since === "bigint"
-      ? (since <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(since) : Infinity)
-      : since;
+    const bound = sinceBound(since);
     let lo = 0;
     let hi = this.#size;
     while (lo < hi) {

@@ -11,17 +11,15 @@ import type { Connection } from "./transport/transport.ts";
 
 /**
  * Bounds of one connection's send queue. Unsent means queued here or handed
- * to a write the socket has not finished (its kernel buffer is full).
+ * to a write the socket has not finished (its kernel buffer is full). A
+ * peer is judged on the backlog it had before the current turn, not
+ * counting its largest pending event and its largest pending reply (see
+ * {@linkcode Peer.enqueue}).
  */
 export interface QueueLimits {
   /** Unsent events a connection may have before eviction. */
   readonly maxEvents: number;
-  /**
-   * Unsent bytes a connection may have before eviction, not counting the
-   * oldest unsent event: one event larger than the bound (a big snapshot)
-   * still reaches a client that keeps up, while memory stays bounded by
-   * `maxBytes` plus one event.
-   */
+  /** Unsent bytes a connection may have before eviction. */
   readonly maxBytes: number;
 }
 
@@ -84,11 +82,17 @@ export class Peer {
   #queue: Outgoing[] = [];
   #queuedEvents = 0;
   #queuedBytes = 0;
+  /** The largest event, and the largest reply, among the queued units. */
+  #queuedLargest = 0;
+  #queuedReply = 0;
   /** Events and bytes handed to the socket but not yet written. */
   #inflightEvents = 0;
   #inflightBytes = 0;
-  /** Size of the largest event of the first unit of the write in flight. */
-  #inflightHead = 0;
+  #inflightLargest = 0;
+  #inflightReply = 0;
+  /** What this turn queued: judged at the next turn, once the peer had a chance to write. */
+  #turnEvents = 0;
+  #turnBytes = 0;
   #writing = false;
   #closed = false;
   #closeReason: string | null = null;
@@ -142,25 +146,40 @@ export class Peer {
   }
 
   /**
-   * Queues a unit; returns false if that puts the peer past `limits`. Two
-   * things are not held against the byte bound: the largest event of the
-   * oldest unsent unit (one event bigger than the bound, a big snapshot,
-   * still reaches a client that keeps up), and a `reply` (the answer to
-   * this peer's own request, e.g. a long `event_list`) by its own size, so a
-   * big catch-up never evicts the reader that asked for it. Memory stays
-   * bounded by the limit plus one event plus one reply: a peer that keeps
-   * asking without reading is evicted at its next unit.
+   * Queues a unit; returns false if the peer is past `limits`. What counts
+   * is the backlog from before this turn: a client is judged on what it
+   * failed to take, not on how much one turn produced (a single pipelined
+   * write of thousands of commands must not evict everyone). Not held
+   * against the byte bound either: the largest pending event (one event
+   * bigger than the bound, a big snapshot, still reaches a client that
+   * keeps up) and the largest pending `reply` (the answer to this peer's
+   * own request, e.g. a long `event_list`, so a catch-up never evicts the
+   * reader that asked for it). Memory per peer stays bounded by the limits
+   * plus one turn, one event and one reply.
    */
   enqueue(out: Outgoing, limits: QueueLimits, reply = false): boolean {
     if (this.#closed || this.#outputFailure !== null) return true;
+    const bytes = out.bytes.length;
     this.#queue.push(out);
     this.#queuedEvents += out.events;
-    this.#queuedBytes += out.bytes.length;
-    const isHead = this.#inflightEvents === 0 && this.#queue.length === 1;
-    const head = this.#inflightEvents > 0 ? this.#inflightHead : this.#queue[0].largest;
-    const ownBytes = reply && !isHead ? out.bytes.length : 0;
-    return this.pendingEvents - (reply ? out.events : 0) <= limits.maxEvents &&
-      this.pendingBytes - head - ownBytes <= limits.maxBytes;
+    this.#queuedBytes += bytes;
+    this.#turnEvents += out.events;
+    this.#turnBytes += bytes;
+    // A reply has its own allowance; the largest-event one is for broadcasts.
+    if (reply) {
+      if (bytes > this.#queuedReply) this.#queuedReply = bytes;
+    } else if (out.largest > this.#queuedLargest) this.#queuedLargest = out.largest;
+    const largest = Math.max(this.#queuedLargest, this.#inflightLargest);
+    const replyBytes = Math.max(this.#queuedReply, this.#inflightReply);
+    const backlogEvents = this.pendingEvents - this.#turnEvents - (replyBytes > 0 ? 1 : 0);
+    const backlogBytes = this.pendingBytes - this.#turnBytes - largest - replyBytes;
+    return backlogEvents <= limits.maxEvents && backlogBytes <= limits.maxBytes;
+  }
+
+  /** The turn is over: what it queued is backlog from now on. */
+  endTurn(): void {
+    this.#turnEvents = 0;
+    this.#turnBytes = 0;
   }
 
   /** Starts writing what is queued, unless a write is already under way. */
@@ -196,12 +215,8 @@ export class Peer {
     this.#closed = true;
     this.#closeReason = reason;
     this.#unsentAtClose = this.pendingEvents;
-    this.#queue = [];
-    this.#queuedEvents = 0;
-    this.#queuedBytes = 0;
     // Closing cancels the write in flight, which releases its buffer.
-    this.#inflightEvents = 0;
-    this.#inflightBytes = 0;
+    this.#dropOutput();
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
     this.conn.close();
     this.#resolveClosed();
@@ -213,13 +228,20 @@ export class Peer {
         const batch = this.#queue.length === 1 ? this.#queue[0].bytes : concat(this.#queue);
         this.#inflightEvents = this.#queuedEvents;
         this.#inflightBytes = this.#queuedBytes;
-        this.#inflightHead = this.#queue[0].largest;
+        this.#inflightLargest = this.#queuedLargest;
+        this.#inflightReply = this.#queuedReply;
         this.#queue = [];
-        this.#queuedEvents = 0;
-        this.#queuedBytes = 0;
+        this.#queuedEvents =
+          this.#queuedBytes =
+          this.#queuedLargest =
+          this.#queuedReply =
+            0;
         await this.conn.write(batch);
-        this.#inflightEvents = 0;
-        this.#inflightBytes = 0;
+        this.#inflightEvents =
+          this.#inflightBytes =
+          this.#inflightLargest =
+          this.#inflightReply =
+            0;
       }
     } catch (e) {
       if (this.#closed) return; // our own close cancelled the write
@@ -227,17 +249,29 @@ export class Peer {
       // once (`echo … | socat`) still has that command unread: the read
       // side goes on to the end of its stream, then the server closes us.
       this.#outputFailure = (e as Error).message;
-      this.#queue = [];
-      this.#queuedEvents = 0;
-      this.#queuedBytes = 0;
-      this.#inflightEvents = 0;
-      this.#inflightBytes = 0;
+      this.#dropOutput();
       if (this.#closeWhenDrained) this.close(`write failed: ${this.#outputFailure}`);
       return;
     } finally {
       this.#writing = false;
     }
     if (this.#closeWhenDrained) this.close("output drained");
+  }
+
+  /** Forgets everything queued or in flight. */
+  #dropOutput(): void {
+    this.#queue = [];
+    this.#queuedEvents =
+      this.#queuedBytes =
+      this.#queuedLargest =
+      this.#queuedReply =
+        0;
+    this.#inflightEvents =
+      this.#inflightBytes =
+      this.#inflightLargest =
+      this.#inflightReply =
+        0;
+    this.#turnEvents = this.#turnBytes = 0;
   }
 }
 
@@ -286,11 +320,6 @@ export class Hub {
     return this.#peers.size;
   }
 
-  /** Every peer receiving broadcasts. */
-  peers(): IterableIterator<Peer> {
-    return this.#peers.values();
-  }
-
   add(peer: Peer): void {
     this.#peers.add(peer);
   }
@@ -324,9 +353,12 @@ export class Hub {
     this.#onEvict(peer, report);
   }
 
-  /** Starts one batched write on every peer that got something this turn. */
+  /** Ends the turn: starts one batched write on every peer that got something. */
   flush(): void {
-    for (const peer of this.#dirty) peer.kick();
+    for (const peer of this.#dirty) {
+      peer.endTurn();
+      peer.kick();
+    }
     this.#dirty.clear();
   }
 }

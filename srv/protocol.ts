@@ -101,7 +101,7 @@ export interface CreateWorkspaceCommand {
   cmd: "create_workspace";
   name: string;
 }
-/** `delete_workspace`; `force` is needed to delete one that still has tabs. */
+/** `delete_workspace`; always cascades to its tabs and blocks (`force` is accepted, not needed). */
 export interface DeleteWorkspaceCommand {
   cmd: "delete_workspace";
   workspace_id: string;
@@ -564,7 +564,17 @@ function isU64(v: unknown): boolean {
   return (typeof v === "number" && Number.isSafeInteger(v) && v >= 0) ||
     (typeof v === "bigint" && v >= 0n && v <= U64_MAX);
 }
-function isJsonObject(v: unknown): boolean {
+/**
+ * Whether a value is a JSON object (not null, not an array).
+ *
+ * @example
+ * ```ts
+ * import { isJsonObject } from "./protocol.ts";
+ * isJsonObject({ a: 1 }); // true
+ * isJsonObject([1]); // false
+ * ```
+ */
+export function isJsonObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
 function isString(v: unknown): boolean {

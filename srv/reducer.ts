@@ -17,7 +17,7 @@ import type {
   ReducerCommand,
   SrvSnapshotEvent,
 } from "./protocol.ts";
-import { PROTOCOL_EXTENSIONS_VERSION } from "./protocol.ts";
+import { isJsonObject, PROTOCOL_EXTENSIONS_VERSION } from "./protocol.ts";
 import {
   type Block,
   type ProcessRecord,
@@ -694,10 +694,6 @@ function movedTo(ids: readonly string[], id: string, index: number): string[] {
   const copy = ids.filter((x) => x !== id);
   copy.splice(Math.min(index, copy.length), 0, id);
   return copy;
-}
-
-function isJsonObject(value: Json | undefined): value is JsonObject {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 /**

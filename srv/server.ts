@@ -124,8 +124,10 @@ export class Server {
   #state: State;
   #listener: Listener | null = null;
   #nextConnectionId = 1;
-  /** Output of this turn, sent once the history has committed it. */
-  /** This turn's lines and who gets each (null: everyone); reused every turn. */
+  /**
+   * This turn's output, sent once the history has committed it: the lines
+   * and who gets each (null: everyone). Reused every turn.
+   */
   readonly #stagedTo: (Peer | null)[] = [];
   readonly #stagedJson: string[] = [];
   #flushScheduled = false;
@@ -411,30 +413,40 @@ export class Server {
       const target = to[i];
       if (target === null) {
         if (events > 0 && run.length + json.length > RUN_CHARS) {
-          this.#hub.broadcast({ bytes: encoder.encode(run), events, largest });
+          this.#broadcastRun(run, events, largest);
           run = "";
           events = 0;
           largest = 0;
         }
         run += json + "\n";
         events++;
-        // UTF-16 length: exact for ASCII, a slight underestimate otherwise.
         if (json.length >= largest) largest = json.length + 1;
         continue;
       }
       if (events > 0) {
-        this.#hub.broadcast({ bytes: encoder.encode(run), events, largest });
+        this.#broadcastRun(run, events, largest);
         run = "";
         events = 0;
         largest = 0;
       }
       this.#hub.send(target, single(encoder.encode(json + "\n")), true);
     }
-    if (events > 0) this.#hub.broadcast({ bytes: encoder.encode(run), events, largest });
+    if (events > 0) this.#broadcastRun(run, events, largest);
     // The hub never stages anything, so nothing was added while we walked.
     to.length = 0;
     lines.length = 0;
     this.#hub.flush();
+  }
+
+  /** Encodes a run of broadcast lines once and hands it to every peer. */
+  #broadcastRun(run: string, events: number, largestChars: number): void {
+    const bytes = encoder.encode(run);
+    // Characters equal bytes when the run is ASCII; otherwise a character
+    // takes at most 3 bytes, which bounds the largest event from above.
+    const largest = bytes.length === run.length
+      ? largestChars
+      : Math.min(largestChars * 3, bytes.length);
+    this.#hub.broadcast({ bytes, events, largest });
   }
 
   /** The history could not commit: send nothing more, close everything. */
@@ -485,7 +497,15 @@ export class Server {
     }
     const goodbye = session.disconnect();
     this.#clients.delete(peer);
-    if (goodbye !== null && !this.#stopping) this.#reduce(goodbye, who.pid);
+    try {
+      if (goodbye !== null && !this.#stopping) this.#reduce(goodbye, who.pid);
+    } catch (e) {
+      // A bug in srv: say so, but never let it take the process down.
+      this.#log.error("synthetic goodbye for connection {conn} failed: {error}", {
+        conn: peer.id,
+        error: e,
+      });
+    }
     this.#closeAfterTurn(client);
   }
 }

@@ -81,7 +81,7 @@ export class Session {
   }
 
   /**
-   * Handles one line, without its `\n` (a trailing `\r` is dropped here).
+   * Handles one line, without its `\n` and `\r` (the splitter drops them).
    * Bytes are checked to be UTF-8 first; invalid UTF-8 is a soft private
    * error, so the connection stays usable.
    */

@@ -11,6 +11,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { DEFAULT_RING_CAPACITY, type EventHistory, EventLog, type LogEntry } from "./event_log.ts";
 import { tryLockFile } from "./lock_file.ts";
+import { sinceBound, truncatedAfter } from "./_since.ts";
 import type { LogStats, U64 } from "./protocol.ts";
 import { evolveOwned, type ReducerEvent } from "./reducer.ts";
 import { type Block, initialState, type State, type Tab, type Workspace } from "./state.ts";
@@ -197,6 +198,7 @@ export class DurableEventLog implements EventHistory {
     found: {
       highest: number;
       checkpoint: number;
+      recovery: StoreRecovery;
       oldest: number | null;
       newest: number | null;
       count: number;
@@ -205,15 +207,22 @@ export class DurableEventLog implements EventHistory {
     this.path = path;
     this.#db = db;
     this.#lock = lock;
-    this.retainEvents = options.retainEvents ?? DEFAULT_RETAIN_EVENTS;
-    this.checkpointEvery = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     this.#ring = new EventLog(options.ringCapacity ?? DEFAULT_RING_CAPACITY);
+    // The ring answers for its newest events anyway; retaining fewer on disk
+    // would make `truncated` contradict what get_events returns.
+    this.retainEvents = Math.max(
+      options.retainEvents ?? DEFAULT_RETAIN_EVENTS,
+      this.#ring.capacity,
+    );
+    this.checkpointEvery = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
     this.#committedVersion = found.highest;
     this.#latestCheckpoint = found.checkpoint;
     this.#oldest = found.oldest;
     this.#newest = found.newest;
     this.#count = found.count;
-    this.#sinceCheckpoint = 0;
+    // Events replayed at open are not in any checkpoint yet: count them, or
+    // a store killed every time before the interval would replay ever more.
+    this.#sinceCheckpoint = found.recovery.replayed;
     this.#insertBatch = db.prepare(
       "INSERT INTO batches (first_version, last_version, events, lines) VALUES (?, ?, ?, ?)",
     );
@@ -324,9 +333,7 @@ export class DurableEventLog implements EventHistory {
 
   eventsSince(since: U64): LogEntry[] {
     const ringOldest = this.#ring.oldest;
-    const bound = typeof since === "bigint"
-      ? (since <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(since) : Infinity)
-      : since;
+    const bound = sinceBound(since);
     if (ringOldest === null || bound >= ringOldest - 1) return this.#ring.eventsSince(since);
     const out = entriesOf(this.#selectSince.iterate(bound) as Iterable<{ lines: string }>, bound);
     for (const entry of this.#pending) if (entry.version > bound) out.push(entry);
@@ -334,7 +341,7 @@ export class DurableEventLog implements EventHistory {
   }
 
   isTruncated(since: U64): boolean {
-    return this.#oldest !== null && BigInt(this.#oldest) > BigInt(since) + 1n;
+    return truncatedAfter(this.#oldest, since);
   }
 
   stats(): LogStats {
@@ -367,10 +374,10 @@ export class DurableEventLog implements EventHistory {
     this.#closed = true;
     try {
       if (state !== undefined) {
-        this.#db.exec("BEGIN IMMEDIATE");
+        this.#begin.run();
         this.#writePending(state);
         this.#checkpoint(state);
-        this.#db.exec("COMMIT");
+        this.#commit.run();
         this.#pending = [];
       }
     } catch (e) {
@@ -400,33 +407,39 @@ export class DurableEventLog implements EventHistory {
    * pending batch was written.
    */
   #prune(): void {
-    if (this.#newest === null || this.#oldest === null) return;
-    const cutoff = Math.min(this.#newest - this.retainEvents, this.#latestCheckpoint);
-    if (cutoff < this.#oldest) return;
-    // `first_version <= cutoff` walks the primary key; `last_version` keeps whole batches.
-    const gone = this.#db.prepare(
-      "SELECT coalesce(sum(events), 0) AS n FROM batches WHERE first_version <= ?1 AND last_version <= ?1",
-    ).get(cutoff) as { n: number };
-    if (gone.n === 0) return;
-    this.#db.prepare("DELETE FROM batches WHERE first_version <= ?1 AND last_version <= ?1").run(
-      cutoff,
-    );
+    let excess = this.#count - this.retainEvents;
+    if (excess <= 0) return;
+    // Whole batches, oldest first, while they fit in the excess and are all
+    // covered by the latest checkpoint.
+    let lastGone: number | null = null;
+    let gone = 0;
+    const oldest = this.#db.prepare(
+      "SELECT first_version, last_version, events FROM batches ORDER BY first_version",
+    ).iterate() as Iterable<{ first_version: number; last_version: number; events: number }>;
+    for (const batch of oldest) {
+      if (batch.events > excess || batch.last_version > this.#latestCheckpoint) break;
+      excess -= batch.events;
+      gone += batch.events;
+      lastGone = batch.first_version;
+    }
+    if (lastGone === null) return;
+    this.#db.prepare("DELETE FROM batches WHERE first_version <= ?").run(lastGone);
     const first = this.#db.prepare("SELECT min(first_version) AS lo FROM batches").get() as {
       lo: number | null;
     };
-    this.#count -= gone.n;
+    this.#count -= gone;
     this.#oldest = first.lo;
   }
 
   #preloadRing(): void {
     const newestFirst = this.#db.prepare(
-      "SELECT lines FROM batches ORDER BY first_version DESC",
-    ).iterate() as Iterable<{ lines: string }>;
+      "SELECT lines, events FROM batches ORDER BY first_version DESC",
+    ).iterate() as Iterable<{ lines: string; events: number }>;
     const batches: { lines: string }[] = [];
     let events = 0;
     for (const row of newestFirst) {
       batches.push(row);
-      events += row.lines.split("\n").length;
+      events += row.events;
       if (events >= this.#ring.capacity) break;
     }
     const entries = entriesOf(batches.reverse(), 0);

@@ -42,6 +42,16 @@ export function windowsOnly(reason: string): boolean {
   return true;
 }
 
+/**
+ * True (skip) when the suite runs on the `node:net` transport, saying why on
+ * stderr: for behaviour only the `Deno.listen` transport provides.
+ */
+export function unixTransportOnly(reason: string): boolean {
+  if (testTransport() === "unix") return false;
+  Deno.stderr.writeSync(encoder.encode(`skipped on the node transport: ${reason}\n`));
+  return true;
+}
+
 /** The transport under test: `SRV_TEST_TRANSPORT` (unix|node), always node on Windows. */
 export function testTransport(): "unix" | "node" {
   if (ON_WINDOWS) return "node";

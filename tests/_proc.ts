@@ -14,16 +14,6 @@ export function linuxOnly(reason: string): boolean {
   return true;
 }
 
-/**
- * True (skip) on Windows, saying so on stderr: for tests of Unix sockets,
- * file modes and Unix signals (srv serves named pipes there).
- */
-export function unixSocketsOnly(reason: string): boolean {
-  if (Deno.build.os !== "windows") return false;
-  Deno.stderr.writeSync(encoder.encode(`skipped on Windows: ${reason}\n`));
-  return true;
-}
-
 /** Resident set size of `pid` in bytes (VmRSS of /proc/<pid>/status). */
 export function rssBytes(pid: number): number {
   const status = Deno.readTextFileSync(`/proc/${pid}/status`);

@@ -2,9 +2,8 @@
 // path srv refuses when it is not private (PROTOCOL.md §1). Each refusal
 // exits with the code the README documents and names the path.
 import assert from "node:assert/strict";
-import { runSrv, srvCommand, startSrv } from "./_harness.ts";
+import { runSrv, srvCommand, startSrv, unixOnly } from "./_harness.ts";
 import { ExitCode } from "../mod.ts";
-import { unixSocketsOnly } from "./_proc.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "srv-endpoint-" });
@@ -20,7 +19,7 @@ function serve(socket: string): Promise<{ code: number; stdout: string; stderr: 
 }
 
 Deno.test("a second srv on a live endpoint exits 3 naming it; the first keeps serving", {
-  ignore: unixSocketsOnly("Unix socket files"),
+  ignore: unixOnly("Unix socket files"),
 }, async () => {
   const first = await startSrv();
   try {
@@ -38,7 +37,7 @@ Deno.test("a second srv on a live endpoint exits 3 naming it; the first keeps se
 });
 
 Deno.test("a live socket of another server (no srv lock) is not taken over: exit 3", {
-  ignore: unixSocketsOnly("Unix socket files"),
+  ignore: unixOnly("Unix socket files"),
 }, async () => {
   await withTempDir(async (dir) => {
     const socket = `${dir}/srv.sock`;
@@ -55,7 +54,7 @@ Deno.test("a live socket of another server (no srv lock) is not taken over: exit
 });
 
 Deno.test("a socket left by a killed srv is replaced; a clean stop leaves nothing behind", {
-  ignore: unixSocketsOnly("Unix socket files and SIGKILL"),
+  ignore: unixOnly("Unix socket files and SIGKILL"),
 }, async () => {
   await withTempDir(async (dir) => {
     const killed = await startSrv({ dir });
@@ -75,7 +74,7 @@ Deno.test("a socket left by a killed srv is replaced; a clean stop leaves nothin
 });
 
 Deno.test("a file that is not a socket at the path is never deleted: exit 4 naming it", {
-  ignore: unixSocketsOnly("Unix socket files"),
+  ignore: unixOnly("Unix socket files"),
 }, async () => {
   await withTempDir(async (dir) => {
     const cases: [string, (path: string) => Promise<void>][] = [
@@ -98,7 +97,7 @@ Deno.test("a file that is not a socket at the path is never deleted: exit 4 nami
 });
 
 Deno.test("a socket directory owned by another user is refused: exit 4 naming it", {
-  ignore: unixSocketsOnly("Unix directory ownership"),
+  ignore: unixOnly("Unix directory ownership"),
 }, async () => {
   await withTempDir(async (dir) => {
     let foreign: string;
@@ -125,7 +124,7 @@ Deno.test("a socket directory owned by another user is refused: exit 4 naming it
 });
 
 Deno.test("a symlinked socket directory is refused: exit 4 naming it", {
-  ignore: unixSocketsOnly("Unix socket directories"),
+  ignore: unixOnly("Unix socket directories"),
 }, async () => {
   await withTempDir(async (dir) => {
     await Deno.mkdir(`${dir}/real`, { mode: 0o700 });
@@ -141,7 +140,7 @@ Deno.test("a symlinked socket directory is refused: exit 4 naming it", {
 });
 
 Deno.test("a directory others may write to is refused unless it is sticky", {
-  ignore: unixSocketsOnly("Unix directory modes"),
+  ignore: unixOnly("Unix directory modes"),
 }, async () => {
   await withTempDir(async (dir) => {
     const open = `${dir}/open`;
@@ -161,7 +160,7 @@ Deno.test("a directory others may write to is refused unless it is sticky", {
 });
 
 Deno.test("a missing directory is created 0700 and the socket is 0600, whatever the umask", {
-  ignore: unixSocketsOnly("Unix file modes and umask"),
+  ignore: unixOnly("Unix file modes and umask"),
 }, async () => {
   await withTempDir(async (dir) => {
     const socketDir = `${dir}/a/b`;

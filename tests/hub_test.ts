@@ -97,7 +97,8 @@ Deno.test("hub: a peer whose write never completes is evicted once it falls past
   assert.equal(evicted.length, 1, "evicted exactly once");
   const [peer, report] = evicted[0];
   assert.equal(peer, stuck.peer);
-  assert.deepEqual(report, { queuedEvents: 4, queuedBytes: 12 });
+  // Judged on the backlog before each turn: 4 unsent events is past 3.
+  assert.deepEqual(report, { queuedEvents: 5, queuedBytes: 15 });
   assert.ok(stuck.conn.closed, "the connection is closed, cancelling its pending write");
   assert.ok(stuck.peer.isClosed);
   assert.equal(stuck.peer.pendingBytes, 0, "its queue is released");
@@ -119,10 +120,13 @@ Deno.test("hub: the byte bound evicts too, counting the write in flight", async 
   assert.equal(stuck.conn.pendingWrites, 1, "40 bytes handed to the socket, not yet taken");
   hub.broadcast(big);
   hub.broadcast(big);
-  assert.equal(evicted.length, 0, "40 in flight + 80 queued is within 100 beyond the head event");
+  hub.flush();
   hub.broadcast(big);
-  assert.equal(evicted.length, 1);
-  assert.deepEqual(evicted[0][1], { queuedEvents: 4, queuedBytes: 160 });
+  hub.flush();
+  assert.equal(evicted.length, 0, "backlog 120 = 40 in flight + 80 queued, minus the largest 40");
+  hub.broadcast(big);
+  assert.equal(evicted.length, 1, "backlog 160 minus the largest 40 is past 100");
+  assert.deepEqual(evicted[0][1], { queuedEvents: 5, queuedBytes: 200 });
   hub.flush();
 });
 
@@ -184,7 +188,7 @@ Deno.test("hub: closeWhenDrained waits for the queue, or for the deadline when t
   assert.equal(reader.peer.unsentAtClose, 0);
 });
 
-Deno.test("hub: a unit of many events counts every event against the bound", () => {
+Deno.test("hub: a unit of many events counts every event, from the next turn on", () => {
   const { hub, evicted, make } = setup({ maxEvents: 10, maxBytes: 1 << 20 });
   const a = make(1);
   const turn = (n: number) => {
@@ -192,29 +196,58 @@ Deno.test("hub: a unit of many events counts every event against the bound", () 
     return { bytes, events: n, largest: 2 };
   };
   hub.broadcast(turn(6));
-  assert.equal(a.peer.pendingEvents, 6);
   hub.broadcast(turn(4));
-  assert.equal(evicted.length, 0, "10 events is the limit, not past it");
+  hub.flush();
+  assert.equal(a.peer.pendingEvents, 10);
   hub.broadcast(turn(1));
-  assert.equal(evicted.length, 1);
-  assert.deepEqual(evicted[0][1], { queuedEvents: 11, queuedBytes: 22 });
+  hub.flush();
+  assert.equal(evicted.length, 0, "a backlog of 10 events is the limit, not past it");
+  hub.broadcast(turn(1));
+  assert.equal(evicted.length, 1, "a backlog of 11 is past it");
+  assert.deepEqual(evicted[0][1], { queuedEvents: 12, queuedBytes: 24 });
 });
 
-Deno.test("hub: a reply is not held against the bound by its own size, but the backlog is", () => {
+Deno.test("hub: one turn larger than the bound does not evict peers that keep up", async () => {
+  const { hub, evicted, make } = setup({ maxEvents: 10, maxBytes: 64 });
+  const a = make(1);
+  const b = make(2);
+  // A client pipelined thousands of commands: one turn yields far more
+  // than the bound for everyone.
+  hub.broadcast({ bytes: text.encode("e\n".repeat(500)), events: 500, largest: 2 });
+  hub.flush();
+  assert.equal(evicted.length, 0);
+  a.conn.completeWrite();
+  b.conn.completeWrite();
+  await settle();
+  hub.broadcast(line("next"));
+  hub.flush();
+  assert.equal(evicted.length, 0, "both took the big turn, so there is no backlog");
+  assert.equal(decode(a.conn.writes[1]), "next\n");
+  a.peer.close();
+  b.peer.close();
+});
+
+Deno.test("hub: a pending reply keeps its allowance until it is written; a backlog past it evicts", () => {
   const { hub, evicted, make } = setup({ maxEvents: 100, maxBytes: 64 });
   const reader = make(1);
   const hog = make(2);
   const reply = () => single(new Uint8Array(500).fill(0x61));
-  hub.broadcast(line("first")); // the head event of both queues
+  const broadcast100 = () => hub.broadcast(single(new Uint8Array(100).fill(0x62)));
+  hub.broadcast(line("first"));
   hub.send(reader.peer, reply(), true);
-  assert.equal(evicted.length, 0, "a catch-up far larger than the bound is queued for its reader");
-  // A second big reply on top of an unread one is backlog: evicted.
   hub.send(hog.peer, reply(), true);
-  hub.send(hog.peer, reply(), true);
+  hub.send(hog.peer, reply(), true); // asks again without reading
+  hub.flush();
+  assert.equal(evicted.length, 0, "nothing is judged within the turn that queued it");
+  broadcast100();
+  hub.flush();
+  assert.deepEqual(evicted.map(([p]) => p), [hog.peer], "the hog's second reply is backlog");
+  // The reader's reply is still unsent (its socket took nothing) and still
+  // exempt: only what piles up behind it counts.
+  broadcast100();
+  hub.flush();
   assert.equal(evicted.length, 1);
-  assert.equal(evicted[0][0], hog.peer);
-  // The same bytes as a broadcast would not get the reply's allowance.
-  hub.broadcast(single(new Uint8Array(100).fill(0x62)));
-  assert.equal(evicted.length, 2);
+  broadcast100();
+  assert.equal(evicted.length, 2, "past the bound beyond its reply and largest event");
   assert.equal(evicted[1][0], reader.peer);
 });

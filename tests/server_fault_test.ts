@@ -5,11 +5,10 @@
 import assert from "node:assert/strict";
 import { configure, type LogRecord, reset } from "../deps.ts";
 import { listenUnix, Server } from "../mod.ts";
-import { TestClient } from "./_harness.ts";
-import { unixSocketsOnly } from "./_proc.ts";
+import { TestClient, unixOnly } from "./_harness.ts";
 
 Deno.test("a bug while handling a line drops that connection only, logged once with its stack", {
-  ignore: unixSocketsOnly("listens on a Unix socket in-process"),
+  ignore: unixOnly("listens on a Unix socket in-process"),
 }, async () => {
   const records: LogRecord[] = [];
   await configure({

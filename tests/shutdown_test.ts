@@ -2,12 +2,12 @@
 // stop accepting, drain queued output up to a deadline, close, exit 0; a
 // second signal exits at once with 130.
 import assert from "node:assert/strict";
-import { type SrvProcess, startSrv, TestClient } from "./_harness.ts";
-import { unixSocketsOnly, waitUntil } from "./_proc.ts";
+import { type SrvProcess, startSrv, TestClient, unixOnly } from "./_harness.ts";
+import { waitUntil } from "./_proc.ts";
 
 Deno.test(
   "a signal the moment srv says ready is handled: graceful exit 0, never the default kill",
-  { ignore: unixSocketsOnly("Unix signals") },
+  { ignore: unixOnly("Unix signals") },
   async () => {
     // Several at once, so the CPUs are busy and a signal can land between the
     // readiness line and whatever srv does next.
@@ -77,7 +77,7 @@ async function readAll(conn: Deno.Conn): Promise<string> {
 }
 
 Deno.test("SIGTERM drains queued output to a client that reads late, then closes and exits 0", {
-  ignore: unixSocketsOnly("Unix signals"),
+  ignore: unixOnly("Unix signals"),
 }, async () => {
   await withBacklog(async (srv, flooder, sleeper, last) => {
     srv.child.kill("SIGTERM");
@@ -103,7 +103,7 @@ Deno.test("SIGTERM drains queued output to a client that reads late, then closes
 });
 
 Deno.test("a client that never reads cannot hold shutdown past the drain deadline", {
-  ignore: unixSocketsOnly("Unix signals"),
+  ignore: unixOnly("Unix signals"),
 }, async () => {
   await withBacklog(async (srv, _flooder, sleeper) => {
     srv.child.kill("SIGTERM");
@@ -120,7 +120,7 @@ Deno.test("a client that never reads cannot hold shutdown past the drain deadlin
 });
 
 Deno.test("a second signal during the drain exits at once with 130", {
-  ignore: unixSocketsOnly("Unix signals"),
+  ignore: unixOnly("Unix signals"),
 }, async () => {
   await withBacklog(async (srv) => {
     srv.child.kill("SIGTERM");

@@ -186,3 +186,69 @@ Deno.test("a snapshot larger than --max-queue-bytes still reaches a client that 
     assert.equal((await a.request({ cmd: "get_server_info" })).connections, 2);
   }, { flags: ["--memory", "--max-queue-bytes", "4096"] });
 });
+
+// Clients that keep up are never evicted for how much one turn produced:
+// each case once evicted a reader that was reading (review of the hub).
+
+Deno.test("one write whose commands yield more than --max-queue-events in one turn evicts nobody", async () => {
+  await withSrv(async (srv, connect) => {
+    const a = await connect();
+    const b = await connect();
+    await a.register(1);
+    await b.take(3);
+    // 30 pings fit in one read, so one turn queues 30 events for everyone,
+    // three times the bound, before any of them can be written.
+    const n = 30;
+    const burst = Array.from({ length: n }, (_, i) => `{"cmd":"ping","nonce":${i}}`).join("\n");
+    await a.writeRaw(encoder.encode(burst + "\n"));
+    for (let i = 0; i < n; i++) assert.equal((await b.next()).nonce, i);
+    for (let i = 0; i < n; i++) assert.equal((await a.next()).nonce, i);
+    assert.equal(
+      (await b.request({ cmd: "get_server_info" })).code,
+      "not_registered",
+      "b still open",
+    );
+    assert.doesNotMatch(srv.stderr(), /evicted/);
+  }, { flags: ["--memory", "--max-queue-events", "10"] });
+});
+
+Deno.test("a catch-up reply keeps its allowance while later events queue behind it", async () => {
+  await withSrv(async (srv, connect) => {
+    const a = await connect();
+    await a.register(1);
+    for (let round = 0; round < 8; round++) {
+      const batch = Array.from(
+        { length: 500 },
+        (_, i) => `{"cmd":"ping","nonce":${round * 500 + i}}`,
+      );
+      await a.writeRaw(encoder.encode(batch.join("\n") + "\n"));
+      await a.take(500);
+    }
+    await a.writeRaw(encoder.encode(
+      '{"cmd":"ping","nonce":1}\n{"cmd":"get_events","since":0}\n{"cmd":"ping","nonce":2}\n',
+    ));
+    assert.deepEqual((await a.take(3)).map((e) => e.event), ["pong", "event_list", "pong"]);
+    assert.doesNotMatch(srv.stderr(), /evicted/);
+  }, { flags: ["--memory", "--max-queue-bytes", "65536"] });
+});
+
+Deno.test("a big snapshot behind other events in one turn reaches a listener that keeps up", async () => {
+  await withSrv(async (srv, connect) => {
+    const a = await connect();
+    const b = await connect();
+    await a.register(1);
+    await b.take(3);
+    const creates = Array.from(
+      { length: 400 },
+      (_, i) => `{"cmd":"create_workspace","name":"w${i}"}`,
+    );
+    await a.writeRaw(encoder.encode(creates.join("\n") + "\n"));
+    await a.take(400);
+    await b.take(400);
+    await a.writeRaw(encoder.encode('{"cmd":"ping","nonce":1}\n{"cmd":"get_srv_snapshot"}\n'));
+    const got = await b.take(2);
+    assert.deepEqual(got.map((e) => e.event), ["pong", "srv_snapshot"]);
+    assert.equal(got[1].workspaces.length, 400);
+    assert.doesNotMatch(srv.stderr(), /evicted/);
+  }, { flags: ["--memory", "--max-queue-bytes", "4096"] });
+});

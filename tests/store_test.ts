@@ -275,3 +275,49 @@ Deno.test("a full disk makes commit throw and keeps what was committed before", 
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("a store killed before every checkpoint still checkpoints: replay stays bounded", async () => {
+  const dataDir = await tempDir();
+  try {
+    const d = new Driver();
+    for (let cycle = 0; cycle < 5; cycle++) {
+      const { log, recovery } = await open({ dataDir, checkpointEvery: 50 });
+      assert.ok(recovery.replayed < 50 + 30, `cycle ${cycle}: replayed ${recovery.replayed}`);
+      drive(log, d, Array.from({ length: 30 }, (_, i) => ({ cmd: "ping", nonce: i }) as const));
+      log.close(); // like SIGKILL: no final checkpoint
+    }
+    const { log, recovery } = await open({ dataDir, checkpointEvery: 50 });
+    assert.ok(
+      recovery.checkpointVersion > 0,
+      "the events replayed at open counted toward a checkpoint",
+    );
+    log.close();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("retention below the ring's size is raised to it, so truncated agrees with get_events", async () => {
+  const dataDir = await tempDir();
+  try {
+    const { log } = await open({
+      dataDir,
+      retainEvents: 10,
+      ringCapacity: 20,
+      checkpointEvery: 10,
+    });
+    assert.equal(log.retainEvents, 20);
+    drive(
+      log,
+      new Driver(),
+      Array.from({ length: 100 }, (_, i) => ({ cmd: "ping", nonce: i }) as const),
+    );
+    const returned = log.eventsSince(0);
+    assert.equal(log.isTruncated(0), returned[0].version > 1);
+    assert.equal(log.stats().oldest, returned[0].version);
+    assert.equal(log.stats().retained, returned.length);
+    log.close();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
