@@ -8,7 +8,7 @@
  */
 
 import { posix, win32 } from "node:path";
-import { tryLockFile } from "./lock_file.ts";
+import { lstatOrNull, tryLockFile } from "./lock_file.ts";
 
 /** The environment variables endpoint resolution reads. */
 export interface EndpointEnv {
@@ -251,15 +251,6 @@ export interface SocketClaim {
 function dirname(path: string): string {
   const i = path.lastIndexOf("/");
   return i <= 0 ? (i === 0 ? "/" : ".") : path.slice(0, i);
-}
-
-function lstatOrNull(path: string): Deno.FileInfo | null {
-  try {
-    return Deno.lstatSync(path);
-  } catch (e) {
-    if (e instanceof Deno.errors.NotFound) return null;
-    throw e;
-  }
 }
 
 /**

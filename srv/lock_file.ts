@@ -7,7 +7,17 @@
  * @module
  */
 
-function lstatOrNull(path: string): Deno.FileInfo | null {
+/**
+ * `lstat` that says null for a missing path instead of throwing: what a
+ * lock, a socket or a store path is, without following a symlink.
+ *
+ * @example
+ * ```ts
+ * import { lstatOrNull } from "./lock_file.ts";
+ * lstatOrNull("/no/such/path"); // null
+ * ```
+ */
+export function lstatOrNull(path: string): Deno.FileInfo | null {
   try {
     return Deno.lstatSync(path);
   } catch (e) {

@@ -42,3 +42,14 @@ export class Driver {
     return events;
   }
 }
+
+/** The `srv_snapshot` fields that describe the tree (everything but lifecycle and version). */
+export const TREE_KEYS = [
+  "workspaces",
+  "tabs",
+  "active_tabs",
+  "blocks",
+  "tab_order",
+  "block_order",
+  "meta",
+] as const;

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { evolve, initialState, type ReducerEvent, snapshotOf, type State } from "../mod.ts";
 import { type Json, withSrv } from "./_harness.ts";
+import { TREE_KEYS } from "./_fixtures.ts";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
 
@@ -68,17 +69,7 @@ Deno.test("two clients see one edit stream; the snapshot matches the fold of it"
     let state: State = initialState();
     for (const e of seen) state = evolve(state, e as ReducerEvent);
     const view = snapshotOf(state);
-    for (
-      const key of [
-        "workspaces",
-        "tabs",
-        "active_tabs",
-        "blocks",
-        "tab_order",
-        "block_order",
-        "meta",
-      ] as const
-    ) {
+    for (const key of TREE_KEYS) {
       assert.deepEqual(snap[key], view[key], key);
     }
     assert.deepEqual(snap.tab_order[w], [t2.tab_id]);

@@ -12,16 +12,7 @@ import {
   type State,
 } from "../mod.ts";
 import { type Json, runSrv, startSrv, TestClient } from "./_harness.ts";
-
-const TREE_KEYS = [
-  "workspaces",
-  "tabs",
-  "active_tabs",
-  "blocks",
-  "tab_order",
-  "block_order",
-  "meta",
-];
+import { TREE_KEYS } from "./_fixtures.ts";
 
 async function withDataDir(fn: (dir: string, data: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "srv-durable-" });
