@@ -57,6 +57,25 @@ export class Rng {
   }
 }
 
+/**
+ * The srv flags a campaign runs against: memory only, the campaign's line
+ * cap, and small queue bounds so sleepers are evicted within seconds; the
+ * connection cap is chosen a little short so it refuses some clients.
+ */
+export function fuzzServerFlags(maxLineBytes: number, maxConnections: number): string[] {
+  return [
+    "--memory",
+    "--max-line-bytes",
+    String(maxLineBytes),
+    "--max-queue-events",
+    "256",
+    "--max-queue-bytes",
+    "262144",
+    "--max-connections",
+    String(maxConnections),
+  ];
+}
+
 /** The seed: `SRV_FUZZ_SEED` when set (to replay a failure), else random. */
 export function fuzzSeed(): number {
   const raw = Deno.env.get("SRV_FUZZ_SEED");

@@ -4,7 +4,7 @@
 // (the interleaving of clients still varies from run to run).
 import assert from "node:assert/strict";
 import { withSrv } from "./_harness.ts";
-import { formatReport, fuzzSeed, runCampaign } from "./_fuzz.ts";
+import { formatReport, fuzzSeed, fuzzServerFlags, runCampaign } from "./_fuzz.ts";
 import { linuxOnly } from "./_proc.ts";
 
 const MAX_LINE_BYTES = 4096;
@@ -28,19 +28,8 @@ Deno.test(
       assert.ok(report.stats.connections > 50, "the fuzz really ran");
       assert.ok(report.roundTrips > 10, "the good client was served throughout");
     }, {
-      flags: [
-        "--memory",
-        "--max-line-bytes",
-        String(MAX_LINE_BYTES),
-        // Small bounds, so sleepers are evicted within seconds and the cap
-        // refuses some of the 24 + 2 connections.
-        "--max-queue-events",
-        "256",
-        "--max-queue-bytes",
-        "262144",
-        "--max-connections",
-        "24",
-      ],
+      // 24 + 2 connections against a cap of 24: some are refused.
+      flags: fuzzServerFlags(MAX_LINE_BYTES, 24),
     });
   },
 );

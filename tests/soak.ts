@@ -6,7 +6,13 @@
 // default duration; SRV_FUZZ_SEED replays a seed's inputs.
 import { parseArgs } from "node:util";
 import { startSrv } from "./_harness.ts";
-import { type CampaignReport, formatReport, fuzzSeed, runCampaign } from "./_fuzz.ts";
+import {
+  type CampaignReport,
+  formatReport,
+  fuzzSeed,
+  fuzzServerFlags,
+  runCampaign,
+} from "./_fuzz.ts";
 
 const encoder = new TextEncoder();
 function say(text: string): void {
@@ -30,17 +36,8 @@ if (!(seconds > 0) || !Number.isInteger(concurrency) || concurrency < 1) {
 const MAX_LINE_BYTES = 16 * 1024;
 const seed = fuzzSeed();
 const srv = await startSrv({
-  flags: [
-    "--memory",
-    "--max-line-bytes",
-    String(MAX_LINE_BYTES),
-    "--max-queue-events",
-    "256",
-    "--max-queue-bytes",
-    "262144",
-    "--max-connections",
-    String(concurrency + 2 - 4), // a little short, so the cap refuses some
-  ],
+  // A little short of the clients, so the cap refuses some.
+  flags: fuzzServerFlags(MAX_LINE_BYTES, concurrency + 2 - 4),
 });
 say(
   `soak: ${seconds} s, ${concurrency} hostile clients at a time, srv pid ${srv.pid}, seed ${seed}`,
