@@ -800,7 +800,10 @@ function reviverFor(exact: ExactIntegers) {
     }
     if (Object.is(value, -0)) return 0;
     const source = context?.source;
-    if (!Number.isSafeInteger(value) && source !== undefined && /^-?[0-9]+$/.test(source)) {
+    if (
+      !Number.isSafeInteger(value) && source !== undefined && !META_KEYS.has(key) &&
+      /^-?[0-9]+$/.test(source)
+    ) {
       let found = exact.get(this);
       if (found === undefined) exact.set(this, found = []);
       found.push([key, BigInt(source)]);

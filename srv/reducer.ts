@@ -172,13 +172,13 @@ export function decide(
           `CreateTab: workspace not found: ${command.workspace_id}`,
         );
       }
-      const tabId = ctx.newId();
       // An empty name gets the reference's default, "tab<N>".
       const name = command.name === "" ? `tab${ws.tabIds.length + 1}` : command.name;
       const refused = nameRefusal("CreateTab", name, limits) ??
         countRefusal("CreateTab", state.tabs.size, "tabs", limits) ??
         growthRefusal("CreateTab", state, utf8Bytes(name) + EMPTY_META, limits);
       if (refused !== null) return d.error("invalid_command", refused);
+      const tabId = ctx.newId();
       d.push({ event: "tab_created", workspace_id: ws.id, tab_id: tabId, name, version: d.next() });
       if (ws.activeTabId === null) {
         d.push({
