@@ -150,12 +150,7 @@ export function decide(
       }
       if (ws.name === command.name) return d.events;
       const refused = nameRefusal("RenameWorkspace", command.name, limits) ??
-        growthRefusal(
-          "RenameWorkspace",
-          state,
-          utf8Bytes(command.name) - utf8Bytes(ws.name),
-          limits,
-        );
+        renameRefusal("RenameWorkspace", state, ws.name, command.name, limits);
       if (refused !== null) return d.error("invalid_command", refused);
       return d.push({
         event: "workspace_renamed",
@@ -224,7 +219,7 @@ export function decide(
       }
       if (tab.name === command.name) return d.events;
       const refused = nameRefusal("RenameTab", command.name, limits) ??
-        growthRefusal("RenameTab", state, utf8Bytes(command.name) - utf8Bytes(tab.name), limits);
+        renameRefusal("RenameTab", state, tab.name, command.name, limits);
       if (refused !== null) return d.error("invalid_command", refused);
       return d.push({
         event: "tab_renamed",
@@ -390,6 +385,7 @@ export function decide(
         event: "workspace_meta_updated",
         workspace_id: ws.id,
         meta_patch: command.meta_patch,
+        version: 0,
       });
     }
     case "update_tab_meta": {
@@ -401,6 +397,7 @@ export function decide(
         event: "tab_meta_updated",
         tab_id: tab.id,
         meta_patch: command.meta_patch,
+        version: 0,
       });
     }
     case "update_block_meta": {
@@ -412,6 +409,7 @@ export function decide(
         event: "block_meta_updated",
         block_id: block.id,
         meta_patch: command.meta_patch,
+        version: 0,
       });
     }
     default:
@@ -449,7 +447,7 @@ class Decision {
     before: Json,
     patch: JsonObject,
     limits: Limits,
-    event: MetaUpdate,
+    event: MetaUpdatedEvent,
   ): ReducerEvent[] {
     const after = mergePatch(before, patch);
     const bytes = jsonBytes(after);
@@ -460,9 +458,9 @@ class Decision {
       ? `${verb}: meta would be ${bytes} bytes, ${over(limits, "maxMetaBytes")}`
       : growthRefusal(verb, state, growth, limits);
     if (refused !== null) return this.error("invalid_command", refused);
-    const full = { ...event, version: this.next() } as MetaUpdatedEvent;
-    decidedMeta.set(full, { before, after });
-    return this.push(full);
+    event.version = this.next();
+    lastDecided = { event, before, after };
+    return this.push(event);
   }
 }
 
@@ -470,22 +468,23 @@ type MetaUpdatedEvent = Extract<
   ReducerEvent,
   { event: "workspace_meta_updated" | "tab_meta_updated" | "block_meta_updated" }
 >;
-type MetaUpdate = MetaUpdatedEvent extends infer E ? E extends unknown ? Omit<E, "version"> : never
-  : never;
-
 /**
- * The meta `decide` computed for a meta update, keyed by the event object
- * it emitted. `evolve` of that same event on the same meta (`before`, by
- * identity) takes `after` instead of merging and measuring again; any other
- * application (a replay parses a fresh event) merges as usual, with the
- * same result. A cache, not state: dropping it changes nothing but speed.
+ * The meta `decide` computed for its latest meta update. `update` applies
+ * an event right after deciding it, so `evolve` of that same event object
+ * on the same meta (`before`, by identity) takes `after` instead of merging
+ * and measuring again; any other application (a replay parses a fresh
+ * event) merges as usual, with the same result. A cache, not state:
+ * dropping it changes nothing but speed.
  */
-const decidedMeta = new WeakMap<object, { before: Json; after: Json }>();
+let lastDecided: { event: ReducerEvent; before: Json; after: Json } | null = null;
 
-/** `before` patched by a meta update event (see {@linkcode decidedMeta}). */
+/** `before` patched by a meta update event (see {@linkcode lastDecided}). */
 function patched(before: Json, event: MetaUpdatedEvent): Json {
-  const decided = decidedMeta.get(event);
-  if (decided !== undefined && decided.before === before) return decided.after;
+  const decided = lastDecided;
+  if (decided !== null && decided.event === event && decided.before === before) {
+    lastDecided = null;
+    return decided.after;
+  }
   return mergePatch(before, event.meta_patch);
 }
 
@@ -521,6 +520,18 @@ function countRefusal(
   return count >= limits[limit]
     ? `${verb}: srv holds ${count} ${what}, the limit (${LIMIT_FLAGS[limit]})`
     : null;
+}
+
+/** {@linkcode growthRefusal} of a rename, counting bytes only when it could matter. */
+function renameRefusal(
+  verb: string,
+  state: State,
+  before: string,
+  after: string,
+  limits: Limits,
+): string | null {
+  if (state.contentBytes + after.length * 3 <= limits.maxStateBytes) return null;
+  return growthRefusal(verb, state, utf8Bytes(after) - utf8Bytes(before), limits);
 }
 
 /** Refuses growing the names and metas past `--max-state-bytes`; shrinking always passes. */
@@ -668,22 +679,19 @@ class Draft {
 
   /** Adds (or replaces) an entity, keeping the byte total exact. */
   putWorkspace(ws: Workspace): void {
-    const old = this.workspace(ws.id);
-    if (old !== undefined) this.addBytes(-sizeOf(old));
+    this.addBytes(growthOf(this.workspace(ws.id), ws));
     this.workspaces().set(ws.id, ws);
-    this.addBytes(sizeOf(ws));
   }
   putTab(tab: Tab): void {
-    const old = this.tab(tab.id);
-    if (old !== undefined) this.addBytes(-sizeOf(old));
+    this.addBytes(growthOf(this.tab(tab.id), tab));
     this.tabs().set(tab.id, tab);
-    this.addBytes(sizeOf(tab));
   }
   putBlock(block: Block): void {
     const old = this.block(block.id);
-    if (old !== undefined) this.addBytes(-jsonBytes(old.meta));
+    if (old?.meta !== block.meta) {
+      this.addBytes(jsonBytes(block.meta) - (old === undefined ? 0 : jsonBytes(old.meta)));
+    }
     this.blocks().set(block.id, block);
-    this.addBytes(jsonBytes(block.meta));
   }
   /** Removes an entity if present, keeping the byte total exact. */
   removeWorkspace(id: string): void {
@@ -747,6 +755,20 @@ class Draft {
 /** What a workspace or tab adds to `State.contentBytes`. */
 function sizeOf(entity: { readonly name: string; readonly meta: Json }): number {
   return utf8Bytes(entity.name) + jsonBytes(entity.meta);
+}
+
+/**
+ * How much `contentBytes` grows when `next` replaces `old` (or is new).
+ * Most changes (order, active tab, moves) touch neither name nor meta and
+ * cost nothing to measure.
+ */
+function growthOf(
+  old: { readonly name: string; readonly meta: Json } | undefined,
+  next: { readonly name: string; readonly meta: Json },
+): number {
+  if (old === undefined) return sizeOf(next);
+  const names = old.name === next.name ? 0 : utf8Bytes(next.name) - utf8Bytes(old.name);
+  return old.meta === next.meta ? names : names + jsonBytes(next.meta) - jsonBytes(old.meta);
 }
 
 /**
@@ -945,6 +967,10 @@ export function mergePatch(target: Json, patch: Json): Json {
         const copy: JsonObject = isJsonObject(current) ? { ...current } : {};
         work.push([copy, value]);
         merged = copy;
+      }
+      if (key !== "__proto__") {
+        result[key] = merged;
+        continue;
       }
       // defineProperty, not assignment: a "__proto__" key must stay data.
       Object.defineProperty(result, key, {
