@@ -40,15 +40,17 @@ export interface Limits {
  *   UTF-8; JSON escapes a control character as 6 characters (`\u0001`), so
  *   ≤ 120 Mi characters in the worst case (also within the 128 MiB total);
  * - structure: a block appears in `blocks`, `block_order` and `meta.blocks`
- *   with its id (36 characters) and its tab's id: ~160 characters × 100,000
- *   blocks = 16 Mi; tabs and workspaces ~250 characters × 20,000 = 5 Mi.
+ *   with its id (36 characters) and its tab's id: measured ~160 characters
+ *   × 100,000 blocks = 16 Mi; a workspace or tab ~205 characters × 20,000
+ *   = 4 Mi.
  *
- * Total ≤ 128 + 120 + 21 ≈ 270 Mi characters < 512 Mi, so `srv_snapshot`
- * always encodes. A checkpoint holds the same content plus field names per
- * entity (`"id":`, `"tabId":`, … ~60 characters × 120,000 entities = 7 Mi),
- * ≈ 277 Mi. The replies that grow with the history rather than the tree,
- * `event_list` (catch-up), are bounded by bytes where the server builds them
- * (the delivery bound of §10, srv/server.ts and srv/hub.ts), not here; one
+ * Total ≤ 128 + 120 + 20 ≈ 268 Mi characters < 512 Mi, so `srv_snapshot`
+ * always encodes. A checkpoint holds the same names and metas with less
+ * structure (measured ~145 characters per entity, each block's id once in
+ * its own record and once in its tab's list), so it is smaller still. The
+ * replies that grow with the history rather than the tree, `event_list`
+ * (catch-up), are bounded by bytes where the server builds them (the
+ * delivery bound of §10, srv/server.ts and srv/hub.ts), not here; one
  * event is at most a line (`--max-line-bytes`) plus the ids srv adds, or a
  * cascade's `block_ids` (≤ 100,000 × 39 characters ≈ 4 Mi).
  */
