@@ -19,6 +19,7 @@ import type { State } from "./srv/state.ts";
 import { ExitCode } from "./srv/exit_code.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./srv/framing.ts";
 import { DEFAULT_QUEUE_LIMITS } from "./srv/hub.ts";
+import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "./srv/limits.ts";
 import {
   flushLogs,
   LOG_FORMATS,
@@ -53,6 +54,31 @@ interface FlagSpec {
   readonly type: "string" | "boolean";
   readonly value?: string;
   readonly help: string;
+}
+
+/** What each size cap bounds, for --help (the flag names are LIMIT_FLAGS). */
+const LIMIT_HELP: Record<keyof Limits, string> = {
+  maxNameBytes: "longest workspace or tab name, in UTF-8 bytes",
+  maxMetaBytes:
+    "largest meta of one workspace, tab or block after its patch, in compact JSON bytes",
+  maxWorkspaces: "most workspaces",
+  maxTabs: "most tabs, all workspaces together",
+  maxBlocks: "most blocks, all tabs together",
+  maxStateBytes: "all names and metas together, in bytes",
+};
+
+/** One flag per size cap; a command that would cross one is refused with an error naming it. */
+function limitFlags(): Record<string, FlagSpec> {
+  return Object.fromEntries(
+    (Object.keys(LIMIT_FLAGS) as (keyof Limits)[]).map((key) => [
+      LIMIT_FLAGS[key].slice(2),
+      {
+        type: "string",
+        value: "N",
+        help: `${LIMIT_HELP[key]}; more is refused (default ${DEFAULT_LIMITS[key]})`,
+      },
+    ]),
+  );
 }
 
 const SERVE_FLAGS: Record<string, FlagSpec> = {
@@ -109,6 +135,7 @@ const SERVE_FLAGS: Record<string, FlagSpec> = {
     help:
       `unsent bytes a connection may fall behind before it is evicted (default ${DEFAULT_QUEUE_LIMITS.maxBytes})`,
   },
+  ...limitFlags(),
   "log-level": {
     type: "string",
     value: LOG_LEVELS.join("|"),
@@ -183,6 +210,8 @@ export interface ServeConfig {
   maxConnections: number;
   maxQueueEvents: number;
   maxQueueBytes: number;
+  /** The size caps of the tree (--max-name-bytes …). */
+  limits: Limits;
   logLevel: SrvLogLevel;
   logFormat: LogFormat;
   help: boolean;
@@ -224,6 +253,12 @@ export function parseServeArgs(args: string[]): ServeConfig {
       str("max-queue-bytes"),
       DEFAULT_QUEUE_LIMITS.maxBytes,
     ),
+    limits: Object.fromEntries(
+      (Object.keys(LIMIT_FLAGS) as (keyof Limits)[]).map((key) => {
+        const flag = LIMIT_FLAGS[key].slice(2);
+        return [key, positiveInt(flag, str(flag), DEFAULT_LIMITS[key])];
+      }),
+    ) as unknown as Limits,
     logLevel: oneOf("log-level", str("log-level"), LOG_LEVELS, "info"),
     logFormat: oneOf("log-format", str("log-format"), LOG_FORMATS, "pretty"),
     help: values.help === true,
@@ -383,6 +418,7 @@ async function serve(args: string[]): Promise<number> {
     maxLineBytes: config.maxLineBytes,
     maxConnections: config.maxConnections,
     queueLimits: { maxEvents: config.maxQueueEvents, maxBytes: config.maxQueueBytes },
+    limits: config.limits,
     onFatal: (error) => {
       fatal = error;
       failed.resolve();

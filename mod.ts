@@ -29,6 +29,7 @@
 export * from "./srv/protocol.ts";
 export * from "./srv/state.ts";
 export * from "./srv/reducer.ts";
+export * from "./srv/limits.ts";
 export * from "./srv/event_log.ts";
 export * from "./srv/session.ts";
 export * from "./srv/framing.ts";

@@ -703,34 +703,171 @@ export type DecodeResult =
   | { ok: true; command: Command }
   | { ok: false; reason: string };
 
-// Any integer JSON.parse would round has at least 16 digits; only lines that
-// contain such a run pay for the source-text reviver.
-const LONG_DIGIT_RUN = /[0-9]{16}/;
+/**
+ * Deepest nesting a line may have, objects and arrays together (PROTOCOL.md
+ * §10): `{}` is one level. A constant of the protocol, not a flag: what a
+ * client may send, every other client must be able to read back.
+ */
+export const MAX_JSON_DEPTH = 64;
 
-function exactIntegers(_key: string, value: unknown, context?: { source?: string }): unknown {
-  if (
-    typeof value === "number" && !Number.isSafeInteger(value) && context?.source !== undefined &&
-    /^-?[0-9]+$/.test(context.source)
-  ) {
-    return BigInt(context.source);
-  }
-  return value;
+/**
+ * Deepest line {@linkcode parseJson} walks with its reviver (which recurses,
+ * once per level, like every JSON reviver in V8). A conforming server sends
+ * at most {@linkcode MAX_JSON_DEPTH} + 2 (a `meta_patch` inside an
+ * `event_list`); anything deeper is parsed without the reviver, so it can
+ * cost digits of a u64 above 2^53 but never the stack.
+ */
+const REVIVER_MAX_DEPTH = 256;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACE = 0x7d;
+const OPEN_BRACKET = 0x5b;
+const CLOSE_BRACKET = 0x5d;
+
+function countUpTo(text: string, char: string, limit: number): number {
+  let n = 0;
+  for (let i = text.indexOf(char); i >= 0 && n <= limit; i = text.indexOf(char, i + 1)) n++;
+  return n;
 }
 
 /**
- * Parses JSON text, keeping integers beyond 2^53 - 1 exact as `bigint`.
- * Throws `SyntaxError` like `JSON.parse`.
+ * Whether JSON text nests deeper than `limit` levels (objects and arrays
+ * together, brackets inside strings not counted). One linear scan with no
+ * recursion, so it is safe on any input; most lines are answered by the
+ * cheap bound alone (a line with at most `limit` opening brackets, inside
+ * strings or not, cannot nest deeper). Malformed text gets an answer too;
+ * `JSON.parse` rejects it afterwards.
+ *
+ * @example
+ * ```ts
+ * import { nestsDeeperThan } from "./protocol.ts";
+ * nestsDeeperThan('{"a":[1]}', 2); // false
+ * nestsDeeperThan('{"a":[[1]]}', 2); // true
+ * ```
+ */
+export function nestsDeeperThan(text: string, limit: number): boolean {
+  if (text.length <= limit) return false;
+  const braces = countUpTo(text, "{", limit);
+  if (braces + countUpTo(text, "[", limit - braces) <= limit) return false;
+  let depth = 0;
+  const end = text.length;
+  for (let i = 0; i < end; i++) {
+    const c = text.charCodeAt(i);
+    if (c === QUOTE) {
+      // Jump to the closing quote: the first one not escaped by an odd
+      // run of backslashes.
+      let close = text.indexOf('"', i + 1);
+      while (close > 0) {
+        let slashes = 0;
+        while (text.charCodeAt(close - 1 - slashes) === BACKSLASH) slashes++;
+        if (slashes % 2 === 0) break;
+        close = text.indexOf('"', close + 1);
+      }
+      if (close < 0) return false; // unterminated string: not JSON at all
+      i = close;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+      if (++depth > limit) return true;
+    } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) {
+      depth--;
+    }
+  }
+  return false;
+}
+
+// Lines that may hold a number JSON.parse alone gets "wrong" for srv pay for
+// the source-text reviver; the rest parse natively. Any integer JSON.parse
+// would round has at least 16 digits; an exponent of three digits may
+// overflow to Infinity (or underflow to -0); and -0 itself starts a value
+// with "-0". False positives (inside strings) only cost the reviver.
+const NEEDS_REVIVER = /[0-9]{16}|[eE][+-]?[0-9]{3}|[:,[\s]-0/;
+
+/** Exact u64 values found by the reviver, per holder object and key. */
+type ExactIntegers = Map<object, [key: string, value: bigint][]>;
+
+/** The reviver of {@linkcode parseJson}; `exact` collects big integers. */
+function reviverFor(exact: ExactIntegers) {
+  return function (
+    this: object,
+    key: string,
+    value: unknown,
+    context?: { source?: string },
+  ): unknown {
+    if (typeof value !== "number") return value;
+    if (!Number.isFinite(value)) {
+      throw new SyntaxError(`number out of range of a double: ${context?.source ?? value}`);
+    }
+    if (Object.is(value, -0)) return 0;
+    const source = context?.source;
+    if (
+      !Number.isSafeInteger(value) && source !== undefined && !META_KEYS.has(key) &&
+      /^-?[0-9]+$/.test(source)
+    ) {
+      let found = exact.get(this);
+      if (found === undefined) exact.set(this, found = []);
+      found.push([key, BigInt(source)]);
+    }
+    return value;
+  };
+}
+
+function setExact(holder: unknown, exact: ExactIntegers): void {
+  if (typeof holder !== "object" || holder === null) return;
+  for (const [key, value] of exact.get(holder) ?? []) {
+    // defineProperty, not assignment: a "__proto__" key must stay data.
+    Object.defineProperty(holder, key, {
+      value,
+      enumerable: true,
+      writable: true,
+      configurable: true,
+    });
+  }
+}
+
+/** Keys whose values are client JSON: their numbers are doubles (PROTOCOL.md §10). */
+const META_KEYS: ReadonlySet<string> = new Set(["meta", "meta_patch"]);
+
+/**
+ * Parses one protocol line (a command or an event) as srv reads it. Throws
+ * `SyntaxError` like `JSON.parse`.
+ *
+ * - Integers beyond 2^53 - 1 stay exact (`bigint`) where the protocol puts
+ *   u64 values (`nonce`, `since`, `version`, `client_id`): in the line's
+ *   own fields, in those of its object-valued fields, and in those of the
+ *   elements of its `events` list (an `event_list`).
+ * - Everywhere else, `meta` and `meta_patch` above all, numbers are
+ *   IEEE-754 doubles, exactly as `JSON.parse` reads them and
+ *   `JSON.stringify` writes them back, so what srv stores, replays and
+ *   broadcasts is the same value. `-0` reads as `0` (JSON cannot carry the
+ *   sign back out), and a number beyond the range of a double (`1e400`) is
+ *   a syntax error instead of `Infinity` (which would travel as `null`).
+ * - Nothing recurses deeper than {@linkcode REVIVER_MAX_DEPTH} levels,
+ *   however deep the text.
  *
  * @example
  * ```ts
  * import { parseJson } from "./protocol.ts";
- * parseJson('{"n":18446744073709551615}'); // { n: 18446744073709551615n }
+ * parseJson('{"nonce":18446744073709551615,"meta":{"n":18446744073709551615}}');
+ * // { nonce: 18446744073709551615n, meta: { n: 18446744073709552000 } }
  * ```
  */
 export function parseJson(text: string): unknown {
-  return LONG_DIGIT_RUN.test(text)
-    ? JSON.parse(text, exactIntegers as (k: string, v: unknown) => unknown)
-    : JSON.parse(text);
+  if (!NEEDS_REVIVER.test(text) || nestsDeeperThan(text, REVIVER_MAX_DEPTH)) {
+    return JSON.parse(text);
+  }
+  const exact: ExactIntegers = new Map();
+  const value: unknown = JSON.parse(text, reviverFor(exact) as (k: string, v: unknown) => unknown);
+  if (exact.size === 0 || typeof value !== "object" || value === null) return value;
+  setExact(value, exact);
+  for (const [key, child] of Object.entries(value)) {
+    if (META_KEYS.has(key)) continue;
+    setExact(child, exact);
+    if (key === "events" && Array.isArray(child)) {
+      for (const event of child) setExact(event, exact);
+    }
+  }
+  return value;
 }
 
 function describeFailure(error: { path: (string | number)[]; value: unknown; message: string }) {
@@ -753,6 +890,9 @@ function describeFailure(error: { path: (string | number)[]; value: unknown; mes
  * ```
  */
 export function decodeCommand(line: string): DecodeResult {
+  if (nestsDeeperThan(line, MAX_JSON_DEPTH)) {
+    return { ok: false, reason: `JSON nested deeper than ${MAX_JSON_DEPTH} levels` };
+  }
   let value: unknown;
   try {
     value = parseJson(line);
@@ -779,15 +919,40 @@ export function decodeCommand(line: string): DecodeResult {
   return { ok: true, command };
 }
 
-function bigintAsRawJson(_key: string, value: unknown): unknown {
-  // deno-lint-ignore no-explicit-any
-  return typeof value === "bigint" ? (JSON as any).rawJSON(value.toString()) : value;
+// deno-lint-ignore no-explicit-any
+const rawJSON: (text: string) => unknown = (JSON as any).rawJSON;
+
+/** Sets an own data property; a "__proto__" key stays data, never the prototype. */
+function setData(target: object, key: string, value: unknown): void {
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
+}
+
+/**
+ * A shallow copy of `value` with every `bigint` field written as raw JSON
+ * digits. Not recursive, on purpose: `JSON.stringify` with a replacer
+ * recurses once per level of the data, and client data may be deep.
+ */
+function rawBigints(value: unknown): unknown {
+  if (typeof value !== "object" || value === null) return value;
+  const raw = (v: unknown) => typeof v === "bigint" ? rawJSON(v.toString()) : v;
+  if (Array.isArray(value)) return value.map(raw);
+  const copy = {};
+  for (const [key, field] of Object.entries(value)) setData(copy, key, raw(field));
+  return copy;
 }
 
 /**
  * Serializes an event (or a command) as compact JSON without the trailing
  * newline. Field order is the object's own, which the reducer builds in
- * protocol order; `bigint` values are written digit for digit.
+ * protocol order; `bigint` values are written digit for digit where the
+ * protocol has u64 fields (the places {@linkcode parseJson} keeps them
+ * exact). A `bigint` anywhere else (inside `meta`) throws a `TypeError`,
+ * as with `JSON.stringify`: metadata numbers are doubles.
  *
  * @example
  * ```ts
@@ -800,10 +965,17 @@ export function encodeEvent(event: Event | Command): string {
   try {
     return JSON.stringify(event);
   } catch (e) {
-    // Only a bigint makes stringify throw here; huge nonces are rare, so the
-    // common path runs without a replacer.
+    // Only a bigint makes stringify throw here (JSON.stringify itself never
+    // recurses on the stack, however deep the data); huge nonces are rare,
+    // so the common path runs without copying.
     if (!(e instanceof TypeError)) throw e;
-    return JSON.stringify(event, bigintAsRawJson);
+    const copy = rawBigints(event) as Record<string, unknown>;
+    for (const [key, child] of Object.entries(event)) {
+      if (META_KEYS.has(key) || typeof child !== "object" || child === null) continue;
+      const events = key === "events" && Array.isArray(child);
+      setData(copy, key, events ? child.map(rawBigints) : rawBigints(child));
+    }
+    return JSON.stringify(copy);
   }
 }
 

@@ -3,7 +3,8 @@
  * command into events without touching state, {@linkcode evolve} applies one
  * event, {@linkcode update} does both. Live traffic and crash recovery share
  * `evolve`, so a restart rebuilds exactly what was served. No I/O, no clock,
- * no randomness: new ids come from the {@linkcode ReducerContext}.
+ * no randomness: new ids and the size limits come from the
+ * {@linkcode ReducerContext}.
  *
  * @module
  */
@@ -18,6 +19,7 @@ import type {
   SrvSnapshotEvent,
 } from "./protocol.ts";
 import { isJsonObject, PROTOCOL_EXTENSIONS_VERSION } from "./protocol.ts";
+import { DEFAULT_LIMITS, jsonBytes, LIMIT_FLAGS, type Limits, utf8Bytes } from "./limits.ts";
 import {
   type Block,
   type ProcessRecord,
@@ -30,13 +32,23 @@ import {
 /** What the reducer may emit: logged events, broadcast errors and snapshots. */
 export type ReducerEvent = LoggedEvent | ErrorEvent | SrvSnapshotEvent;
 
-/** What the reducer needs from outside: the connection's pid and fresh ids. */
+/** What the reducer needs from outside: the connection's pid, fresh ids, the limits. */
 export interface ReducerContext {
   /** The pid the sending connection registered with, or null. `goodbye` uses it. */
   readonly registeredPid: number | null;
   /** Mints a new id (lowercase UUIDv4 in the server; anything unique in tests). */
   newId(): string;
+  /** The size caps of PROTOCOL.md §10; {@linkcode DEFAULT_LIMITS} when absent. */
+  readonly limits?: Limits;
 }
+
+/**
+ * Exited processes whose records are kept (PROTOCOL.md §10): the most
+ * recent ones; a running process is always kept. A constant, not a flag:
+ * `evolve` applies it, and replay must forget exactly what live traffic
+ * forgot.
+ */
+export const MAX_EXITED_PROCESSES = 1024;
 
 /**
  * Decides which events a command causes, without changing `state`. Every
@@ -59,6 +71,7 @@ export function decide(
   ctx: ReducerContext,
 ): ReducerEvent[] {
   const d = new Decision(state.eventVersion);
+  const limits = ctx.limits ?? DEFAULT_LIMITS;
   switch (command.cmd) {
     case "register": {
       const { kind, pid } = command;
@@ -102,13 +115,18 @@ export function decide(
     }
     case "get_srv_snapshot":
       return d.push({ event: "srv_snapshot", ...snapshotOf(state), version: d.next() });
-    case "create_workspace":
+    case "create_workspace": {
+      const refused = nameRefusal("CreateWorkspace", command.name, limits) ??
+        countRefusal("CreateWorkspace", state.workspaces.size, "workspaces", limits) ??
+        growthRefusal("CreateWorkspace", state, utf8Bytes(command.name) + EMPTY_META, limits);
+      if (refused !== null) return d.error("invalid_command", refused);
       return d.push({
         event: "workspace_created",
         workspace_id: ctx.newId(),
         name: command.name,
         version: d.next(),
       });
+    }
     case "delete_workspace": {
       // `force` is accepted for compatibility; a workspace delete always
       // cascades, like the reference.
@@ -131,6 +149,9 @@ export function decide(
         );
       }
       if (ws.name === command.name) return d.events;
+      const refused = nameRefusal("RenameWorkspace", command.name, limits) ??
+        renameRefusal("RenameWorkspace", state, ws.name, command.name, limits);
+      if (refused !== null) return d.error("invalid_command", refused);
       return d.push({
         event: "workspace_renamed",
         workspace_id: ws.id,
@@ -146,9 +167,13 @@ export function decide(
           `CreateTab: workspace not found: ${command.workspace_id}`,
         );
       }
-      const tabId = ctx.newId();
       // An empty name gets the reference's default, "tab<N>".
       const name = command.name === "" ? `tab${ws.tabIds.length + 1}` : command.name;
+      const refused = nameRefusal("CreateTab", name, limits) ??
+        countRefusal("CreateTab", state.tabs.size, "tabs", limits) ??
+        growthRefusal("CreateTab", state, utf8Bytes(name) + EMPTY_META, limits);
+      if (refused !== null) return d.error("invalid_command", refused);
+      const tabId = ctx.newId();
       d.push({ event: "tab_created", workspace_id: ws.id, tab_id: tabId, name, version: d.next() });
       if (ws.activeTabId === null) {
         d.push({
@@ -193,6 +218,9 @@ export function decide(
         return d.error("invalid_command", `RenameTab: tab not found: ${command.tab_id}`);
       }
       if (tab.name === command.name) return d.events;
+      const refused = nameRefusal("RenameTab", command.name, limits) ??
+        renameRefusal("RenameTab", state, tab.name, command.name, limits);
+      if (refused !== null) return d.error("invalid_command", refused);
       return d.push({
         event: "tab_renamed",
         tab_id: tab.id,
@@ -290,11 +318,18 @@ export function decide(
       if (tab === undefined) {
         return d.error("invalid_command", `CreateBlock: tab not found: ${command.tab_id}`);
       }
+      const meta = command.meta ?? null;
+      const bytes = jsonBytes(meta);
+      const refused = bytes > limits.maxMetaBytes
+        ? `CreateBlock: meta is ${bytes} bytes, ${over(limits, "maxMetaBytes")}`
+        : countRefusal("CreateBlock", state.blocks.size, "blocks", limits) ??
+          growthRefusal("CreateBlock", state, bytes, limits);
+      if (refused !== null) return d.error("invalid_command", refused);
       return d.push({
         event: "block_created",
         tab_id: tab.id,
         block_id: ctx.newId(),
-        meta: command.meta ?? null,
+        meta,
         version: d.next(),
       });
     }
@@ -338,39 +373,45 @@ export function decide(
         version: d.next(),
       });
     }
-    case "update_workspace_meta":
-      if (!state.workspaces.has(command.workspace_id)) {
+    case "update_workspace_meta": {
+      const ws = state.workspaces.get(command.workspace_id);
+      if (ws === undefined) {
         return d.error(
           "invalid_command",
           `UpdateWorkspaceMeta: workspace not found: ${command.workspace_id}`,
         );
       }
-      return d.push({
+      return d.patchMeta("UpdateWorkspaceMeta", state, ws.meta, command.meta_patch, limits, {
         event: "workspace_meta_updated",
-        workspace_id: command.workspace_id,
+        workspace_id: ws.id,
         meta_patch: command.meta_patch,
-        version: d.next(),
+        version: 0,
       });
-    case "update_tab_meta":
-      if (!state.tabs.has(command.tab_id)) {
+    }
+    case "update_tab_meta": {
+      const tab = state.tabs.get(command.tab_id);
+      if (tab === undefined) {
         return d.error("invalid_command", `UpdateTabMeta: tab not found: ${command.tab_id}`);
       }
-      return d.push({
+      return d.patchMeta("UpdateTabMeta", state, tab.meta, command.meta_patch, limits, {
         event: "tab_meta_updated",
-        tab_id: command.tab_id,
+        tab_id: tab.id,
         meta_patch: command.meta_patch,
-        version: d.next(),
+        version: 0,
       });
-    case "update_block_meta":
-      if (!state.blocks.has(command.block_id)) {
+    }
+    case "update_block_meta": {
+      const block = state.blocks.get(command.block_id);
+      if (block === undefined) {
         return d.error("invalid_command", `UpdateBlockMeta: block not found: ${command.block_id}`);
       }
-      return d.push({
+      return d.patchMeta("UpdateBlockMeta", state, block.meta, command.meta_patch, limits, {
         event: "block_meta_updated",
-        block_id: command.block_id,
+        block_id: block.id,
         meta_patch: command.meta_patch,
-        version: d.next(),
+        version: 0,
       });
+    }
     default:
       // The launcher pipe's commands parse so that they can be refused here.
       return d.error("invalid_command", `srv reducer does not accept: ${command.cmd}`);
@@ -394,6 +435,112 @@ class Decision {
   error(code: ErrorEvent["code"], message: string): ReducerEvent[] {
     return this.push({ event: "error", code, message, fatal: false, version: this.next() });
   }
+
+  /**
+   * A `*_meta_updated` event, or the refusal when the patched meta would
+   * cross a size cap. The patched meta is handed on to `evolve` (see
+   * {@linkcode patched}), so an update merges and measures it once.
+   */
+  patchMeta(
+    verb: string,
+    state: State,
+    before: Json,
+    patch: JsonObject,
+    limits: Limits,
+    event: MetaUpdatedEvent,
+  ): ReducerEvent[] {
+    const after = mergePatch(before, patch);
+    const bytes = jsonBytes(after);
+    const growth = bytes - jsonBytes(before);
+    // A patch that does not grow the meta is always accepted, so an entity
+    // over a cap that was lowered since can still be trimmed.
+    const refused = growth > 0 && bytes > limits.maxMetaBytes
+      ? `${verb}: meta would be ${bytes} bytes, ${over(limits, "maxMetaBytes")}`
+      : growthRefusal(verb, state, growth, limits);
+    if (refused !== null) return this.error("invalid_command", refused);
+    event.version = this.next();
+    lastDecided = { event, before, after };
+    return this.push(event);
+  }
+}
+
+type MetaUpdatedEvent = Extract<
+  ReducerEvent,
+  { event: "workspace_meta_updated" | "tab_meta_updated" | "block_meta_updated" }
+>;
+/**
+ * The meta `decide` computed for its latest meta update. `update` applies
+ * an event right after deciding it, so `evolve` of that same event object
+ * on the same meta (`before`, by identity) takes `after` instead of merging
+ * and measuring again; any other application (a replay parses a fresh
+ * event) merges as usual, with the same result. A cache, not state:
+ * dropping it changes nothing but speed.
+ */
+let lastDecided: { event: ReducerEvent; before: Json; after: Json } | null = null;
+
+/** `before` patched by a meta update event (see {@linkcode lastDecided}). */
+function patched(before: Json, event: MetaUpdatedEvent): Json {
+  const decided = lastDecided;
+  if (decided !== null && decided.event === event && decided.before === before) {
+    lastDecided = null;
+    return decided.after;
+  }
+  return mergePatch(before, event.meta_patch);
+}
+
+/** Bytes of the meta every new workspace and tab starts with: `{}`. */
+const EMPTY_META = 2;
+
+function over(limits: Limits, limit: keyof Limits): string {
+  return `over the limit of ${limits[limit]} (${LIMIT_FLAGS[limit]})`;
+}
+
+function nameRefusal(verb: string, name: string, limits: Limits): string | null {
+  // A UTF-16 unit is at most 3 UTF-8 bytes: most names need no count.
+  if (name.length * 3 <= limits.maxNameBytes) return null;
+  const bytes = utf8Bytes(name);
+  return bytes > limits.maxNameBytes
+    ? `${verb}: name is ${bytes} bytes, ${over(limits, "maxNameBytes")}`
+    : null;
+}
+
+const COUNT_LIMITS = {
+  workspaces: "maxWorkspaces",
+  tabs: "maxTabs",
+  blocks: "maxBlocks",
+} as const satisfies Record<string, keyof Limits>;
+
+function countRefusal(
+  verb: string,
+  count: number,
+  what: keyof typeof COUNT_LIMITS,
+  limits: Limits,
+): string | null {
+  const limit = COUNT_LIMITS[what];
+  return count >= limits[limit]
+    ? `${verb}: srv holds ${count} ${what}, the limit (${LIMIT_FLAGS[limit]})`
+    : null;
+}
+
+/** {@linkcode growthRefusal} of a rename, counting bytes only when it could matter. */
+function renameRefusal(
+  verb: string,
+  state: State,
+  before: string,
+  after: string,
+  limits: Limits,
+): string | null {
+  if (state.contentBytes + after.length * 3 <= limits.maxStateBytes) return null;
+  return growthRefusal(verb, state, utf8Bytes(after) - utf8Bytes(before), limits);
+}
+
+/** Refuses growing the names and metas past `--max-state-bytes`; shrinking always passes. */
+function growthRefusal(verb: string, state: State, growth: number, limits: Limits): string | null {
+  if (growth <= 0) return null;
+  const total = state.contentBytes + growth;
+  return total > limits.maxStateBytes
+    ? `${verb}: names and metas would total ${total} bytes, ${over(limits, "maxStateBytes")}`
+    : null;
 }
 
 /** The tab that becomes active when the one at `index` leaves `tabIds`. */
@@ -485,6 +632,7 @@ class Draft {
   #processes?: Map<number, ProcessRecord>;
   #lifecycle?: LifecyclePhase;
   #nextClientId?: number;
+  #contentBytes?: number;
 
   constructor(base: State, owned: boolean) {
     this.base = base;
@@ -513,19 +661,70 @@ class Draft {
   setNextClientId(id: number): void {
     this.#nextClientId = id;
   }
+  /** Moves the running total of names and metas (`State.contentBytes`). */
+  addBytes(delta: number): void {
+    this.#contentBytes = (this.#contentBytes ?? this.base.contentBytes) + delta;
+  }
+
+  /** An entity as this draft has it: once a map is copied, only the copy counts. */
+  workspace(id: string): Workspace | undefined {
+    return (this.#workspaces ?? this.base.workspaces).get(id);
+  }
+  tab(id: string): Tab | undefined {
+    return (this.#tabs ?? this.base.tabs).get(id);
+  }
+  block(id: string): Block | undefined {
+    return (this.#blocks ?? this.base.blocks).get(id);
+  }
+
+  /** Adds (or replaces) an entity, keeping the byte total exact. */
+  putWorkspace(ws: Workspace): void {
+    this.addBytes(growthOf(this.workspace(ws.id), ws));
+    this.workspaces().set(ws.id, ws);
+  }
+  putTab(tab: Tab): void {
+    this.addBytes(growthOf(this.tab(tab.id), tab));
+    this.tabs().set(tab.id, tab);
+  }
+  putBlock(block: Block): void {
+    const old = this.block(block.id);
+    if (old?.meta !== block.meta) {
+      this.addBytes(jsonBytes(block.meta) - (old === undefined ? 0 : jsonBytes(old.meta)));
+    }
+    this.blocks().set(block.id, block);
+  }
+  /** Removes an entity if present, keeping the byte total exact. */
+  removeWorkspace(id: string): void {
+    const old = this.workspace(id);
+    if (old === undefined) return;
+    this.addBytes(-sizeOf(old));
+    this.workspaces().delete(id);
+  }
+  removeTab(id: string): void {
+    const old = this.tab(id);
+    if (old === undefined) return;
+    this.addBytes(-sizeOf(old));
+    this.tabs().delete(id);
+  }
+  removeBlock(id: string): void {
+    const old = this.block(id);
+    if (old === undefined) return;
+    this.addBytes(-jsonBytes(old.meta));
+    this.blocks().delete(id);
+  }
 
   /** Changes one workspace if it exists. */
   patchWorkspace(id: string, change: (ws: Workspace) => Partial<Workspace>): void {
-    const current = this.#workspaces?.get(id) ?? this.base.workspaces.get(id);
-    if (current !== undefined) this.workspaces().set(id, { ...current, ...change(current) });
+    const current = this.workspace(id);
+    if (current !== undefined) this.putWorkspace({ ...current, ...change(current) });
   }
   patchTab(id: string, change: (tab: Tab) => Partial<Tab>): void {
-    const current = this.#tabs?.get(id) ?? this.base.tabs.get(id);
-    if (current !== undefined) this.tabs().set(id, { ...current, ...change(current) });
+    const current = this.tab(id);
+    if (current !== undefined) this.putTab({ ...current, ...change(current) });
   }
   patchBlock(id: string, change: (block: Block) => Partial<Block>): void {
-    const current = this.#blocks?.get(id) ?? this.base.blocks.get(id);
-    if (current !== undefined) this.blocks().set(id, { ...current, ...change(current) });
+    const current = this.block(id);
+    if (current !== undefined) this.putBlock({ ...current, ...change(current) });
   }
 
   done(version: number): State {
@@ -536,6 +735,7 @@ class Draft {
       const own = base as { -readonly [K in keyof State]: State[K] };
       if (this.#lifecycle !== undefined) own.lifecycle = this.#lifecycle;
       if (this.#nextClientId !== undefined) own.nextClientId = this.#nextClientId;
+      if (this.#contentBytes !== undefined) own.contentBytes = this.#contentBytes;
       own.eventVersion = eventVersion;
       return own;
     }
@@ -547,8 +747,46 @@ class Draft {
       workspaces: this.#workspaces ?? base.workspaces,
       tabs: this.#tabs ?? base.tabs,
       blocks: this.#blocks ?? base.blocks,
+      contentBytes: this.#contentBytes ?? base.contentBytes,
     };
   }
+}
+
+/** What a workspace or tab adds to `State.contentBytes`. */
+function sizeOf(entity: { readonly name: string; readonly meta: Json }): number {
+  return utf8Bytes(entity.name) + jsonBytes(entity.meta);
+}
+
+/**
+ * How much `contentBytes` grows when `next` replaces `old` (or is new).
+ * Most changes (order, active tab, moves) touch neither name nor meta and
+ * cost nothing to measure.
+ */
+function growthOf(
+  old: { readonly name: string; readonly meta: Json } | undefined,
+  next: { readonly name: string; readonly meta: Json },
+): number {
+  if (old === undefined) return sizeOf(next);
+  const names = old.name === next.name ? 0 : utf8Bytes(next.name) - utf8Bytes(old.name);
+  return old.meta === next.meta ? names : names + jsonBytes(next.meta) - jsonBytes(old.meta);
+}
+
+/**
+ * Forgets the longest-exited process once more than
+ * {@linkcode MAX_EXITED_PROCESSES} have exited. The map lists exited pids
+ * in the order they exited (see `process_exited`), so the first exited
+ * entry is the one to go.
+ */
+function forgetOldestExited(processes: Map<number, ProcessRecord>): void {
+  if (processes.size <= MAX_EXITED_PROCESSES) return;
+  let exited = 0;
+  let oldest: number | null = null;
+  for (const [pid, record] of processes) {
+    if (record.status !== "exited") continue;
+    exited++;
+    oldest ??= pid;
+  }
+  if (exited > MAX_EXITED_PROCESSES && oldest !== null) processes.delete(oldest);
 }
 
 function applyEvent(d: Draft, event: ReducerEvent): State {
@@ -565,7 +803,12 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "process_exited": {
       const record = state.processes.get(event.pid);
       if (record !== undefined) {
-        d.processes().set(event.pid, { ...record, status: "exited", exitCode: event.code });
+        const processes = d.processes();
+        // Re-inserted rather than updated, so the map's order is the order
+        // of exits: the oldest exited pid is forgotten first.
+        processes.delete(event.pid);
+        processes.set(event.pid, { ...record, status: "exited", exitCode: event.code });
+        forgetOldestExited(processes);
       }
       break;
     }
@@ -580,7 +823,7 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "srv_snapshot":
       break;
     case "workspace_created":
-      d.workspaces().set(event.workspace_id, {
+      d.putWorkspace({
         id: event.workspace_id,
         name: event.name,
         tabIds: [],
@@ -591,14 +834,12 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "workspace_deleted": {
       const ws = state.workspaces.get(event.workspace_id);
       if (ws === undefined) break;
-      const tabs = d.tabs();
-      const blocks = d.blocks();
       for (const tabId of ws.tabIds) {
-        for (const blockId of tabs.get(tabId)?.blockIds ?? []) blocks.delete(blockId);
-        tabs.delete(tabId);
+        for (const blockId of d.tab(tabId)?.blockIds ?? []) d.removeBlock(blockId);
+        d.removeTab(tabId);
       }
-      for (const blockId of event.block_ids) blocks.delete(blockId);
-      d.workspaces().delete(ws.id);
+      for (const blockId of event.block_ids) d.removeBlock(blockId);
+      d.removeWorkspace(ws.id);
       break;
     }
     case "workspace_renamed":
@@ -607,7 +848,7 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "tab_created": {
       if (!state.workspaces.has(event.workspace_id)) break;
       d.patchWorkspace(event.workspace_id, (ws) => ({ tabIds: [...ws.tabIds, event.tab_id] }));
-      d.tabs().set(event.tab_id, {
+      d.putTab({
         id: event.tab_id,
         workspaceId: event.workspace_id,
         name: event.name,
@@ -617,14 +858,13 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     }
     case "tab_deleted": {
-      const blocks = d.blocks();
-      for (const blockId of state.tabs.get(event.tab_id)?.blockIds ?? []) blocks.delete(blockId);
-      for (const blockId of event.block_ids) blocks.delete(blockId);
+      for (const blockId of state.tabs.get(event.tab_id)?.blockIds ?? []) d.removeBlock(blockId);
+      for (const blockId of event.block_ids) d.removeBlock(blockId);
       d.patchWorkspace(event.workspace_id, (ws) => ({
         tabIds: ws.tabIds.filter((t) => t !== event.tab_id),
         activeTabId: ws.activeTabId === event.tab_id ? null : ws.activeTabId,
       }));
-      d.tabs().delete(event.tab_id);
+      d.removeTab(event.tab_id);
       break;
     }
     case "tab_renamed":
@@ -655,13 +895,13 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "block_created":
       if (!state.tabs.has(event.tab_id)) break;
       d.patchTab(event.tab_id, (tab) => ({ blockIds: [...tab.blockIds, event.block_id] }));
-      d.blocks().set(event.block_id, { id: event.block_id, tabId: event.tab_id, meta: event.meta });
+      d.putBlock({ id: event.block_id, tabId: event.tab_id, meta: event.meta });
       break;
     case "block_deleted":
       d.patchTab(event.tab_id, (tab) => ({
         blockIds: tab.blockIds.filter((b) => b !== event.block_id),
       }));
-      d.blocks().delete(event.block_id);
+      d.removeBlock(event.block_id);
       break;
     case "block_moved":
       d.patchTab(event.src_tab_id, (tab) => ({
@@ -674,16 +914,16 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     case "workspace_meta_updated":
       d.patchWorkspace(event.workspace_id, (ws) => ({
-        meta: mergePatch(ws.meta, event.meta_patch) as JsonObject,
+        meta: patched(ws.meta, event) as JsonObject,
       }));
       break;
     case "tab_meta_updated":
       d.patchTab(event.tab_id, (tab) => ({
-        meta: mergePatch(tab.meta, event.meta_patch) as JsonObject,
+        meta: patched(tab.meta, event) as JsonObject,
       }));
       break;
     case "block_meta_updated":
-      d.patchBlock(event.block_id, (block) => ({ meta: mergePatch(block.meta, event.meta_patch) }));
+      d.patchBlock(event.block_id, (block) => ({ meta: patched(block.meta, event) }));
       break;
   }
   return d.done(event.version);
@@ -698,7 +938,9 @@ function movedTo(ids: readonly string[], id: string, index: number): string[] {
 
 /**
  * Applies an RFC 7386 JSON merge patch: `null` deletes a key, objects merge
- * recursively, anything else replaces. Neither input is modified.
+ * recursively, anything else replaces. Neither input is modified; what the
+ * patch does not touch is shared with `target`. Iterative (a work list, not
+ * recursion), so no patch is too deep for the stack.
  *
  * @example
  * ```ts
@@ -708,23 +950,38 @@ function movedTo(ids: readonly string[], id: string, index: number): string[] {
  */
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isJsonObject(patch)) return patch;
-  const result: JsonObject = isJsonObject(target) ? { ...target } : {};
-  for (const key of Object.keys(patch)) {
-    const value = patch[key];
-    if (value === null) {
-      delete result[key];
-      continue;
+  const root: JsonObject = isJsonObject(target) ? { ...target } : {};
+  // Each item: a fresh copy in the result, and the patch object to merge into it.
+  const work: [JsonObject, JsonObject][] = [[root, patch]];
+  for (let item = work.pop(); item !== undefined; item = work.pop()) {
+    const [result, changes] = item;
+    for (const key of Object.keys(changes)) {
+      const value = changes[key];
+      if (value === null) {
+        delete result[key];
+        continue;
+      }
+      let merged: Json = value;
+      if (isJsonObject(value)) {
+        const current = Object.hasOwn(result, key) ? result[key] : undefined;
+        const copy: JsonObject = isJsonObject(current) ? { ...current } : {};
+        work.push([copy, value]);
+        merged = copy;
+      }
+      if (key !== "__proto__") {
+        result[key] = merged;
+        continue;
+      }
+      // defineProperty, not assignment: a "__proto__" key must stay data.
+      Object.defineProperty(result, key, {
+        value: merged,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
     }
-    const current = Object.hasOwn(result, key) ? result[key] : undefined;
-    // defineProperty, not assignment: a "__proto__" key must stay data.
-    Object.defineProperty(result, key, {
-      value: mergePatch(current ?? null, value),
-      enumerable: true,
-      writable: true,
-      configurable: true,
-    });
   }
-  return result;
+  return root;
 }
 
 /** What {@linkcode update} returns. */

@@ -23,6 +23,7 @@ import {
   type RegisteredEvent,
 } from "./protocol.ts";
 import { type ReducerEvent, update } from "./reducer.ts";
+import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
 import { privateError, Session } from "./session.ts";
 import { initialState, type State } from "./state.ts";
 import type { Connection, Listener } from "./transport/transport.ts";
@@ -53,6 +54,8 @@ export interface ServerOptions {
   readonly maxLineBytes?: number;
   readonly maxConnections?: number;
   readonly queueLimits?: QueueLimits;
+  /** Size caps of the tree (PROTOCOL.md §10); each absent one is its default. */
+  readonly limits?: Partial<Limits>;
   /** Mints entity ids; lowercase UUIDv4 by default. */
   readonly newId?: () => string;
   /** Milliseconds, for `uptime_ms`; `performance.now` by default. */
@@ -114,6 +117,7 @@ export class Server {
   readonly storePath: string | null;
   readonly maxLineBytes: number;
   readonly maxConnections: number;
+  readonly limits: Limits;
   readonly #hub: Hub;
   readonly #clients = new Map<Peer, Client>();
   readonly #newId: () => string;
@@ -140,6 +144,7 @@ export class Server {
     this.storePath = options.storePath ?? null;
     this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+    this.limits = { ...DEFAULT_LIMITS, ...options.limits };
     this.#state = options.initialState ?? initialState();
     this.#newId = options.newId ?? (() => crypto.randomUUID());
     this.#now = options.now ?? (() => performance.now());
@@ -337,6 +342,7 @@ export class Server {
     const { state, events } = update(this.#state, command, {
       registeredPid,
       newId: this.#newId,
+      limits: this.limits,
     }, { owned: true });
     this.#state = state;
     for (const event of events) {

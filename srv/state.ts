@@ -14,6 +14,7 @@ import type {
   SnapshotMeta,
   SrvSnapshotEvent,
 } from "./protocol.ts";
+import { measure } from "./limits.ts";
 
 /** What srv knows about a client process. */
 export interface ProcessRecord {
@@ -61,6 +62,12 @@ export interface State {
   readonly workspaces: ReadonlyMap<string, Workspace>;
   readonly tabs: ReadonlyMap<string, Tab>;
   readonly blocks: ReadonlyMap<string, Block>;
+  /**
+   * UTF-8 bytes of every name plus compact JSON bytes of every meta: what
+   * `--max-state-bytes` bounds. `evolve` keeps it up to date, so live and
+   * replayed states agree; {@linkcode measure} recomputes it.
+   */
+  readonly contentBytes: number;
 }
 
 /**
@@ -81,6 +88,7 @@ export function initialState(): State {
     workspaces: new Map(),
     tabs: new Map(),
     blocks: new Map(),
+    contentBytes: 0,
   };
 }
 
@@ -191,5 +199,6 @@ export function stateFromSnapshot(
     workspaces,
     tabs,
     blocks,
+    contentBytes: measure({ workspaces, tabs, blocks }),
   };
 }

@@ -14,6 +14,7 @@ import { tryLockFile } from "./lock_file.ts";
 import { sinceBound, truncatedAfter } from "./_since.ts";
 import type { LogStats, U64 } from "./protocol.ts";
 import { evolveOwned, type ReducerEvent } from "./reducer.ts";
+import { measure } from "./limits.ts";
 import { type Block, initialState, type State, type Tab, type Workspace } from "./state.ts";
 
 /** `PRAGMA application_id` of an srv store: "srv1" in ASCII. */
@@ -134,13 +135,18 @@ function toCheckpoint(state: State): string {
 
 function fromCheckpoint(json: string): State {
   const data = JSON.parse(json) as CheckpointData;
+  const workspaces = new Map(data.workspaces.map((w) => [w.id, w]));
+  const tabs = new Map(data.tabs.map((t) => [t.id, t]));
+  const blocks = new Map(data.blocks.map((b) => [b.id, b]));
   return {
     ...initialState(),
     eventVersion: data.eventVersion,
     nextClientId: data.nextClientId,
-    workspaces: new Map(data.workspaces.map((w) => [w.id, w])),
-    tabs: new Map(data.tabs.map((t) => [t.id, t])),
-    blocks: new Map(data.blocks.map((b) => [b.id, b])),
+    workspaces,
+    tabs,
+    blocks,
+    // Not stored: recomputed, so a checkpoint of any age gives the same total.
+    contentBytes: measure({ workspaces, tabs, blocks }),
   };
 }
 

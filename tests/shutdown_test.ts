@@ -45,10 +45,10 @@ async function withBacklog(
     await flooder.send({
       cmd: "update_workspace_meta",
       workspace_id: ws.workspace_id,
-      meta_patch: { pad: "x".repeat(64 * 1024) },
+      meta_patch: { pad: "x".repeat(60 * 1024) }, // under the 64 KiB meta cap
     });
     await flooder.next();
-    // 40 snapshots of 64 KiB: 2.5 MiB for the sleeper, within the default
+    // 40 snapshots of 60 KiB: 2.4 MiB for the sleeper, within the default
     // queue bounds (1024 events / 8 MiB) but ten times a socket buffer.
     for (let i = 0; i < 40; i++) await flooder.send({ cmd: "get_srv_snapshot" });
     const snapshots = await flooder.take(40);

@@ -30,7 +30,7 @@ function assertContiguous(events: Json[], first: number, who: string): void {
 
 const QUEUE_BYTES = 1024 * 1024;
 /** Each snapshot carries this much workspace meta: big, and not logged (§4). */
-const SNAPSHOT_PAD = 64 * 1024;
+const SNAPSHOT_PAD = 60 * 1024; // under the 64 KiB meta cap
 /** Enough flood that an unbounded queue for the sleeper would dwarf the RSS bound. */
 const FLOOD_BYTES = 96 * 1024 * 1024;
 /** srv may grow by this much: the sleeper's queue bound, garbage and slack. */

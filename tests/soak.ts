@@ -4,8 +4,14 @@
 // rule (crash, missing or double process_exited, gap in the stream, wrong
 // answer, leaked connection, error in its log). SRV_SOAK_SECONDS sets the
 // default duration; SRV_FUZZ_SEED replays a seed's inputs.
+//
+// `deno task soak --cycles N` runs another attack instead: N register/goodbye
+// cycles with distinct pids against a fresh srv, printing its RSS as it goes
+// (issue 11: exited process records must not grow memory without bound).
 import { parseArgs } from "node:util";
 import { startSrv } from "./_harness.ts";
+import { mib as mibOf, rssBytes } from "./_proc.ts";
+import { registerCycles } from "./_register_cycles.ts";
 import {
   type CampaignReport,
   formatReport,
@@ -24,8 +30,41 @@ const { values } = parseArgs({
   options: {
     duration: { type: "string" },
     concurrency: { type: "string" },
+    cycles: { type: "string" },
   },
 });
+
+if (values.cycles !== undefined) {
+  const cycles = Number(values.cycles);
+  if (!Number.isInteger(cycles) || cycles < 1) {
+    say("usage: deno task soak --cycles N [--concurrency N]");
+    Deno.exit(2);
+  }
+  const srv = await startSrv();
+  const startRss = rssBytes(srv.pid);
+  say(`soak: ${cycles} register/goodbye cycles with distinct pids, srv pid ${srv.pid}`);
+  say(`  cycles=0 rss=${mibOf(startRss)}`);
+  let peak = startRss;
+  const step = Math.max(1, Math.floor(cycles / 10));
+  await registerCycles(srv.socket, {
+    cycles,
+    firstPid: 10_000,
+    concurrency: Number(values.concurrency ?? "16"),
+    onProgress: (done) => {
+      if (done % step !== 0) return;
+      const rss = rssBytes(srv.pid);
+      peak = Math.max(peak, rss);
+      say(`  cycles=${done} rss=${mibOf(rss)}`);
+    },
+  });
+  const endRss = rssBytes(srv.pid);
+  const code = await srv.stop();
+  say(
+    `soak: ${cycles} cycles: rss ${mibOf(startRss)} -> ${mibOf(endRss)} (peak ${mibOf(peak)}), ` +
+      `srv exited ${code}`,
+  );
+  Deno.exit(code === 0 ? 0 : 1);
+}
 const seconds = Number(values.duration ?? Deno.env.get("SRV_SOAK_SECONDS") ?? "120");
 const concurrency = Number(values.concurrency ?? "32");
 if (!(seconds > 0) || !Number.isInteger(concurrency) || concurrency < 1) {
