@@ -18,6 +18,28 @@ export interface LogEntry {
 }
 
 /**
+ * What {@linkcode EventHistory.eventsSince} returns: the entries, oldest
+ * first, and `cut` when older ones after `since` were left out to fit the
+ * byte budget (so the reply must say `truncated`).
+ */
+export interface LogEntries extends Array<LogEntry> {
+  cut?: boolean;
+}
+
+/**
+ * Default of `--max-reply-bytes`: the most one `event_list` reply carries,
+ * 64 MiB. The reply is built as bytes, never as one string, and each event
+ * in it is its own string of at most one line (`--max-line-bytes`, 1 MiB,
+ * bounds what a command can put into one event), so no string in the reply
+ * path comes near V8's limit of 2^29 - 24 characters (about 512 Mi). The
+ * budget bounds the bytes: 64 MiB is a thousand events of the largest
+ * meta §10 allows (64 KiB), or the whole default ring (4,096 events) of
+ * 16 KiB each; a client that asked for more gets the newest that fit and
+ * `truncated: true`, and resyncs with a snapshot, as on any truncation.
+ */
+export const DEFAULT_MAX_REPLY_BYTES = 64 * 1024 * 1024;
+
+/**
  * Where the server keeps logged events. The memory {@linkcode EventLog} is
  * one; a durable store wraps it and answers from disk what the ring has
  * dropped.
@@ -32,8 +54,12 @@ export interface EventHistory {
    * that is impossible.
    */
   commit(state: State): void;
-  /** Logged events with version strictly greater than `since`, oldest first. */
-  eventsSince(since: U64): LogEntry[];
+  /**
+   * Logged events with version strictly greater than `since`, oldest first.
+   * With `maxBytes`, only the newest of them whose lines (UTF-8, one
+   * separator byte each) fit in it, and `cut` set when that left any out.
+   */
+  eventsSince(since: U64, maxBytes?: number): LogEntries;
   /** Whether events after `since` are no longer retained. */
   isTruncated(since: U64): boolean;
   /** What `server_info.log` reports. */
@@ -137,9 +163,23 @@ export class EventLog implements EventHistory {
     return this.#size === 0 ? null : this.#versions[(this.#head + this.#size - 1) % this.capacity];
   }
 
-  eventsSince(since: U64): LogEntry[] {
-    const out: LogEntry[] = [];
+  eventsSince(since: U64, maxBytes: number = Infinity): LogEntries {
+    const out: LogEntries = [];
     let i = this.#firstAfter(since);
+    if (maxBytes !== Infinity) {
+      // The newest that fit: walk back from the newest, adding up stored
+      // lengths (the stored "\n" stands for the separator).
+      let first = this.#size;
+      let bytes = 0;
+      while (first > i) {
+        const length = this.#lengths[(this.#head + first - 1) % this.capacity];
+        if (bytes + length > maxBytes) break;
+        bytes += length;
+        first--;
+      }
+      if (first > i) out.cut = true;
+      i = first;
+    }
     while (i < this.#size) {
       // Events stored one after another in one block decode in one call.
       const first = (this.#head + i) % this.capacity;

@@ -21,6 +21,7 @@ import {
   unknown,
   validate,
 } from "../deps.ts";
+import { utf8Length } from "./framing.ts";
 
 /** Largest value a u64 field can hold: 2^64 - 1. */
 export const U64_MAX: bigint = (1n << 64n) - 1n;
@@ -839,6 +840,44 @@ export function encodeEventList(
   return `{"event":"event_list","events":[${events.join(",")}],"truncated":${truncated},` +
     `"instance_id":${JSON.stringify(instanceId)},"version":${version}}`;
 }
+
+/**
+ * {@linkcode encodeEventList} as UTF-8 bytes with the trailing `\n`, built
+ * straight into one buffer of the exact size: a long catch-up never exists
+ * as one string (see `DEFAULT_MAX_REPLY_BYTES` for why that matters).
+ *
+ * @example
+ * ```ts
+ * import { encodeEventListLine } from "./protocol.ts";
+ * new TextDecoder().decode(encodeEventListLine(['{"event":"pong","nonce":1,"version":1}'], false, "i-1", 1));
+ * ```
+ */
+export function encodeEventListLine(
+  events: readonly string[],
+  truncated: boolean,
+  instanceId: string,
+  version: number,
+): Uint8Array {
+  const head = utf8.encode('{"event":"event_list","events":[');
+  const tail = utf8.encode(
+    `],"truncated":${truncated},"instance_id":${
+      JSON.stringify(instanceId)
+    },"version":${version}}\n`,
+  );
+  let size = head.length + tail.length + Math.max(0, events.length - 1);
+  for (const json of events) size += utf8Length(json);
+  const out = new Uint8Array(size);
+  out.set(head, 0);
+  let offset = head.length;
+  for (let i = 0; i < events.length; i++) {
+    if (i > 0) out[offset++] = 0x2c; // ","
+    offset += utf8.encodeInto(events[i], out.subarray(offset)).written;
+  }
+  out.set(tail, offset);
+  return out;
+}
+
+const utf8 = new TextEncoder();
 
 /** What {@linkcode decodeEvent} returns. */
 export type DecodeEventResult =

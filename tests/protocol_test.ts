@@ -10,6 +10,7 @@ import {
   encodeCommand,
   encodeEvent,
   encodeEventList,
+  encodeEventListLine,
   type Event,
   isLogged,
   parseJson,
@@ -248,6 +249,20 @@ Deno.test("event_list is built from the log's bytes and parses as the documented
     encodeEventList([], false, "i", 0),
     '{"event":"event_list","events":[],"truncated":false,"instance_id":"i","version":0}',
   );
+});
+
+Deno.test("event_list as bytes is the string form in UTF-8, lone surrogates and all", () => {
+  const lines = [
+    ...EVENTS.slice(0, 2).map(encodeEvent),
+    '{"event":"pong","note":"é✓😀","version":7}',
+    `{"event":"pong","note":"${"\ud800"}x","version":8}`,
+  ];
+  for (const events of [[], lines.slice(0, 1), lines]) {
+    assert.deepEqual(
+      encodeEventListLine(events, true, "inst-é", 42),
+      new TextEncoder().encode(encodeEventList(events, true, "inst-é", 42) + "\n"),
+    );
+  }
 });
 
 Deno.test("only state changes and pongs are logged", () => {

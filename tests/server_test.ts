@@ -419,8 +419,11 @@ Deno.test("--help documents every serve flag; a bad flag exits 2 with the reason
       "--memory",
       "--max-line-bytes",
       "--max-connections",
-      "--max-queue-events",
       "--max-queue-bytes",
+      "--soft-queue-bytes",
+      "--soft-queue-time",
+      "--max-reply-bytes",
+      "--register-timeout",
       "--log-level",
       "--log-format",
     ]

@@ -49,7 +49,7 @@ async function withBacklog(
     });
     await flooder.next();
     // 40 snapshots of 64 KiB: 2.5 MiB for the sleeper, within the default
-    // queue bounds (1024 events / 8 MiB) but ten times a socket buffer.
+    // soft limit (8 MiB) but ten times a socket buffer.
     for (let i = 0; i < 40; i++) await flooder.send({ cmd: "get_srv_snapshot" });
     const snapshots = await flooder.take(40);
     await fn(srv, flooder, sleeper, snapshots.at(-1).version);
