@@ -72,7 +72,7 @@ export function fuzzServerFlags(maxLineBytes: number, maxConnections: number): s
     "--soft-queue-bytes",
     "262144",
     "--soft-queue-time",
-    "2s",
+    "1s",
     "--max-connections",
     String(maxConnections),
   ];
