@@ -126,7 +126,7 @@ const SERVE_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     value: "N",
     help:
-      `most bytes of one get_events reply; past it the newest events that fit, with truncated:true (default ${DEFAULT_MAX_REPLY_BYTES})`,
+      `most bytes of one get_events reply, and at most half of --max-queue-bytes; past it the newest events that fit, with truncated:true (default ${DEFAULT_MAX_REPLY_BYTES})`,
   },
   "register-timeout": {
     type: "string",
@@ -244,6 +244,11 @@ export function parseServeArgs(args: string[]): ServeConfig {
   try {
     ({ values } = parseArgs({ args, options: SERVE_FLAGS, strict: true, allowPositionals: false }));
   } catch (e) {
+    if (args.some((a) => a.startsWith("--max-queue-events"))) {
+      throw new UsageError(
+        "--max-queue-events was removed: eviction is judged in bytes and time (--max-queue-bytes, --soft-queue-bytes, --soft-queue-time)",
+      );
+    }
     throw new UsageError((e as Error).message);
   }
   const str = (k: string) => values[k] as string | undefined;

@@ -311,7 +311,8 @@ export class Peer {
   #judge(): boolean {
     const watch = this.#watch;
     if (watch === null || this.#closed) return !this.#closed;
-    const now = watch.now();
+    // Only the time rule reads the clock: skip it on the common path.
+    const now = this.#pendingBytes > watch.limits.softBytes ? watch.now() : 0;
     const verdict = judgeOutput(this.#pendingBytes, this.#overSoftSince, now, watch.limits);
     if (verdict.evict) {
       this.#clearSoftTimer();

@@ -57,7 +57,10 @@ export interface ServerOptions {
   readonly maxConnections?: number;
   /** When a connection that does not read is evicted (and stops being read). */
   readonly outputLimits?: OutputLimits;
-  /** Most bytes of one `event_list` reply; older events are left out past it. */
+  /**
+   * Most bytes of one `event_list` reply (and at most half the hard output
+   * limit); older events are left out past it.
+   */
   readonly maxReplyBytes?: number;
   /** How long a connection may stay unregistered, in ms. */
   readonly registerTimeoutMs?: number;
@@ -415,8 +418,11 @@ export class Server {
   #answer(client: Client, command: QueryCommand): string | Uint8Array {
     if (command.cmd === "get_events") {
       const since = command.since;
-      // The envelope around the events is well under 256 bytes.
-      const entries = this.history.eventsSince(since, Math.max(0, this.maxReplyBytes - 256));
+      // At most half the hard limit, so a catch-up alone never evicts the
+      // client that asked for it; the envelope around the events is well
+      // under 256 bytes.
+      const budget = Math.min(this.maxReplyBytes, this.#hub.limits.hardBytes / 2) - 256;
+      const entries = this.history.eventsSince(since, Math.max(0, budget));
       return encodeEventListLine(
         entries.map((e) => e.json),
         entries.cut === true || this.history.isTruncated(since),

@@ -253,3 +253,28 @@ Deno.test("150 connections that never register are closed after --register-timeo
     }
   }, { flags: ["--memory", "--register-timeout", "300ms"] });
 });
+
+Deno.test("get_events past --max-reply-bytes answers with the newest events that fit and truncated: true", async () => {
+  await withSrv(async (_srv, connect) => {
+    const c = await connect();
+    await c.register(1);
+    const ws = await c.request({ cmd: "create_workspace", name: "budget" });
+    await pipeline(c, 200, (i) => ({
+      cmd: "update_workspace_meta",
+      workspace_id: ws.workspace_id,
+      meta_patch: { pad: `${i}`.padEnd(1000, "b") },
+    }));
+    const newest = ws.version + 200;
+    const all = await c.request({ cmd: "get_events", since: 0 });
+    assert.equal(all.truncated, true, "older events were left out");
+    assert.ok(all.events.length > 10 && all.events.length < 100, `${all.events.length} events`);
+    assert.equal(all.events.at(-1).version, newest, "the newest are the ones kept");
+    all.events.forEach((e: Json, i: number) =>
+      i > 0 && assert.equal(e.version, newest - all.events.length + 1 + i)
+    );
+    assert.ok(JSON.stringify(all).length <= 64 * 1024);
+    const recent = await c.request({ cmd: "get_events", since: newest - 5 });
+    assert.equal(recent.truncated, false, "what fits comes whole");
+    assert.equal(recent.events.length, 5);
+  }, { flags: ["--memory", "--max-reply-bytes", "65536"] });
+});
