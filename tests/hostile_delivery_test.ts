@@ -54,65 +54,80 @@ async function peakRss<T>(pid: number, work: Promise<T>): Promise<[T, number]> {
   }
 }
 
-Deno.test(
-  "2,114 × get_events in one write, never read: srv stays small, the asker stalls until evicted, others keep their round trip",
-  { ignore: linuxOnly("reads srv's RSS from /proc") },
-  async () => {
-    await withSrv(async (srv, connect) => {
-      const bystander = await connect();
-      await bystander.register(1);
-      const ws = await bystander.request({ cmd: "create_workspace", name: "history" });
-      // A full ring of 4,096 events of about 1 KiB: each reply is ~4 MiB,
-      // so the flood asks for ~9 GiB of output.
-      await pipeline(bystander, 4096, (i) => ({
-        cmd: "update_workspace_meta",
-        workspace_id: ws.workspace_id,
-        meta_patch: { pad: `${i}`.padEnd(1000, "h") },
-      }));
-      const baseline = rssBytes(srv.pid);
+/**
+ * A registered client writes `count` copies of `command` in one write and
+ * never reads. srv must stay under 600 MB, keep answering a bystander, and
+ * evict the attacker by the soft limit's clock.
+ */
+function floodNeverRead(label: string, command: string, count: number): void {
+  Deno.test(
+    `${
+      count.toLocaleString("en")
+    } × ${label} in one write, never read: srv stays small, the asker stalls until evicted, others keep their round trip`,
+    { ignore: linuxOnly("reads srv's RSS from /proc") },
+    async () => {
+      await withSrv(async (srv, connect) => {
+        const bystander = await connect();
+        await bystander.register(1);
+        const ws = await bystander.request({ cmd: "create_workspace", name: "history" });
+        // A full ring of 4,096 events of about 1 KiB: each catch-up is ~4 MiB.
+        await pipeline(bystander, 4096, (i) => ({
+          cmd: "update_workspace_meta",
+          workspace_id: ws.workspace_id,
+          meta_patch: { pad: `${i}`.padEnd(1000, "h") },
+        }));
+        // 16 workspaces of 60 KiB of meta: each snapshot is ~1 MiB.
+        await pipeline(bystander, 16, (i) => ({ cmd: "create_workspace", name: `big${i}` }));
+        const { workspaces } = await bystander.request({ cmd: "get_srv_snapshot" });
+        const big = workspaces.filter(([, name]: [string, string]) => name.startsWith("big"));
+        await pipeline(bystander, 16, (i) => ({
+          cmd: "update_workspace_meta",
+          workspace_id: big[i][0],
+          meta_patch: { pad: "p".repeat(60 * 1024) },
+        }));
+        const baseline = rssBytes(srv.pid);
 
-      const attacker = await Deno.connect({ transport: "unix", path: srv.socket });
-      try {
-        await attacker.write(
-          encoder.encode('{"cmd":"register","kind":"tool","pid":66,"version":"x"}\n'),
-        );
-        const flood = '{"cmd":"get_events","since":0}\n'.repeat(2114);
-        const [, peak] = await peakRss(
-          srv.pid,
-          (async () => {
-            await attacker.write(encoder.encode(flood));
-            // While the attacker is stalled, the bystander's round trips go on.
-            const seen: Json[] = [];
-            for (let i = 0; i < 20; i++) {
-              await bystander.send({ cmd: "ping", nonce: i });
-              let e: Json;
-              do {
-                e = await bystander.next();
-                seen.push(e);
-              } while (e.event !== "pong" || e.nonce !== i);
-            }
-            // The attacker never reads: the soft limit's clock evicts it.
-            await waitUntil("srv evicts the attacker", () => evictionCount(srv) === 1, 30_000);
-            let exited: Json;
-            do exited = await bystander.next(); while (exited.event !== "process_exited");
-            assert.equal(exited.pid, 66);
-          })(),
-        );
-        assert.ok(
-          peak < 600 * 1024 * 1024,
-          `srv RSS peaked at ${mib(peak)} (baseline ${mib(baseline)})`,
-        );
-        const line = srv.stderr().split("\n").find((l) => /evicted/.test(l)) ?? "";
-        assert.match(line, /pid=66\) closed: "?evicted: \d+ bytes unsent, past the soft limit/);
-        // deno-lint-ignore no-console
-        console.log(`  get_events flood: srv rss baseline ${mib(baseline)}, peak ${mib(peak)}`);
-        assert.equal((await bystander.request({ cmd: "get_server_info" })).connections, 1);
-      } finally {
-        attacker.close();
-      }
-    }, { flags: ["--memory", "--soft-queue-time", "2s"] });
-  },
-);
+        const attacker = await Deno.connect({ transport: "unix", path: srv.socket });
+        try {
+          await attacker.write(
+            encoder.encode('{"cmd":"register","kind":"tool","pid":66,"version":"x"}\n'),
+          );
+          const [, peak] = await peakRss(
+            srv.pid,
+            (async () => {
+              await attacker.write(encoder.encode(`${command}\n`.repeat(count)));
+              // While the attacker is stalled, the bystander's round trips go on.
+              for (let i = 0; i < 20; i++) {
+                await bystander.send({ cmd: "ping", nonce: i });
+                let e: Json;
+                do e = await bystander.next(); while (e.event !== "pong" || e.nonce !== i);
+              }
+              // The attacker never reads: the soft limit's clock evicts it.
+              await waitUntil("srv evicts the attacker", () => evictionCount(srv) === 1, 30_000);
+              let exited: Json;
+              do exited = await bystander.next(); while (exited.event !== "process_exited");
+              assert.equal(exited.pid, 66);
+            })(),
+          );
+          assert.ok(
+            peak < 600 * 1024 * 1024,
+            `srv RSS peaked at ${mib(peak)} (baseline ${mib(baseline)})`,
+          );
+          const line = srv.stderr().split("\n").find((l) => /evicted/.test(l)) ?? "";
+          assert.match(line, /pid=66\) closed: "?evicted: \d+ bytes unsent, past the soft limit/);
+          // deno-lint-ignore no-console
+          console.log(`  ${label} flood: srv rss baseline ${mib(baseline)}, peak ${mib(peak)}`);
+          assert.equal((await bystander.request({ cmd: "get_server_info" })).connections, 1);
+        } finally {
+          attacker.close();
+        }
+      }, { flags: ["--memory", "--soft-queue-time", "2s"] });
+    },
+  );
+}
+
+floodNeverRead("get_events", '{"cmd":"get_events","since":0}', 2114);
+floodNeverRead("get_srv_snapshot", '{"cmd":"get_srv_snapshot"}', 2427);
 
 Deno.test("8 writers pipelining 2,500 pings each and 3 readers, at the defaults: nobody is evicted", async () => {
   await withSrv(async (srv) => {
