@@ -864,19 +864,57 @@ export function encodeEventListLine(
       JSON.stringify(instanceId)
     },"version":${version}}\n`,
   );
-  let size = head.length + tail.length + Math.max(0, events.length - 1);
-  for (const json of events) size += utf8Length(json);
-  const out = new Uint8Array(size);
+  // Events joined into strings of about 1 Mi characters: one native join
+  // and one encode per group instead of one per event, and no string in
+  // the reply larger than a group plus one event.
+  const groups: string[] = [];
+  let start = 0;
+  let grouped = 0;
+  for (let i = 0; i < events.length; i++) {
+    grouped += events[i].length + 1;
+    if (grouped >= GROUP_CHARS) {
+      groups.push(events.slice(start, i + 1).join(","));
+      start = i + 1;
+      grouped = 0;
+    }
+  }
+  if (start < events.length) groups.push(events.slice(start).join(","));
+  const commas = Math.max(0, groups.length - 1);
+  let chars = head.length + tail.length + commas;
+  for (const group of groups) chars += group.length;
+  // Sized for ASCII (one byte per character), the common case, which needs
+  // no pass to measure; text with wider characters is measured, then built.
+  return fill(new Uint8Array(chars), head, groups, tail) ?? (() => {
+    let size = head.length + tail.length + commas;
+    for (const group of groups) size += utf8Length(group);
+    return fill(new Uint8Array(size), head, groups, tail)!;
+  })();
+}
+
+/** Writes head, groups joined by ",", and tail into `out`; null if they do not fit. */
+function fill(
+  out: Uint8Array,
+  head: Uint8Array,
+  groups: readonly string[],
+  tail: Uint8Array,
+): Uint8Array | null {
   out.set(head, 0);
   let offset = head.length;
-  for (let i = 0; i < events.length; i++) {
-    if (i > 0) out[offset++] = 0x2c; // ","
-    offset += utf8.encodeInto(events[i], out.subarray(offset)).written;
+  for (let i = 0; i < groups.length; i++) {
+    if (i > 0) {
+      if (offset >= out.length) return null;
+      out[offset++] = 0x2c; // ","
+    }
+    const { read, written } = utf8.encodeInto(groups[i], out.subarray(offset));
+    if (read < groups[i].length) return null;
+    offset += written;
   }
+  if (offset + tail.length !== out.length) return null;
   out.set(tail, offset);
   return out;
 }
 
+const GROUP_CHARS = 1 << 20;
 const utf8 = new TextEncoder();
 
 /** What {@linkcode decodeEvent} returns. */

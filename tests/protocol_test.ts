@@ -257,7 +257,14 @@ Deno.test("event_list as bytes is the string form in UTF-8, lone surrogates and 
     '{"event":"pong","note":"é✓😀","version":7}',
     `{"event":"pong","note":"${"\ud800"}x","version":8}`,
   ];
-  for (const events of [[], lines.slice(0, 1), lines]) {
+  // Past a million characters the events are encoded in groups; one wide
+  // character anywhere sends the whole reply down the measured path.
+  const long = Array.from(
+    { length: 5 },
+    (_, i) => `{"pad":"${"z".repeat(300_000)}","version":${i}}`,
+  );
+  const longWide = [...long.slice(0, 4), `{"pad":"${"ü".repeat(300_000)}","version":4}`];
+  for (const events of [[], lines.slice(0, 1), lines, long, longWide]) {
     assert.deepEqual(
       encodeEventListLine(events, true, "inst-é", 42),
       new TextEncoder().encode(encodeEventList(events, true, "inst-é", 42) + "\n"),
