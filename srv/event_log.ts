@@ -24,6 +24,12 @@ export interface LogEntry {
  */
 export interface LogEntries extends Array<LogEntry> {
   cut?: boolean;
+  /**
+   * The same events as UTF-8 when the history holds them so (the memory
+   * ring does): runs of whole lines, each ending in `\n`, oldest first.
+   * A reply built from these never decodes the events into strings.
+   */
+  runs?: Uint8Array[];
 }
 
 /**
@@ -64,6 +70,19 @@ export interface EventHistory {
   isTruncated(since: U64): boolean;
   /** What `server_info.log` reports. */
   stats(): LogStats;
+}
+
+const utf8Decoder = new TextDecoder();
+
+/** A plain entry whose JSON is decoded from `bytes` on first use. */
+function lazyEntry(version: number, bytes: Uint8Array): LogEntry {
+  let json: string | undefined;
+  return {
+    version,
+    get json(): string {
+      return json ??= utf8Decoder.decode(bytes);
+    },
+  };
 }
 
 /** Events the memory ring keeps by default (PROTOCOL.md §6). */
@@ -180,6 +199,9 @@ export class EventLog implements EventHistory {
       if (first > i) out.cut = true;
       i = first;
     }
+    // Within a budget the caller is building a reply: hand it the stored
+    // bytes, and decode an entry's JSON only if it is asked for.
+    const runs: Uint8Array[] | null = maxBytes === Infinity ? null : (out.runs = []);
     while (i < this.#size) {
       // Events stored one after another in one block decode in one call.
       const first = (this.#head + i) % this.capacity;
@@ -193,6 +215,20 @@ export class EventLog implements EventHistory {
         end += this.#lengths[slot];
       }
       const block = this.#blocks.get(serial)!;
+      if (runs !== null) {
+        // Written bytes never change, so views stay valid after later appends.
+        runs.push(block.subarray(start, end));
+        let at = start;
+        for (let k = i; k < j; k++) {
+          const slot = (this.#head + k) % this.capacity;
+          out.push(
+            lazyEntry(this.#versions[slot], block.subarray(at, at + this.#lengths[slot] - 1)),
+          );
+          at += this.#lengths[slot];
+        }
+        i = j;
+        continue;
+      }
       const lines = EventLog.#decoder.decode(block.subarray(start, end - 1)).split("\n");
       for (let k = 0; k < lines.length; k++) {
         out.push({ version: this.#versions[(this.#head + i + k) % this.capacity], json: lines[k] });

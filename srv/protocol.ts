@@ -915,6 +915,54 @@ function fill(
 }
 
 const GROUP_CHARS = 1 << 20;
+
+/**
+ * {@linkcode encodeEventListLine} from events already in UTF-8: `runs` of
+ * whole lines, each ending in `\n` (as the event log stores them). The
+ * bytes are copied once into the reply; the newlines between events become
+ * commas (a `\n` byte cannot occur inside compact JSON).
+ *
+ * @example
+ * ```ts
+ * import { encodeEventListRuns } from "./protocol.ts";
+ * const run = new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n');
+ * new TextDecoder().decode(encodeEventListRuns([run], false, "i-1", 1));
+ * ```
+ */
+export function encodeEventListRuns(
+  runs: readonly Uint8Array[],
+  truncated: boolean,
+  instanceId: string,
+  version: number,
+): Uint8Array {
+  const head = utf8.encode('{"event":"event_list","events":[');
+  const tail = utf8.encode(
+    `],"truncated":${truncated},"instance_id":${
+      JSON.stringify(instanceId)
+    },"version":${version}}\n`,
+  );
+  let events = 0;
+  for (const run of runs) events += run.length;
+  // The last event's newline is not copied.
+  if (events > 0) events--;
+  const out = new Uint8Array(head.length + events + tail.length);
+  out.set(head, 0);
+  let offset = head.length;
+  for (const run of runs) {
+    const take = Math.min(run.length, head.length + events - offset);
+    out.set(take === run.length ? run : run.subarray(0, take), offset);
+    offset += take;
+  }
+  for (
+    let lf = out.indexOf(0x0a, head.length);
+    lf >= 0 && lf < offset;
+    lf = out.indexOf(0x0a, lf + 1)
+  ) {
+    out[lf] = 0x2c; // ","
+  }
+  out.set(tail, offset);
+  return out;
+}
 const utf8 = new TextEncoder();
 
 /** What {@linkcode decodeEvent} returns. */

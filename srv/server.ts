@@ -15,6 +15,7 @@ import { DEFAULT_OUTPUT_LIMITS, Hub, type OutputLimits, Peer, single } from "./h
 import {
   encodeEvent,
   encodeEventListLine,
+  encodeEventListRuns,
   type Event,
   isLogged,
   type LastCommand,
@@ -423,12 +424,13 @@ export class Server {
       // under 256 bytes.
       const budget = Math.min(this.maxReplyBytes, this.#hub.limits.hardBytes / 2) - 256;
       const entries = this.history.eventsSince(since, Math.max(0, budget));
-      return encodeEventListLine(
-        entries.map((e) => e.json),
-        entries.cut === true || this.history.isTruncated(since),
-        this.identity.instanceId,
-        this.#state.eventVersion,
-      );
+      const truncated = entries.cut === true || this.history.isTruncated(since);
+      const { instanceId } = this.identity;
+      const version = this.#state.eventVersion;
+      // From the ring's bytes when it has them: no string per event at all.
+      return entries.runs !== undefined
+        ? encodeEventListRuns(entries.runs, truncated, instanceId, version)
+        : encodeEventListLine(entries.map((e) => e.json), truncated, instanceId, version);
     }
     const info: Event = {
       event: "server_info",

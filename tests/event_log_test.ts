@@ -129,6 +129,9 @@ Deno.test("eventsSince within a byte budget: the newest that fit, and cut when a
       const want = newestThatFit(after, budget);
       assert.deepEqual([...got], want, `since ${since}, budget ${budget}`);
       assert.equal(got.cut === true, want.length < after.length, `cut, budget ${budget}`);
+      // The same events as the stored bytes, for a reply built without strings.
+      const runs = (got.runs ?? []).map((r) => new TextDecoder().decode(r)).join("");
+      assert.equal(runs, want.map((e) => e.json + "\n").join(""));
     }
   }
   assert.equal(log.eventsSince(0).cut, undefined, "no budget, never cut");
