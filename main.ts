@@ -18,8 +18,9 @@ import { DEFAULT_RETAIN_EVENTS, DurableEventLog, StoreError } from "./srv/store.
 import type { State } from "./srv/state.ts";
 import { ExitCode } from "./srv/exit_code.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./srv/framing.ts";
-import { DEFAULT_QUEUE_LIMITS } from "./srv/hub.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "./srv/limits.ts";
+import { DEFAULT_OUTPUT_LIMITS } from "./srv/hub.ts";
+import { DEFAULT_MAX_REPLY_BYTES } from "./srv/event_log.ts";
 import {
   flushLogs,
   LOG_FORMATS,
@@ -28,7 +29,12 @@ import {
   setupLogging,
   type SrvLogLevel,
 } from "./srv/log.ts";
-import { DEFAULT_MAX_CONNECTIONS, DRAIN_DEADLINE_MS, Server } from "./srv/server.ts";
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_REGISTER_TIMEOUT_MS,
+  DRAIN_DEADLINE_MS,
+  Server,
+} from "./srv/server.ts";
 import {
   type OpenEndpoint,
   openEndpoint,
@@ -123,17 +129,37 @@ const SERVE_FLAGS: Record<string, FlagSpec> = {
     value: "N",
     help: `open connections before new ones are refused (default ${DEFAULT_MAX_CONNECTIONS})`,
   },
-  "max-queue-events": {
-    type: "string",
-    value: "N",
-    help:
-      `unsent events a connection may fall behind before it is evicted (default ${DEFAULT_QUEUE_LIMITS.maxEvents})`,
-  },
   "max-queue-bytes": {
     type: "string",
     value: "N",
     help:
-      `unsent bytes a connection may fall behind before it is evicted (default ${DEFAULT_QUEUE_LIMITS.maxBytes})`,
+      `hard limit: unsent bytes (replies included) past which a connection is evicted at once (default ${DEFAULT_OUTPUT_LIMITS.hardBytes})`,
+  },
+  "soft-queue-bytes": {
+    type: "string",
+    value: "N",
+    help:
+      `soft limit: past this many unsent bytes srv stops reading the connection's commands, and evicts it if it stays past them for --soft-queue-time (default ${DEFAULT_OUTPUT_LIMITS.softBytes})`,
+  },
+  "soft-queue-time": {
+    type: "string",
+    value: "DURATION",
+    help: `how long a connection may stay past --soft-queue-bytes, e.g. 10s, 500ms (default ${
+      DEFAULT_OUTPUT_LIMITS.softMs / 1000
+    }s)`,
+  },
+  "max-reply-bytes": {
+    type: "string",
+    value: "N",
+    help:
+      `most bytes of one get_events reply, and at most half of --max-queue-bytes; past it the newest events that fit, with truncated:true (default ${DEFAULT_MAX_REPLY_BYTES})`,
+  },
+  "register-timeout": {
+    type: "string",
+    value: "DURATION",
+    help: `a connection that has not registered by then is closed, e.g. 10s, 500ms (default ${
+      DEFAULT_REGISTER_TIMEOUT_MS / 1000
+    }s)`,
   },
   ...limitFlags(),
   "log-level": {
@@ -185,6 +211,19 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
   return Number(raw);
 }
 
+/** A duration in ms from `10s`, `500ms`, or a bare number of seconds. */
+function duration(name: string, raw: string | undefined, fallbackMs: number): number {
+  if (raw === undefined) return fallbackMs;
+  const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s)?$/.exec(raw);
+  const ms = match === null ? NaN : Number(match[1]) * (match[2] === "ms" ? 1 : 1000);
+  if (!(ms >= 1) || !Number.isSafeInteger(Math.round(ms))) {
+    throw new UsageError(
+      `--${name} must be a duration of at least 1 ms such as 10s or 500ms, got "${raw}"`,
+    );
+  }
+  return Math.round(ms);
+}
+
 function oneOf<T extends string>(
   name: string,
   raw: string | undefined,
@@ -208,10 +247,13 @@ export interface ServeConfig {
   sync: "normal" | "full";
   maxLineBytes: number;
   maxConnections: number;
-  maxQueueEvents: number;
   maxQueueBytes: number;
   /** The size caps of the tree (--max-name-bytes …). */
   limits: Limits;
+  softQueueBytes: number;
+  softQueueMs: number;
+  maxReplyBytes: number;
+  registerTimeoutMs: number;
   logLevel: SrvLogLevel;
   logFormat: LogFormat;
   help: boolean;
@@ -231,9 +273,30 @@ export function parseServeArgs(args: string[]): ServeConfig {
   try {
     ({ values } = parseArgs({ args, options: SERVE_FLAGS, strict: true, allowPositionals: false }));
   } catch (e) {
+    if (args.some((a) => a.startsWith("--max-queue-events"))) {
+      throw new UsageError(
+        "--max-queue-events was removed: eviction is judged in bytes and time (--max-queue-bytes, --soft-queue-bytes, --soft-queue-time)",
+      );
+    }
     throw new UsageError((e as Error).message);
   }
   const str = (k: string) => values[k] as string | undefined;
+  const maxQueueBytes = positiveInt(
+    "max-queue-bytes",
+    str("max-queue-bytes"),
+    DEFAULT_OUTPUT_LIMITS.hardBytes,
+  );
+  // An explicit hard limit below the default soft one brings the soft one down with it.
+  const softQueueBytes = positiveInt(
+    "soft-queue-bytes",
+    str("soft-queue-bytes"),
+    Math.min(DEFAULT_OUTPUT_LIMITS.softBytes, maxQueueBytes),
+  );
+  if (softQueueBytes > maxQueueBytes) {
+    throw new UsageError(
+      `--soft-queue-bytes (${softQueueBytes}) must not be above --max-queue-bytes (${maxQueueBytes})`,
+    );
+  }
   return {
     socket: str("socket"),
     transport: oneOf("transport", str("transport"), TRANSPORTS, "auto"),
@@ -243,15 +306,18 @@ export function parseServeArgs(args: string[]): ServeConfig {
     sync: oneOf("sync", str("sync"), ["normal", "full"] as const, "normal"),
     maxLineBytes: positiveInt("max-line-bytes", str("max-line-bytes"), DEFAULT_MAX_LINE_BYTES),
     maxConnections: positiveInt("max-connections", str("max-connections"), DEFAULT_MAX_CONNECTIONS),
-    maxQueueEvents: positiveInt(
-      "max-queue-events",
-      str("max-queue-events"),
-      DEFAULT_QUEUE_LIMITS.maxEvents,
+    maxQueueBytes,
+    softQueueBytes,
+    softQueueMs: duration("soft-queue-time", str("soft-queue-time"), DEFAULT_OUTPUT_LIMITS.softMs),
+    maxReplyBytes: positiveInt(
+      "max-reply-bytes",
+      str("max-reply-bytes"),
+      DEFAULT_MAX_REPLY_BYTES,
     ),
-    maxQueueBytes: positiveInt(
-      "max-queue-bytes",
-      str("max-queue-bytes"),
-      DEFAULT_QUEUE_LIMITS.maxBytes,
+    registerTimeoutMs: duration(
+      "register-timeout",
+      str("register-timeout"),
+      DEFAULT_REGISTER_TIMEOUT_MS,
     ),
     limits: Object.fromEntries(
       (Object.keys(LIMIT_FLAGS) as (keyof Limits)[]).map((key) => {
@@ -417,8 +483,14 @@ async function serve(args: string[]): Promise<number> {
     storePath: store?.path ?? null,
     maxLineBytes: config.maxLineBytes,
     maxConnections: config.maxConnections,
-    queueLimits: { maxEvents: config.maxQueueEvents, maxBytes: config.maxQueueBytes },
     limits: config.limits,
+    outputLimits: {
+      hardBytes: config.maxQueueBytes,
+      softBytes: config.softQueueBytes,
+      softMs: config.softQueueMs,
+    },
+    maxReplyBytes: config.maxReplyBytes,
+    registerTimeoutMs: config.registerTimeoutMs,
     onFatal: (error) => {
       fatal = error;
       failed.resolve();

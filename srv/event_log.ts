@@ -18,6 +18,34 @@ export interface LogEntry {
 }
 
 /**
+ * What {@linkcode EventHistory.eventsSince} returns: the entries, oldest
+ * first, and `cut` when older ones after `since` were left out to fit the
+ * byte budget (so the reply must say `truncated`).
+ */
+export interface LogEntries extends Array<LogEntry> {
+  cut?: boolean;
+  /**
+   * The same events as UTF-8 when the history holds them so (the memory
+   * ring does): runs of whole lines, each ending in `\n`, oldest first.
+   * A reply built from these never decodes the events into strings.
+   */
+  runs?: Uint8Array[];
+}
+
+/**
+ * Default of `--max-reply-bytes`: the most one `event_list` reply carries,
+ * 64 MiB. The reply is built as bytes, never as one string, and each event
+ * in it is its own string of at most one line (`--max-line-bytes`, 1 MiB,
+ * bounds what a command can put into one event), so no string in the reply
+ * path comes near V8's limit of 2^29 - 24 characters (about 512 Mi). The
+ * budget bounds the bytes: 64 MiB is a thousand events of the largest
+ * meta §10 allows (64 KiB), or the whole default ring (4,096 events) of
+ * 16 KiB each; a client that asked for more gets the newest that fit and
+ * `truncated: true`, and resyncs with a snapshot, as on any truncation.
+ */
+export const DEFAULT_MAX_REPLY_BYTES = 64 * 1024 * 1024;
+
+/**
  * Where the server keeps logged events. The memory {@linkcode EventLog} is
  * one; a durable store wraps it and answers from disk what the ring has
  * dropped.
@@ -32,12 +60,29 @@ export interface EventHistory {
    * that is impossible.
    */
   commit(state: State): void;
-  /** Logged events with version strictly greater than `since`, oldest first. */
-  eventsSince(since: U64): LogEntry[];
+  /**
+   * Logged events with version strictly greater than `since`, oldest first.
+   * With `maxBytes`, only the newest of them whose lines (UTF-8, one
+   * separator byte each) fit in it, and `cut` set when that left any out.
+   */
+  eventsSince(since: U64, maxBytes?: number): LogEntries;
   /** Whether events after `since` are no longer retained. */
   isTruncated(since: U64): boolean;
   /** What `server_info.log` reports. */
   stats(): LogStats;
+}
+
+const utf8Decoder = new TextDecoder();
+
+/** A plain entry whose JSON is decoded from `bytes` on first use. */
+function lazyEntry(version: number, bytes: Uint8Array): LogEntry {
+  let json: string | undefined;
+  return {
+    version,
+    get json(): string {
+      return json ??= utf8Decoder.decode(bytes);
+    },
+  };
 }
 
 /** Events the memory ring keeps by default (PROTOCOL.md §6). */
@@ -137,9 +182,26 @@ export class EventLog implements EventHistory {
     return this.#size === 0 ? null : this.#versions[(this.#head + this.#size - 1) % this.capacity];
   }
 
-  eventsSince(since: U64): LogEntry[] {
-    const out: LogEntry[] = [];
+  eventsSince(since: U64, maxBytes: number = Infinity): LogEntries {
+    const out: LogEntries = [];
     let i = this.#firstAfter(since);
+    if (maxBytes !== Infinity) {
+      // The newest that fit: walk back from the newest, adding up stored
+      // lengths (the stored "\n" stands for the separator).
+      let first = this.#size;
+      let bytes = 0;
+      while (first > i) {
+        const length = this.#lengths[(this.#head + first - 1) % this.capacity];
+        if (bytes + length > maxBytes) break;
+        bytes += length;
+        first--;
+      }
+      if (first > i) out.cut = true;
+      i = first;
+    }
+    // Within a budget the caller is building a reply: hand it the stored
+    // bytes, and decode an entry's JSON only if it is asked for.
+    const runs: Uint8Array[] | null = maxBytes === Infinity ? null : (out.runs = []);
     while (i < this.#size) {
       // Events stored one after another in one block decode in one call.
       const first = (this.#head + i) % this.capacity;
@@ -153,6 +215,20 @@ export class EventLog implements EventHistory {
         end += this.#lengths[slot];
       }
       const block = this.#blocks.get(serial)!;
+      if (runs !== null) {
+        // Written bytes never change, so views stay valid after later appends.
+        runs.push(block.subarray(start, end));
+        let at = start;
+        for (let k = i; k < j; k++) {
+          const slot = (this.#head + k) % this.capacity;
+          out.push(
+            lazyEntry(this.#versions[slot], block.subarray(at, at + this.#lengths[slot] - 1)),
+          );
+          at += this.#lengths[slot];
+        }
+        i = j;
+        continue;
+      }
       const lines = EventLog.#decoder.decode(block.subarray(start, end - 1)).split("\n");
       for (let k = 0; k < lines.length; k++) {
         out.push({ version: this.#versions[(this.#head + i + k) % this.capacity], json: lines[k] });

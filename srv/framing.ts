@@ -34,6 +34,8 @@ export class LineSplitter {
   #parts: Uint8Array[] = [];
   #partBytes = 0;
   #overflowed = false;
+  /** What a callback's `false` left undelivered, in order: whole lines as text, or raw bytes. */
+  #held: (string | Uint8Array)[] = [];
 
   constructor(maxLineBytes: number = DEFAULT_MAX_LINE_BYTES) {
     if (!Number.isInteger(maxLineBytes) || maxLineBytes < 1) {
@@ -53,28 +55,28 @@ export class LineSplitter {
   }
 
   /**
+   * True when a callback returned `false` before the chunk was done: the
+   * rest is held, and {@linkcode LineSplitter.resume} delivers it.
+   */
+  get holding(): boolean {
+    return this.#held.length > 0;
+  }
+
+  /**
    * Feeds one chunk. Calls `onLine` for each finished line, in order, and
-   * stops early if `onLine` returns `false`. Returns `false` when a line
-   * exceeded `maxLineBytes` (the lines before it were delivered).
+   * stops early if `onLine` returns `false`: the rest of the chunk is then
+   * held (copied, so the caller may reuse its buffer) until
+   * {@linkcode LineSplitter.resume}; a chunk pushed meanwhile queues behind
+   * it. Returns `false` when a line exceeded `maxLineBytes` (the lines
+   * before it were delivered).
    */
   push(chunk: Uint8Array, onLine: (line: Uint8Array) => boolean | void): boolean {
     if (this.#overflowed) return false;
-    let start = 0;
-    while (start < chunk.length) {
-      const lf = chunk.indexOf(LF, start);
-      if (lf < 0) {
-        // One byte of slack: it may turn out to be the `\r` of a CRLF ending.
-        if (this.#partBytes + chunk.length - start > this.maxLineBytes + 1) return this.#overflow();
-        this.#parts.push(chunk.slice(start));
-        this.#partBytes += chunk.length - start;
-        return true;
-      }
-      const line = this.#take(chunk.subarray(start, lf));
-      if (line.length > this.maxLineBytes) return this.#overflow();
-      start = lf + 1;
-      if (onLine(line) === false) return true;
+    if (this.#held.length > 0) {
+      this.#held.push(chunk.slice());
+      return true;
     }
-    return true;
+    return this.#pushBytes(chunk, onLine);
   }
 
   /**
@@ -94,12 +96,77 @@ export class LineSplitter {
    */
   pushText(chunk: Uint8Array, onLine: (line: string | Uint8Array) => boolean | void): boolean {
     if (this.#overflowed) return false;
+    if (this.#held.length > 0) {
+      this.#held.push(chunk.slice());
+      return true;
+    }
+    return this.#pushText(chunk, onLine);
+  }
+
+  /**
+   * Delivers what an earlier `false` held back, then the chunks pushed
+   * since, like {@linkcode LineSplitter.pushText}; may stop (and hold)
+   * again. Returns `false` when a line exceeded `maxLineBytes`.
+   *
+   * @example
+   * ```ts
+   * import { LineSplitter } from "./framing.ts";
+   * const split = new LineSplitter(64);
+   * const lines: (string | Uint8Array)[] = [];
+   * split.pushText(new TextEncoder().encode("a\nb\n"), (l) => lines.push(l) < 1);
+   * split.holding; // true: "b" is held
+   * split.resume((l) => void lines.push(l));
+   * lines; // ["a", "b"]
+   * ```
+   */
+  resume(onLine: (line: string | Uint8Array) => boolean | void): boolean {
+    const pieces = this.#held;
+    this.#held = [];
+    for (let i = 0; i < pieces.length; i++) {
+      const piece = pieces[i];
+      const fits = typeof piece === "string"
+        ? this.#textLines(piece, onLine)
+        : this.#pushText(piece, onLine);
+      if (!fits) return false;
+      if (this.#held.length > 0) {
+        // Stopped again: what it held comes first, then the pieces not yet begun.
+        for (let j = i + 1; j < pieces.length; j++) this.#held.push(pieces[j]);
+        return true;
+      }
+    }
+    return true;
+  }
+
+  #pushBytes(chunk: Uint8Array, onLine: (line: Uint8Array) => boolean | void): boolean {
+    let start = 0;
+    while (start < chunk.length) {
+      const lf = chunk.indexOf(LF, start);
+      if (lf < 0) {
+        // One byte of slack: it may turn out to be the `\r` of a CRLF ending.
+        if (this.#partBytes + chunk.length - start > this.maxLineBytes + 1) return this.#overflow();
+        this.#parts.push(chunk.slice(start));
+        this.#partBytes += chunk.length - start;
+        return true;
+      }
+      const line = this.#take(chunk.subarray(start, lf));
+      if (line.length > this.maxLineBytes) return this.#overflow();
+      start = lf + 1;
+      if (onLine(line) === false) {
+        if (start < chunk.length) this.#held.push(chunk.slice(start));
+        return true;
+      }
+    }
+    return true;
+  }
+
+  #pushText(chunk: Uint8Array, onLine: (line: string | Uint8Array) => boolean | void): boolean {
     const lastLf = chunk.lastIndexOf(LF);
-    if (lastLf < 0) return this.push(chunk, onLine);
+    if (lastLf < 0) return this.#pushBytes(chunk, onLine);
     // The finished part: whatever was pending plus the chunk up to its last `\n`.
     const head = this.#parts.length === 0
       ? chunk.subarray(0, lastLf + 1)
       : this.#take(chunk.subarray(0, lastLf + 1), false);
+    const tail = chunk.subarray(lastLf + 1);
     let text: string | null = null;
     if (this.#linesFit(head)) {
       try {
@@ -109,18 +176,31 @@ export class LineSplitter {
       }
     }
     if (text === null) {
-      if (!this.push(head, onLine)) return false;
+      if (!this.#pushBytes(head, onLine)) return false;
     } else {
-      let start = 0;
-      while (start < text.length) {
-        const lf = text.indexOf("\n", start);
-        const end = text.charCodeAt(lf - 1) === 0x0d && lf > start ? lf - 1 : lf;
-        const go = onLine(text.slice(start, end));
-        start = lf + 1;
-        if (go === false) return true;
+      this.#textLines(text, onLine);
+    }
+    if (this.#held.length > 0) {
+      if (tail.length > 0) this.#held.push(tail.slice());
+      return true;
+    }
+    return tail.length === 0 || this.#pushBytes(tail, onLine);
+  }
+
+  /** Delivers `text`, whole lines each ending in `\n`; holds the rest on a `false`. */
+  #textLines(text: string, onLine: (line: string) => boolean | void): boolean {
+    let start = 0;
+    while (start < text.length) {
+      const lf = text.indexOf("\n", start);
+      const end = text.charCodeAt(lf - 1) === 0x0d && lf > start ? lf - 1 : lf;
+      const go = onLine(text.slice(start, end));
+      start = lf + 1;
+      if (go === false) {
+        if (start < text.length) this.#held.push(text.slice(start));
+        return true;
       }
     }
-    return lastLf + 1 === chunk.length || this.push(chunk.subarray(lastLf + 1), onLine);
+    return true;
   }
 
   static readonly #utf8 = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
@@ -165,8 +245,45 @@ export class LineSplitter {
 
   #overflow(): false {
     this.#overflowed = true;
+    this.#held = [];
     this.#parts = [];
     this.#partBytes = 0;
     return false;
   }
 }
+
+/**
+ * Bytes of `text` in UTF-8 (a lone surrogate counts as the 3 bytes of
+ * U+FFFD, as `TextEncoder` writes it), without encoding it.
+ *
+ * @example
+ * ```ts
+ * import { utf8Length } from "./framing.ts";
+ * utf8Length("héllo"); // 6
+ * ```
+ */
+export function utf8Length(text: string): number {
+  // The native encoder into a reused scratch buffer is many times faster
+  // than the loop below; the loop serves text too long for the buffer.
+  if (text.length * 3 <= SCRATCH_BYTES) return utf8.encodeInto(text, scratch).written;
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (c < 0x80) continue;
+    if (c < 0x800) {
+      bytes += 1;
+    } else if (c >= 0xd800 && c <= 0xdbff && i + 1 < text.length) {
+      const next = text.charCodeAt(i + 1);
+      // A surrogate pair: 2 units, 4 bytes.
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 2;
+        i++;
+      } else bytes += 2;
+    } else bytes += 2;
+  }
+  return bytes;
+}
+
+const SCRATCH_BYTES = 256 * 1024;
+const scratch = new Uint8Array(SCRATCH_BYTES);
+const utf8 = new TextEncoder();

@@ -1,8 +1,9 @@
 /**
- * Delivery (PROTOCOL.md §7): each event's bytes are shared by every
- * connection, each connection has a bounded send queue written in one batch
- * per turn, and a connection that falls past its bound is evicted instead of
- * slowing anyone else or growing memory without limit.
+ * Delivery (PROTOCOL.md §7, §10): each event's bytes are shared by every
+ * connection, each connection has a send queue judged in bytes and time
+ * (Redis' client-output-buffer-limit: a hard limit, and a soft limit that
+ * may only be held for so long), and a connection past it is evicted
+ * instead of slowing anyone else or growing memory without limit.
  *
  * @module
  */
@@ -10,32 +11,105 @@
 import type { Connection } from "./transport/transport.ts";
 
 /**
- * Bounds of one connection's send queue. Unsent means queued here or handed
- * to a write the socket has not finished (its kernel buffer is full). A
- * peer is judged on the backlog it had before the current turn, not
- * counting its largest pending event and its largest pending reply (see
- * {@linkcode Peer.enqueue}).
+ * How far behind a connection may fall, in bytes it has not read. Unsent
+ * means queued here or handed to a write the socket has not finished (its
+ * kernel buffer is full); replies to the connection's own requests count
+ * like broadcasts. A shared broadcast counts in full for every connection
+ * that still owes it, although it is in memory once.
  */
-export interface QueueLimits {
-  /** Unsent events a connection may have before eviction. */
-  readonly maxEvents: number;
-  /** Unsent bytes a connection may have before eviction. */
-  readonly maxBytes: number;
+export interface OutputLimits {
+  /** Unsent bytes past which a connection is evicted at once. */
+  readonly hardBytes: number;
+  /**
+   * Unsent bytes past which the clock starts: a connection that stays past
+   * them for `softMs` is evicted. While past them, srv also stops reading
+   * the connection's commands (backpressure, see `Server`).
+   */
+  readonly softBytes: number;
+  /** How long a connection may stay past `softBytes`, in ms. */
+  readonly softMs: number;
 }
 
-/** Defaults of `--max-queue-events` and `--max-queue-bytes`. */
-export const DEFAULT_QUEUE_LIMITS: QueueLimits = { maxEvents: 1024, maxBytes: 8 * 1024 * 1024 };
+/**
+ * Defaults of `--max-queue-bytes`, `--soft-queue-bytes` and
+ * `--soft-queue-seconds`.
+ *
+ * - hard 256 MiB: above the largest single thing srv may owe one reader,
+ *   so no legal unit trips it by itself: a snapshot of the largest state
+ *   §10 allows (128 MiB of names and metas plus ids, about 140 MiB) and a
+ *   catch-up reply (`--max-reply-bytes`, 64 MiB) behind it. Broadcasts are
+ *   shared, so this costs memory once, not once per reader.
+ * - soft 8 MiB for 10 s: a reader that keeps up on average survives any
+ *   burst (8 writers pipelining 2,500 pings each owe every reader about
+ *   1 MiB), and taking a 140 MiB snapshot within 10 s needs 14 MB/s, far
+ *   below what a local socket does. A reader that stops reading is closed
+ *   10 s after it fell 8 MiB behind, or as soon as it is 256 MiB behind.
+ */
+export const DEFAULT_OUTPUT_LIMITS: OutputLimits = {
+  hardBytes: 256 * 1024 * 1024,
+  softBytes: 8 * 1024 * 1024,
+  softMs: 10_000,
+};
+
+/** What {@linkcode judgeOutput} decides for one connection. */
+export type OutputVerdict =
+  /** Keep it; `overSoftSince` is when it went past the soft limit, or null. */
+  | { readonly evict: false; readonly overSoftSince: number | null }
+  /** Evict it, for this reason (logged, and kept as the close reason). */
+  | { readonly evict: true; readonly reason: string };
+
+/**
+ * The eviction policy, all of it, as one pure function: given how many
+ * bytes a connection has not read, since when it has been past the soft
+ * limit (null: it was not), and the time now (ms, any monotonic clock),
+ * keep or evict. One rule per line, in order:
+ *
+ * 1. past the hard limit: evict;
+ * 2. within the soft limit: keep, and the soft clock stops;
+ * 3. past the soft limit for the first time: keep, the clock starts now;
+ * 4. past it for `softMs` or longer: evict;
+ * 5. past it for less: keep, the clock runs on.
+ *
+ * @example
+ * ```ts
+ * import { judgeOutput } from "./hub.ts";
+ * const limits = { hardBytes: 100, softBytes: 10, softMs: 1000 };
+ * judgeOutput(50, null, 0, limits); // { evict: false, overSoftSince: 0 }
+ * judgeOutput(50, 0, 1000, limits).evict; // true
+ * ```
+ */
+export function judgeOutput(
+  pendingBytes: number,
+  overSoftSince: number | null,
+  now: number,
+  limits: OutputLimits,
+): OutputVerdict {
+  if (pendingBytes > limits.hardBytes) {
+    return {
+      evict: true,
+      reason: `${pendingBytes} bytes unsent, past the hard limit of ${limits.hardBytes} bytes`,
+    };
+  }
+  if (pendingBytes <= limits.softBytes) return { evict: false, overSoftSince: null };
+  if (overSoftSince === null) return { evict: false, overSoftSince: now };
+  if (now - overSoftSince >= limits.softMs) {
+    return {
+      evict: true,
+      reason: `${pendingBytes} bytes unsent, past the soft limit of ${limits.softBytes} bytes ` +
+        `for ${Math.round(now - overSoftSince)} ms (limit ${limits.softMs} ms)`,
+    };
+  }
+  return { evict: false, overSoftSince };
+}
 
 /**
  * One unit of a send queue: complete lines, encoded once and shared by
- * every peer that gets them (a turn's broadcast is one unit).
+ * every peer that gets them (a run of a turn's broadcasts is one unit).
  */
 export interface Outgoing {
   readonly bytes: Uint8Array;
   /** How many events (lines) `bytes` holds. */
   readonly events: number;
-  /** Size in bytes of the largest of those events. */
-  readonly largest: number;
 }
 
 /**
@@ -48,13 +122,30 @@ export interface Outgoing {
  * ```
  */
 export function single(bytes: Uint8Array): Outgoing {
-  return { bytes, events: 1, largest: bytes.length };
+  return { bytes, events: 1 };
 }
 
-/** How far behind an evicted connection was. */
+/** How far behind an evicted connection was, and which rule evicted it. */
 export interface EvictionReport {
   readonly queuedEvents: number;
   readonly queuedBytes: number;
+  readonly reason: string;
+}
+
+/**
+ * Units smaller than this are joined into one write (a run of small events
+ * costs one syscall, not one each); a unit this large is written as it is,
+ * never copied, so a big broadcast stays one buffer however many peers owe
+ * it. It is also the most a peer ever copies at a time: a reader far behind
+ * holds references to shared units, not a private concatenation of them.
+ */
+export const COALESCE_BYTES = 128 * 1024;
+
+/** How a {@linkcode Hub} judges a peer it watches. */
+interface Watch {
+  readonly limits: OutputLimits;
+  readonly now: () => number;
+  readonly evict: (reason: string) => void;
 }
 
 /**
@@ -66,11 +157,8 @@ export interface EvictionReport {
  * ```ts ignore
  * import { Peer, single } from "./hub.ts";
  * const peer = new Peer(1, conn);
- * peer.enqueue(single(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n')), {
- *   maxEvents: 1024,
- *   maxBytes: 8 * 1024 * 1024,
- * });
- * peer.kick(); // one write with everything queued
+ * peer.enqueue(single(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n')));
+ * peer.kick(); // writes what is queued
  * peer.closeWhenDrained(2000);
  * await peer.closed;
  * ```
@@ -79,20 +167,12 @@ export class Peer {
   /** Server-assigned connection id, for logs. */
   readonly id: number;
   readonly conn: Connection;
+  /** Units not yet handed to a write: `#queue[#head]` onwards. */
   #queue: Outgoing[] = [];
-  #queuedEvents = 0;
-  #queuedBytes = 0;
-  /** The largest event, and the largest reply, among the queued units. */
-  #queuedLargest = 0;
-  #queuedReply = 0;
-  /** Events and bytes handed to the socket but not yet written. */
-  #inflightEvents = 0;
-  #inflightBytes = 0;
-  #inflightLargest = 0;
-  #inflightReply = 0;
-  /** What this turn queued: judged at the next turn, once the peer had a chance to write. */
-  #turnEvents = 0;
-  #turnBytes = 0;
+  #head = 0;
+  /** Bytes and events queued or in flight: what the client has not read. */
+  #pendingBytes = 0;
+  #pendingEvents = 0;
   #writing = false;
   #closed = false;
   #closeReason: string | null = null;
@@ -101,6 +181,13 @@ export class Peer {
   #outputFailure: string | null = null;
   #closeWhenDrained = false;
   #drainTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Set by the hub that judges this peer; null: never judged (a refused connection). */
+  #watch: Watch | null = null;
+  /** When the peer went past the soft limit (by `#watch.now`), or null. */
+  #overSoftSince: number | null = null;
+  #softTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The reader waiting for the backlog to shrink (see {@linkcode Peer.whenBelow}). */
+  #below: { bytes: number; resolve: () => void } | null = null;
   /** Resolves once the connection is closed, for whatever reason. */
   readonly closed: Promise<void>;
   #resolveClosed!: () => void;
@@ -137,55 +224,53 @@ export class Peer {
 
   /** Events not yet written to the socket. */
   get pendingEvents(): number {
-    return this.#queuedEvents + this.#inflightEvents;
+    return this.#pendingEvents;
   }
 
   /** Bytes not yet written to the socket. */
   get pendingBytes(): number {
-    return this.#queuedBytes + this.#inflightBytes;
+    return this.#pendingBytes;
   }
 
   /**
-   * Queues a unit; returns false if the peer is past `limits`. What counts
-   * is the backlog from before this turn: a client is judged on what it
-   * failed to take, not on how much one turn produced (a single pipelined
-   * write of thousands of commands must not evict everyone). Not held
-   * against the byte bound either: the largest pending event (one event
-   * bigger than the bound, a big snapshot, still reaches a client that
-   * keeps up) and the largest pending `reply` (the answer to this peer's
-   * own request, e.g. a long `event_list`, so a catch-up never evicts the
-   * reader that asked for it). Memory per peer stays bounded by the limits
-   * plus one turn, one event and one reply.
+   * Judges this peer by `limits` from now on, calling `evict` once when
+   * {@linkcode judgeOutput} says so: on every enqueue, after every write,
+   * and when the soft limit's time runs out with no traffic at all.
    */
-  enqueue(out: Outgoing, limits: QueueLimits, reply = false): boolean {
-    if (this.#closed || this.#outputFailure !== null) return true;
-    const bytes = out.bytes.length;
-    this.#queue.push(out);
-    this.#queuedEvents += out.events;
-    this.#queuedBytes += bytes;
-    this.#turnEvents += out.events;
-    this.#turnBytes += bytes;
-    // A reply has its own allowance; the largest-event one is for broadcasts.
-    if (reply) {
-      if (bytes > this.#queuedReply) this.#queuedReply = bytes;
-    } else if (out.largest > this.#queuedLargest) this.#queuedLargest = out.largest;
-    const largest = Math.max(this.#queuedLargest, this.#inflightLargest);
-    const replyBytes = Math.max(this.#queuedReply, this.#inflightReply);
-    const backlogEvents = this.pendingEvents - this.#turnEvents - (replyBytes > 0 ? 1 : 0);
-    const backlogBytes = this.pendingBytes - this.#turnBytes - largest - replyBytes;
-    return backlogEvents <= limits.maxEvents && backlogBytes <= limits.maxBytes;
+  watch(limits: OutputLimits, now: () => number, evict: (reason: string) => void): void {
+    this.#watch = { limits, now, evict };
+    this.#judge();
   }
 
-  /** The turn is over: what it queued is backlog from now on. */
-  endTurn(): void {
-    this.#turnEvents = 0;
-    this.#turnBytes = 0;
+  /**
+   * Queues a unit (the same buffer every peer gets: never copied here) and
+   * judges the peer. Returns false if that evicted it.
+   */
+  enqueue(out: Outgoing): boolean {
+    if (this.#closed || this.#outputFailure !== null) return true;
+    this.#queue.push(out);
+    this.#pendingBytes += out.bytes.length;
+    this.#pendingEvents += out.events;
+    return this.#judge();
+  }
+
+  /**
+   * Resolves once at most `bytes` are unsent, or the peer is closed or
+   * cannot be written any more: how the server waits, without reading
+   * more commands, for a client that asked for more than it has read.
+   */
+  whenBelow(bytes: number): Promise<void> {
+    if (this.#closed || this.#pendingBytes <= bytes) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.#below?.resolve();
+      this.#below = { bytes, resolve };
+    });
   }
 
   /** Starts writing what is queued, unless a write is already under way. */
   kick(): void {
     if (this.#writing || this.#closed) return;
-    if (this.#queue.length === 0) {
+    if (this.#head === this.#queue.length) {
       if (this.#closeWhenDrained) this.close("output drained");
       return;
     }
@@ -214,7 +299,7 @@ export class Peer {
     if (this.#closed) return;
     this.#closed = true;
     this.#closeReason = reason;
-    this.#unsentAtClose = this.pendingEvents;
+    this.#unsentAtClose = this.#pendingEvents;
     // Closing cancels the write in flight, which releases its buffer.
     this.#dropOutput();
     if (this.#drainTimer !== undefined) clearTimeout(this.#drainTimer);
@@ -222,26 +307,97 @@ export class Peer {
     this.#resolveClosed();
   }
 
+  /** Applies {@linkcode judgeOutput}; returns false when it evicted the peer. */
+  #judge(): boolean {
+    const watch = this.#watch;
+    if (watch === null || this.#closed) return !this.#closed;
+    // Only the time rule reads the clock: skip it on the common path.
+    const now = this.#pendingBytes > watch.limits.softBytes ? watch.now() : 0;
+    const verdict = judgeOutput(this.#pendingBytes, this.#overSoftSince, now, watch.limits);
+    if (verdict.evict) {
+      this.#clearSoftTimer();
+      watch.evict(verdict.reason);
+      // The hub closes the peer; without a hub, close it here.
+      this.close(`evicted: ${verdict.reason}`);
+      return false;
+    }
+    this.#overSoftSince = verdict.overSoftSince;
+    if (verdict.overSoftSince === null) {
+      this.#clearSoftTimer();
+    } else if (this.#softTimer === undefined) {
+      // A peer that reads nothing gets no write completions and maybe no
+      // new traffic: only a timer can apply the time rule to it.
+      const left = Math.max(0, verdict.overSoftSince + watch.limits.softMs - now);
+      this.#softTimer = setTimeout(() => {
+        this.#softTimer = undefined;
+        this.#judge();
+      }, Math.ceil(left) + 1);
+    }
+    return true;
+  }
+
+  #clearSoftTimer(): void {
+    if (this.#softTimer !== undefined) clearTimeout(this.#softTimer);
+    this.#softTimer = undefined;
+  }
+
+  /** Wakes the reader waiting in {@linkcode Peer.whenBelow} once it may go on. */
+  #wakeBelow(): void {
+    const below = this.#below;
+    if (below !== null && (this.#closed || this.#pendingBytes <= below.bytes)) {
+      this.#below = null;
+      below.resolve();
+    }
+  }
+
+  /**
+   * The next write: a large unit as it is, or a run of small ones joined
+   * into one buffer of at most {@linkcode COALESCE_BYTES}.
+   */
+  #nextWrite(): Outgoing {
+    const queue = this.#queue;
+    const first = queue[this.#head++];
+    let end = this.#head;
+    let bytes = first.bytes.length;
+    let events = first.events;
+    while (end < queue.length && bytes + queue[end].bytes.length <= COALESCE_BYTES) {
+      bytes += queue[end].bytes.length;
+      events += queue[end].events;
+      end++;
+    }
+    let out = first;
+    if (end > this.#head) {
+      const joined = new Uint8Array(bytes);
+      joined.set(first.bytes, 0);
+      let offset = first.bytes.length;
+      for (let i = this.#head; i < end; i++) {
+        joined.set(queue[i].bytes, offset);
+        offset += queue[i].bytes.length;
+      }
+      out = { bytes: joined, events };
+      this.#head = end;
+    }
+    // Forget written units, so their buffers can go once nobody else owes them.
+    if (this.#head === queue.length) {
+      this.#queue = [];
+      this.#head = 0;
+    } else if (this.#head >= 1024 && this.#head * 2 >= queue.length) {
+      this.#queue = queue.slice(this.#head);
+      this.#head = 0;
+    }
+    return out;
+  }
+
   async #writeLoop(): Promise<void> {
     try {
-      while (this.#queue.length > 0 && !this.#closed) {
-        const batch = this.#queue.length === 1 ? this.#queue[0].bytes : concat(this.#queue);
-        this.#inflightEvents = this.#queuedEvents;
-        this.#inflightBytes = this.#queuedBytes;
-        this.#inflightLargest = this.#queuedLargest;
-        this.#inflightReply = this.#queuedReply;
-        this.#queue = [];
-        this.#queuedEvents =
-          this.#queuedBytes =
-          this.#queuedLargest =
-          this.#queuedReply =
-            0;
-        await this.conn.write(batch);
-        this.#inflightEvents =
-          this.#inflightBytes =
-          this.#inflightLargest =
-          this.#inflightReply =
-            0;
+      while (this.#head < this.#queue.length && !this.#closed) {
+        const out = this.#nextWrite();
+        await this.conn.write(out.bytes);
+        if (this.#closed) return;
+        this.#pendingBytes -= out.bytes.length;
+        this.#pendingEvents -= out.events;
+        if (!this.#judge()) return;
+        this.#wakeBelow();
       }
     } catch (e) {
       if (this.#closed) return; // our own close cancelled the write
@@ -261,58 +417,45 @@ export class Peer {
   /** Forgets everything queued or in flight. */
   #dropOutput(): void {
     this.#queue = [];
-    this.#queuedEvents =
-      this.#queuedBytes =
-      this.#queuedLargest =
-      this.#queuedReply =
-        0;
-    this.#inflightEvents =
-      this.#inflightBytes =
-      this.#inflightLargest =
-      this.#inflightReply =
-        0;
-    this.#turnEvents = this.#turnBytes = 0;
+    this.#head = 0;
+    this.#pendingBytes = 0;
+    this.#pendingEvents = 0;
+    this.#overSoftSince = null;
+    this.#clearSoftTimer();
+    this.#wakeBelow();
   }
-}
-
-function concat(units: readonly Outgoing[]): Uint8Array {
-  let total = 0;
-  for (const u of units) total += u.bytes.length;
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const u of units) {
-    out.set(u.bytes, offset);
-    offset += u.bytes.length;
-  }
-  return out;
 }
 
 /**
  * The set of open connections and the delivery rules. Callers enqueue for
- * a whole turn, then call {@linkcode Hub.flush} once so each peer gets one
- * write with everything it is owed.
+ * a whole turn, then call {@linkcode Hub.flush} once so each peer starts
+ * writing what it is owed.
  *
  * @example
  * ```ts ignore
  * import { Hub, Peer, single } from "./hub.ts";
- * const hub = new Hub(undefined, (peer, report) => console.warn(peer.id, report));
+ * const hub = new Hub(undefined, (peer, report) => console.warn(peer.id, report.reason));
  * hub.add(new Peer(1, conn));
  * hub.broadcast(single(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n')));
  * hub.flush();
  * ```
  */
 export class Hub {
-  readonly limits: QueueLimits;
+  readonly limits: OutputLimits;
   readonly #peers = new Set<Peer>();
   readonly #dirty = new Set<Peer>();
   readonly #onEvict: (peer: Peer, report: EvictionReport) => void;
+  readonly #now: () => number;
 
+  /** `now` is the clock of the soft limit (ms); `performance.now` by default. */
   constructor(
-    limits: QueueLimits = DEFAULT_QUEUE_LIMITS,
+    limits: OutputLimits = DEFAULT_OUTPUT_LIMITS,
     onEvict: (peer: Peer, report: EvictionReport) => void = () => {},
+    now: () => number = () => performance.now(),
   ) {
     this.limits = limits;
     this.#onEvict = onEvict;
+    this.#now = now;
   }
 
   /** Open connections that receive broadcasts. */
@@ -320,10 +463,13 @@ export class Hub {
     return this.#peers.size;
   }
 
+  /** Adds a peer: it gets broadcasts and is judged by the hub's limits. */
   add(peer: Peer): void {
     this.#peers.add(peer);
+    peer.watch(this.limits, this.#now, (reason) => this.#evict(peer, reason));
   }
 
+  /** Stops broadcasting to a peer (it is still judged until it closes). */
   remove(peer: Peer): void {
     this.#peers.delete(peer);
   }
@@ -333,32 +479,23 @@ export class Hub {
     for (const peer of this.#peers) this.send(peer, out);
   }
 
-  /**
-   * Queues a unit for one peer; evicts it if that overflows its queue.
-   * `reply` marks the answer to the peer's own request (see {@linkcode Peer.enqueue}).
-   */
-  send(peer: Peer, out: Outgoing, reply = false): void {
+  /** Queues a unit for one peer; the peer is evicted if that puts it past its limits. */
+  send(peer: Peer, out: Outgoing): void {
     if (peer.isClosed) return;
-    if (peer.enqueue(out, this.limits, reply)) {
-      this.#dirty.add(peer);
-      return;
-    }
-    const report = { queuedEvents: peer.pendingEvents, queuedBytes: peer.pendingBytes };
-    this.#peers.delete(peer);
-    this.#dirty.delete(peer);
-    peer.close(
-      `evicted: ${report.queuedEvents} events / ${report.queuedBytes} bytes unsent ` +
-        `(limits ${this.limits.maxEvents} events / ${this.limits.maxBytes} bytes)`,
-    );
-    this.#onEvict(peer, report);
+    if (peer.enqueue(out)) this.#dirty.add(peer);
   }
 
-  /** Ends the turn: starts one batched write on every peer that got something. */
+  /** Ends the turn: starts writing on every peer that got something. */
   flush(): void {
-    for (const peer of this.#dirty) {
-      peer.endTurn();
-      peer.kick();
-    }
+    for (const peer of this.#dirty) peer.kick();
     this.#dirty.clear();
+  }
+
+  #evict(peer: Peer, reason: string): void {
+    const report = { queuedEvents: peer.pendingEvents, queuedBytes: peer.pendingBytes, reason };
+    this.#peers.delete(peer);
+    this.#dirty.delete(peer);
+    peer.close(`evicted: ${reason}, ${report.queuedEvents} events unsent`);
+    this.#onEvict(peer, report);
   }
 }

@@ -21,6 +21,7 @@ import {
   unknown,
   validate,
 } from "../deps.ts";
+import { utf8Length } from "./framing.ts";
 
 /** Largest value a u64 field can hold: 2^64 - 1. */
 export const U64_MAX: bigint = (1n << 64n) - 1n;
@@ -1011,6 +1012,130 @@ export function encodeEventList(
   return `{"event":"event_list","events":[${events.join(",")}],"truncated":${truncated},` +
     `"instance_id":${JSON.stringify(instanceId)},"version":${version}}`;
 }
+
+/**
+ * {@linkcode encodeEventList} as UTF-8 bytes with the trailing `\n`, built
+ * straight into one buffer of the exact size: a long catch-up never exists
+ * as one string (see `DEFAULT_MAX_REPLY_BYTES` for why that matters).
+ *
+ * @example
+ * ```ts
+ * import { encodeEventListLine } from "./protocol.ts";
+ * new TextDecoder().decode(encodeEventListLine(['{"event":"pong","nonce":1,"version":1}'], false, "i-1", 1));
+ * ```
+ */
+export function encodeEventListLine(
+  events: readonly string[],
+  truncated: boolean,
+  instanceId: string,
+  version: number,
+): Uint8Array {
+  const head = utf8.encode('{"event":"event_list","events":[');
+  const tail = utf8.encode(
+    `],"truncated":${truncated},"instance_id":${
+      JSON.stringify(instanceId)
+    },"version":${version}}\n`,
+  );
+  // Events joined into strings of about 1 Mi characters: one native join
+  // and one encode per group instead of one per event, and no string in
+  // the reply larger than a group plus one event.
+  const groups: string[] = [];
+  let start = 0;
+  let grouped = 0;
+  for (let i = 0; i < events.length; i++) {
+    grouped += events[i].length + 1;
+    if (grouped >= GROUP_CHARS) {
+      groups.push(events.slice(start, i + 1).join(","));
+      start = i + 1;
+      grouped = 0;
+    }
+  }
+  if (start < events.length) groups.push(events.slice(start).join(","));
+  const commas = Math.max(0, groups.length - 1);
+  let chars = head.length + tail.length + commas;
+  for (const group of groups) chars += group.length;
+  // Sized for ASCII (one byte per character), the common case, which needs
+  // no pass to measure; text with wider characters is measured, then built.
+  return fill(new Uint8Array(chars), head, groups, tail) ?? (() => {
+    let size = head.length + tail.length + commas;
+    for (const group of groups) size += utf8Length(group);
+    return fill(new Uint8Array(size), head, groups, tail)!;
+  })();
+}
+
+/** Writes head, groups joined by ",", and tail into `out`; null if they do not fit. */
+function fill(
+  out: Uint8Array,
+  head: Uint8Array,
+  groups: readonly string[],
+  tail: Uint8Array,
+): Uint8Array | null {
+  out.set(head, 0);
+  let offset = head.length;
+  for (let i = 0; i < groups.length; i++) {
+    if (i > 0) {
+      if (offset >= out.length) return null;
+      out[offset++] = 0x2c; // ","
+    }
+    const { read, written } = utf8.encodeInto(groups[i], out.subarray(offset));
+    if (read < groups[i].length) return null;
+    offset += written;
+  }
+  if (offset + tail.length !== out.length) return null;
+  out.set(tail, offset);
+  return out;
+}
+
+const GROUP_CHARS = 1 << 20;
+
+/**
+ * {@linkcode encodeEventListLine} from events already in UTF-8: `runs` of
+ * whole lines, each ending in `\n` (as the event log stores them). The
+ * bytes are copied once into the reply; the newlines between events become
+ * commas (a `\n` byte cannot occur inside compact JSON).
+ *
+ * @example
+ * ```ts
+ * import { encodeEventListRuns } from "./protocol.ts";
+ * const run = new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n');
+ * new TextDecoder().decode(encodeEventListRuns([run], false, "i-1", 1));
+ * ```
+ */
+export function encodeEventListRuns(
+  runs: readonly Uint8Array[],
+  truncated: boolean,
+  instanceId: string,
+  version: number,
+): Uint8Array {
+  const head = utf8.encode('{"event":"event_list","events":[');
+  const tail = utf8.encode(
+    `],"truncated":${truncated},"instance_id":${
+      JSON.stringify(instanceId)
+    },"version":${version}}\n`,
+  );
+  let events = 0;
+  for (const run of runs) events += run.length;
+  // The last event's newline is not copied.
+  if (events > 0) events--;
+  const out = new Uint8Array(head.length + events + tail.length);
+  out.set(head, 0);
+  let offset = head.length;
+  for (const run of runs) {
+    const take = Math.min(run.length, head.length + events - offset);
+    out.set(take === run.length ? run : run.subarray(0, take), offset);
+    offset += take;
+  }
+  for (
+    let lf = out.indexOf(0x0a, head.length);
+    lf >= 0 && lf < offset;
+    lf = out.indexOf(0x0a, lf + 1)
+  ) {
+    out[lf] = 0x2c; // ","
+  }
+  out.set(tail, offset);
+  return out;
+}
+const utf8 = new TextEncoder();
 
 /** What {@linkcode decodeEvent} returns. */
 export type DecodeEventResult =

@@ -9,12 +9,13 @@
  */
 
 import { getLogger, type Logger } from "../deps.ts";
-import { type EventHistory, EventLog } from "./event_log.ts";
+import { DEFAULT_MAX_REPLY_BYTES, type EventHistory, EventLog } from "./event_log.ts";
 import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from "./framing.ts";
-import { DEFAULT_QUEUE_LIMITS, Hub, Peer, type QueueLimits, single } from "./hub.ts";
+import { DEFAULT_OUTPUT_LIMITS, Hub, type OutputLimits, Peer, single } from "./hub.ts";
 import {
   encodeEvent,
-  encodeEventList,
+  encodeEventListLine,
+  encodeEventListRuns,
   type Event,
   isLogged,
   type LastCommand,
@@ -30,6 +31,9 @@ import type { Connection, Listener } from "./transport/transport.ts";
 
 /** Default of `--max-connections`. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
+
+/** Default of `--register-timeout`: a connection must register within 10 s (PROTOCOL.md §10). */
+export const DEFAULT_REGISTER_TIMEOUT_MS = 10_000;
 
 /** How long a closing connection may take to drain its queue, in ms. */
 export const DRAIN_DEADLINE_MS = 2000;
@@ -53,9 +57,17 @@ export interface ServerOptions {
   readonly storePath?: string | null;
   readonly maxLineBytes?: number;
   readonly maxConnections?: number;
-  readonly queueLimits?: QueueLimits;
   /** Size caps of the tree (PROTOCOL.md §10); each absent one is its default. */
   readonly limits?: Partial<Limits>;
+  /** When a connection that does not read is evicted (and stops being read). */
+  readonly outputLimits?: OutputLimits;
+  /**
+   * Most bytes of one `event_list` reply (and at most half the hard output
+   * limit); older events are left out past it.
+   */
+  readonly maxReplyBytes?: number;
+  /** How long a connection may stay unregistered, in ms. */
+  readonly registerTimeoutMs?: number;
   /** Mints entity ids; lowercase UUIDv4 by default. */
   readonly newId?: () => string;
   /** Milliseconds, for `uptime_ms`; `performance.now` by default. */
@@ -82,6 +94,8 @@ interface Client {
   ending: Ending | null;
   /** What `server_info.last_command` reports to this connection. */
   lastCommand: LastCommand | null;
+  /** Closes the connection if it has not registered in time; cleared once it has. */
+  registerTimer: ReturnType<typeof setTimeout> | undefined;
 }
 
 const encoder = new TextEncoder();
@@ -118,6 +132,8 @@ export class Server {
   readonly maxLineBytes: number;
   readonly maxConnections: number;
   readonly limits: Limits;
+  readonly maxReplyBytes: number;
+  readonly registerTimeoutMs: number;
   readonly #hub: Hub;
   readonly #clients = new Map<Peer, Client>();
   readonly #newId: () => string;
@@ -133,7 +149,15 @@ export class Server {
    * and who gets each (null: everyone). Reused every turn.
    */
   readonly #stagedTo: (Peer | null)[] = [];
-  readonly #stagedJson: string[] = [];
+  /** A line's JSON, or a whole private line already encoded (`\n` included). */
+  readonly #stagedJson: (string | Uint8Array)[] = [];
+  /**
+   * Roughly how many bytes this turn staged for everyone, and for each
+   * connection alone: with what it has not read yet, whether a connection
+   * is past its soft limit before the hub has seen this turn's output.
+   */
+  #stagedForAll = 0;
+  readonly #stagedFor = new Map<Peer, number>();
   #flushScheduled = false;
   #stopping = false;
   #failed = false;
@@ -145,12 +169,14 @@ export class Server {
     this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
     this.limits = { ...DEFAULT_LIMITS, ...options.limits };
+    this.maxReplyBytes = options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES;
+    this.registerTimeoutMs = options.registerTimeoutMs ?? DEFAULT_REGISTER_TIMEOUT_MS;
     this.#state = options.initialState ?? initialState();
     this.#newId = options.newId ?? (() => crypto.randomUUID());
     this.#now = options.now ?? (() => performance.now());
     this.#startedAt = this.#now();
     this.#onFatal = options.onFatal ?? (() => {});
-    this.#hub = new Hub(options.queueLimits ?? DEFAULT_QUEUE_LIMITS, (peer) => {
+    this.#hub = new Hub(options.outputLimits ?? DEFAULT_OUTPUT_LIMITS, (peer) => {
       // Logged by #disconnect, once the read side has seen the close.
       this.#endWith(this.#clients.get(peer), "warn", peer.closeReason ?? "evicted");
     });
@@ -229,7 +255,17 @@ export class Server {
       peer.closeWhenDrained(DRAIN_DEADLINE_MS);
       return peer.closed;
     }
-    const client: Client = { peer, session: new Session(), ending: null, lastCommand: null };
+    const client: Client = {
+      peer,
+      session: new Session(),
+      ending: null,
+      lastCommand: null,
+      registerTimer: undefined,
+    };
+    client.registerTimer = setTimeout(() => {
+      client.registerTimer = undefined;
+      this.#apply(client, client.session.registerTimedOut(this.registerTimeoutMs));
+    }, this.registerTimeoutMs);
     this.#clients.set(peer, client);
     this.#hub.add(peer);
     this.#log.debug("connection {conn} opened", { conn: peer.id });
@@ -240,9 +276,25 @@ export class Server {
     const { peer, session } = client;
     const splitter = new LineSplitter(this.maxLineBytes);
     const onLine = (line: string | Uint8Array) => this.#handleLine(client, line);
+    const soft = this.#hub.limits.softBytes;
     try {
       // Once shutdown starts, nothing new is reduced: only queued output drains.
       while (!session.ended && !peer.isClosed && !this.#stopping) {
+        if (splitter.holding || this.#isBehind(client)) {
+          // Backpressure (PROTOCOL.md §10): the client has more unread
+          // output than its soft limit, its own replies included. Read
+          // none of its commands (not even the rest of the chunk at hand)
+          // until it catches up; if it never does, the hub evicts it.
+          this.#flush();
+          await peer.whenBelow(soft);
+          if (peer.isClosed || this.#stopping || this.#failed) break;
+          if (splitter.holding) {
+            if (!splitter.resume(onLine)) {
+              this.#apply(client, session.lineTooLong(this.maxLineBytes));
+            }
+            continue;
+          }
+        }
         let chunk: Uint8Array | null;
         try {
           chunk = await peer.conn.read();
@@ -281,6 +333,15 @@ export class Server {
     this.#disconnect(client);
   }
 
+  /**
+   * Whether the client has more output unread than its soft limit, counting
+   * what this turn staged for it: it must not be read until it catches up.
+   */
+  #isBehind(client: Client): boolean {
+    const staged = this.#stagedForAll + (this.#stagedFor.get(client.peer) ?? 0);
+    return client.peer.pendingBytes + staged > this.#hub.limits.softBytes;
+  }
+
   /** Records why the connection ends; the first cause wins. */
   #endWith(
     client: Client | undefined,
@@ -293,8 +354,9 @@ export class Server {
 
   #handleLine(client: Client, line: string | Uint8Array): boolean {
     this.#apply(client, client.session.receiveLine(line));
-    // Stop splitting the chunk once the session is over (goodbye, fatal).
-    return !client.session.ended && !this.#failed;
+    // Stop splitting the chunk once the session is over (goodbye, fatal),
+    // or once the client is too far behind to be read on (see #readLoop).
+    return !client.session.ended && !this.#failed && !this.#isBehind(client);
   }
 
   #apply(client: Client, step: ReturnType<Session["receiveLine"]>): void {
@@ -328,7 +390,9 @@ export class Server {
           first: events[0]?.version ?? null,
           last: events.at(-1)?.version ?? null,
         };
-        if (client.session.afterReduce(step.command, events).close) {
+        const { close } = client.session.afterReduce(step.command, events);
+        if (client.session.identity !== null) clearTimeout(client.registerTimer);
+        if (close) {
           this.#endWith(client, "debug", "goodbye");
           this.#closeAfterTurn(client);
         }
@@ -358,16 +422,21 @@ export class Server {
     return events;
   }
 
-  #answer(client: Client, command: QueryCommand): string {
+  #answer(client: Client, command: QueryCommand): string | Uint8Array {
     if (command.cmd === "get_events") {
       const since = command.since;
-      const entries = this.history.eventsSince(since);
-      return encodeEventList(
-        entries.map((e) => e.json),
-        this.history.isTruncated(since),
-        this.identity.instanceId,
-        this.#state.eventVersion,
-      );
+      // At most half the hard limit, so a catch-up alone never evicts the
+      // client that asked for it; the envelope around the events is well
+      // under 256 bytes.
+      const budget = Math.min(this.maxReplyBytes, this.#hub.limits.hardBytes / 2) - 256;
+      const entries = this.history.eventsSince(since, Math.max(0, budget));
+      const truncated = entries.cut === true || this.history.isTruncated(since);
+      const { instanceId } = this.identity;
+      const version = this.#state.eventVersion;
+      // From the ring's bytes when it has them: no string per event at all.
+      return entries.runs !== undefined
+        ? encodeEventListRuns(entries.runs, truncated, instanceId, version)
+        : encodeEventListLine(entries.map((e) => e.json), truncated, instanceId, version);
     }
     const info: Event = {
       event: "server_info",
@@ -385,9 +454,13 @@ export class Server {
     return encodeEvent(info);
   }
 
-  #stage(target: Peer | null, json: string): void {
+  /** Stages a line: JSON without its `\n`, or (private only) a whole encoded line. */
+  #stage(target: Peer | null, json: string | Uint8Array): void {
     this.#stagedTo.push(target);
     this.#stagedJson.push(json);
+    // Characters, not bytes, for a string: cheap, and close enough to pause on.
+    if (target === null) this.#stagedForAll += json.length + 1;
+    else this.#stagedFor.set(target, (this.#stagedFor.get(target) ?? 0) + json.length + 1);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());
@@ -408,51 +481,40 @@ export class Server {
     // one allocation per turn instead of one per event. A private line
     // between them keeps its place in its connection's stream. Units stay
     // small (RUN_CHARS): joining big events gains nothing and only makes
-    // large short-lived strings that inflate the heap.
+    // large short-lived strings that inflate the heap; a big event is a
+    // unit of its own, which the hub writes to every peer without a copy.
     const to = this.#stagedTo;
     const lines = this.#stagedJson;
+    this.#stagedForAll = 0;
+    this.#stagedFor.clear();
     let run = "";
     let events = 0;
-    let largest = 0;
     for (let i = 0; i < lines.length; i++) {
       const json = lines[i];
       const target = to[i];
       if (target === null) {
         if (events > 0 && run.length + json.length > RUN_CHARS) {
-          this.#broadcastRun(run, events, largest);
+          this.#hub.broadcast({ bytes: encoder.encode(run), events });
           run = "";
           events = 0;
-          largest = 0;
         }
         run += json + "\n";
         events++;
-        if (json.length >= largest) largest = json.length + 1;
         continue;
       }
       if (events > 0) {
-        this.#broadcastRun(run, events, largest);
+        this.#hub.broadcast({ bytes: encoder.encode(run), events });
         run = "";
         events = 0;
-        largest = 0;
       }
-      this.#hub.send(target, single(encoder.encode(json + "\n")), true);
+      const line = typeof json === "string" ? encoder.encode(json + "\n") : json;
+      this.#hub.send(target, single(line));
     }
-    if (events > 0) this.#broadcastRun(run, events, largest);
+    if (events > 0) this.#hub.broadcast({ bytes: encoder.encode(run), events });
     // The hub never stages anything, so nothing was added while we walked.
     to.length = 0;
     lines.length = 0;
     this.#hub.flush();
-  }
-
-  /** Encodes a run of broadcast lines once and hands it to every peer. */
-  #broadcastRun(run: string, events: number, largestChars: number): void {
-    const bytes = encoder.encode(run);
-    // Characters equal bytes when the run is ASCII; otherwise a character
-    // takes at most 3 bytes, which bounds the largest event from above.
-    const largest = bytes.length === run.length
-      ? largestChars
-      : Math.min(largestChars * 3, bytes.length);
-    this.#hub.broadcast({ bytes, events, largest });
   }
 
   /** The history could not commit: send nothing more, close everything. */
@@ -461,6 +523,8 @@ export class Server {
     this.#stopping = true;
     this.#stagedTo.length = 0;
     this.#stagedJson.length = 0;
+    this.#stagedForAll = 0;
+    this.#stagedFor.clear();
     this.#listener?.close();
     for (const peer of this.#clients.keys()) peer.close();
     this.#onFatal(error);
@@ -502,6 +566,7 @@ export class Server {
       this.#log[ending.level]("connection {conn} (kind={kind}, pid={pid}) closed: {reason}", props);
     }
     const goodbye = session.disconnect();
+    clearTimeout(client.registerTimer);
     this.#clients.delete(peer);
     try {
       if (goodbye !== null && !this.#stopping) this.#reduce(goodbye, who.pid);

@@ -136,6 +136,15 @@ export class Session {
   }
 
   /**
+   * The connection did not register in time (PROTOCOL.md §10): a fatal
+   * private `not_registered`, or nothing if it registered or ended meanwhile.
+   */
+  registerTimedOut(timeoutMs: number): SessionStep {
+    if (this.#ended || this.#identity !== null) return { kind: "ignore" };
+    return this.#reply("not_registered", `register within ${timeoutMs / 1000} s`, true);
+  }
+
+  /**
    * Reports what the reducer emitted for a `reduce` step (§5 steps 6–7).
    * Returns whether the server must now close the connection.
    */

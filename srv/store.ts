@@ -9,7 +9,14 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { DEFAULT_RING_CAPACITY, type EventHistory, EventLog, type LogEntry } from "./event_log.ts";
+import {
+  DEFAULT_RING_CAPACITY,
+  type EventHistory,
+  EventLog,
+  type LogEntries,
+  type LogEntry,
+} from "./event_log.ts";
+import { utf8Length } from "./framing.ts";
 import { tryLockFile } from "./lock_file.ts";
 import { sinceBound, truncatedAfter } from "./_since.ts";
 import type { LogStats, U64 } from "./protocol.ts";
@@ -195,6 +202,8 @@ export class DurableEventLog implements EventHistory {
   readonly #begin: StatementSync;
   readonly #commit: StatementSync;
   readonly #selectSince: StatementSync;
+  /** Batches older than a version, newest first (prepared on first use). */
+  #selectBefore: StatementSync | null = null;
 
   private constructor(
     path: string,
@@ -337,12 +346,63 @@ export class DurableEventLog implements EventHistory {
     if (last !== state.eventVersion) this.#setHighest.run(state.eventVersion);
   }
 
-  eventsSince(since: U64): LogEntry[] {
+  eventsSince(since: U64, maxBytes: number = Infinity): LogEntries {
     const ringOldest = this.#ring.oldest;
     const bound = sinceBound(since);
-    if (ringOldest === null || bound >= ringOldest - 1) return this.#ring.eventsSince(since);
-    const out = entriesOf(this.#selectSince.iterate(bound) as Iterable<{ lines: string }>, bound);
-    for (const entry of this.#pending) if (entry.version > bound) out.push(entry);
+    if (ringOldest === null || bound >= ringOldest - 1) {
+      return this.#ring.eventsSince(since, maxBytes);
+    }
+    if (maxBytes === Infinity) {
+      const out = entriesOf(this.#selectSince.iterate(bound) as Iterable<{ lines: string }>, bound);
+      for (const entry of this.#pending) if (entry.version > bound) out.push(entry);
+      return out;
+    }
+    // Within a budget, the newest first: the ring, then what is older than
+    // it (uncommitted events a long turn pushed out of the ring, then the
+    // disk, newest batch first), while each event fits.
+    const newer = this.#ring.eventsSince(since, maxBytes);
+    if (newer.cut) return newer;
+    let left = maxBytes;
+    for (const entry of newer) left -= utf8Length(entry.json) + 1;
+    const older: LogEntry[] = [];
+    const take = (version: number, json: string): boolean => {
+      const size = utf8Length(json) + 1;
+      if (size > left) return false;
+      left -= size;
+      older.push({ version, json });
+      return true;
+    };
+    let cut = false;
+    for (let i = this.#pending.length - 1; i >= 0 && !cut; i--) {
+      const { version, json } = this.#pending[i];
+      if (version >= ringOldest) continue;
+      if (version <= bound) break;
+      cut = !take(version, json);
+    }
+    if (!cut) {
+      const oldestPending = this.#pending[0]?.version ?? Infinity;
+      this.#selectBefore ??= this.#db.prepare(
+        "SELECT lines FROM batches WHERE first_version < ? ORDER BY first_version DESC",
+      );
+      const rows = this.#selectBefore.iterate(Math.min(ringOldest, oldestPending)) as Iterable<
+        { lines: string }
+      >;
+      rows: for (const row of rows) {
+        const lines = row.lines.split("\n");
+        for (let k = lines.length - 1; k >= 0; k--) {
+          const version = versionOfLine(lines[k]);
+          if (version >= ringOldest || version >= oldestPending) continue;
+          if (version <= bound) break rows;
+          if (!take(version, lines[k])) {
+            cut = true;
+            break rows;
+          }
+        }
+      }
+    }
+    const out: LogEntries = older.reverse();
+    for (const entry of newer) out.push(entry);
+    if (cut) out.cut = true;
     return out;
   }
 

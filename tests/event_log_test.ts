@@ -1,7 +1,14 @@
 // Event log unit tests: PROTOCOL.md §6 (ring of 4096, `since` strictly
 // greater, truncation flag).
 import assert from "node:assert/strict";
-import { DEFAULT_RING_CAPACITY, EventLog, U64_MAX } from "../mod.ts";
+import {
+  DEFAULT_RING_CAPACITY,
+  DurableEventLog,
+  EventLog,
+  initialState,
+  type LogEntry,
+  U64_MAX,
+} from "../mod.ts";
 
 function filled(count: number, capacity?: number, first = 1): EventLog {
   const log = new EventLog(capacity);
@@ -90,5 +97,78 @@ Deno.test("big and small events interleaved survive eviction intact (block bookk
       Array.from({ length: Math.min(v, 5) }, (_, i) => Math.max(v - 4, 1) + i),
     );
     for (const e of kept) assert.equal(e.json, json(e.version), `v${e.version} after ${v}`);
+  }
+});
+
+/** The newest entries of `all` whose lines (plus a separator each) fit in `budget` bytes. */
+function newestThatFit(all: LogEntry[], budget: number): LogEntry[] {
+  let used = 0;
+  let first = all.length;
+  while (first > 0) {
+    const size = new TextEncoder().encode(all[first - 1].json).length + 1;
+    if (used + size > budget) break;
+    used += size;
+    first--;
+  }
+  return all.slice(first);
+}
+
+Deno.test("eventsSince within a byte budget: the newest that fit, and cut when any were left out", () => {
+  const log = new EventLog(16);
+  for (let v = 1; v <= 10; v++) {
+    // Non-ASCII, so the budget is seen to count UTF-8 bytes, not characters.
+    log.append({ version: v, json: `{"event":"pong","nonce":${v},"note":"é✓","version":${v}}` });
+  }
+  const all = log.eventsSince(0);
+  const size = new TextEncoder().encode(all[0].json).length + 1;
+  assert.notEqual(size, all[0].json.length + 1);
+  for (let budget = 0; budget <= 11 * size; budget += 7) {
+    for (const since of [0, 4, 9, 10]) {
+      const after = all.filter((e) => e.version > since);
+      const got = log.eventsSince(since, budget);
+      const want = newestThatFit(after, budget);
+      assert.deepEqual([...got], want, `since ${since}, budget ${budget}`);
+      assert.equal(got.cut === true, want.length < after.length, `cut, budget ${budget}`);
+      // The same events as the stored bytes, for a reply built without strings.
+      const runs = (got.runs ?? []).map((r) => new TextDecoder().decode(r)).join("");
+      assert.equal(runs, want.map((e) => e.json + "\n").join(""));
+    }
+  }
+  assert.equal(log.eventsSince(0).cut, undefined, "no budget, never cut");
+});
+
+Deno.test("the durable store keeps to the byte budget too: ring, uncommitted events and disk", async () => {
+  const dataDir = await Deno.makeTempDir({ prefix: "srv-store-" });
+  try {
+    const { log } = await DurableEventLog.open({ dataDir, ringCapacity: 10, sync: "normal" });
+    const pong = (v: number) =>
+      `{"event":"pong","nonce":${v},"pad":"${"ü".repeat(v % 7)}","version":${v}}`;
+    let v = 0;
+    // Committed batches of 3 on disk, then 15 appended in one turn: more
+    // than the ring holds, so some uncommitted events are older than it.
+    for (let turn = 0; turn < 12; turn++) {
+      for (let i = 0; i < 3; i++) log.append({ version: ++v, json: pong(v) });
+      log.commit({ ...initialState(), eventVersion: v });
+    }
+    for (let i = 0; i < 15; i++) log.append({ version: ++v, json: pong(v) });
+    const all = log.eventsSince(0);
+    assert.deepEqual(all.map((e) => e.version), Array.from({ length: v }, (_, i) => i + 1));
+    for (let budget = 0; budget <= 60 * 60; budget += 97) {
+      for (const since of [0, 5, 30, 44]) {
+        const after = all.filter((e) => e.version > since);
+        const got = log.eventsSince(since, budget);
+        const want = newestThatFit(after, budget);
+        assert.deepEqual(
+          got.map((e) => e.version),
+          want.map((e) => e.version),
+          `since ${since}, budget ${budget}`,
+        );
+        assert.deepEqual([...got], want);
+        assert.equal(got.cut === true, want.length < after.length);
+      }
+    }
+    log.close();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
   }
 });

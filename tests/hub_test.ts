@@ -1,8 +1,9 @@
-// Unit tests of delivery (PROTOCOL.md §7) with a scripted connection: each
+// Unit tests of delivery (PROTOCOL.md §7, §10): the eviction policy as a
+// table, then the hub with a scripted connection: each
 // write stays pending until the test completes or fails it, so "the socket's
 // buffer is full" is a state the test controls instead of a race.
 import assert from "node:assert/strict";
-import { Hub, Peer, single } from "../mod.ts";
+import { COALESCE_BYTES, Hub, judgeOutput, type OutputLimits, Peer, single } from "../mod.ts";
 import type { Connection, EvictionReport } from "../mod.ts";
 
 /** A connection whose writes resolve only when the test says so. */
@@ -47,21 +48,67 @@ const line = (s: string) => single(text.encode(s + "\n"));
 const decode = (b: Uint8Array) => new TextDecoder().decode(b);
 /** Lets the peers' write loops run. */
 const settle = () => new Promise<void>((r) => setTimeout(r, 0));
+const blob = (n: number, fill = 0x61) => {
+  const bytes = new Uint8Array(n).fill(fill);
+  bytes[n - 1] = 0x0a;
+  return single(bytes);
+};
 
-function setup(limits = { maxEvents: 4, maxBytes: 1024 }) {
+Deno.test("policy: one row per rule of judgeOutput", () => {
+  const limits: OutputLimits = { hardBytes: 1000, softBytes: 100, softMs: 5000 };
+  const rows: [rule: string, pending: number, since: number | null, now: number, expect: string][] =
+    [
+      ["past the hard limit: evict at once", 1001, null, 0, "evict hard"],
+      ["past the hard limit while the soft clock runs: evict", 1001, 0, 1, "evict hard"],
+      ["at the hard limit: not past it", 1000, 0, 1, "keep since 0"],
+      ["within the soft limit: keep, no clock", 100, null, 7, "keep since null"],
+      ["back within the soft limit: the clock stops", 50, 3, 7, "keep since null"],
+      [
+        "past the soft limit for the first time: the clock starts now",
+        101,
+        null,
+        7,
+        "keep since 7",
+      ],
+      ["past it for less than softMs: keep, the clock runs on", 500, 7, 5006, "keep since 7"],
+      ["past it for softMs: evict", 500, 7, 5007, "evict soft"],
+      ["past it for longer: evict", 101, 7, 60_000, "evict soft"],
+    ];
+  for (const [rule, pending, since, now, expect] of rows) {
+    const verdict = judgeOutput(pending, since, now, limits);
+    const got = verdict.evict
+      ? `evict ${/hard/.test(verdict.reason) ? "hard" : "soft"}`
+      : `keep since ${verdict.overSoftSince}`;
+    assert.equal(got, expect, rule);
+  }
+  const soft = judgeOutput(500, 7, 5007, limits);
+  assert.ok(soft.evict);
+  assert.equal(
+    soft.reason,
+    "500 bytes unsent, past the soft limit of 100 bytes for 5000 ms (limit 5000 ms)",
+  );
+});
+
+/** A hub whose soft-limit clock the test moves by hand. */
+function setup(limits: OutputLimits = { hardBytes: 1 << 20, softBytes: 1 << 16, softMs: 60_000 }) {
   const evicted: [Peer, EvictionReport][] = [];
-  const hub = new Hub(limits, (peer, report) => evicted.push([peer, report]));
+  const clock = { now: 0 };
+  const hub = new Hub(limits, (peer, report) => evicted.push([peer, report]), () => clock.now);
+  const made: Peer[] = [];
   const make = (id: number) => {
     const conn = new ScriptedConnection();
     const peer = new Peer(id, conn);
     hub.add(peer);
+    made.push(peer);
     return { conn, peer };
   };
-  return { hub, evicted, make };
+  /** Closes every peer, so no soft-limit timer outlives the test. */
+  const done = () => made.forEach((p) => p.close());
+  return { hub, evicted, make, clock, done };
 }
 
-Deno.test("hub: one turn's lines go out as one write per peer, the same bytes for a lone line", async () => {
-  const { hub, make } = setup();
+Deno.test("hub: one turn's small lines go out as one write per peer, the same bytes for a lone line", async () => {
+  const { hub, make, done } = setup();
   const a = make(1);
   const b = make(2);
   const shared = line("x");
@@ -79,78 +126,156 @@ Deno.test("hub: one turn's lines go out as one write per peer, the same bytes fo
   assert.equal(a.conn.writes.length, 2);
   assert.equal(decode(a.conn.writes[1]), "1\nprivate\n2\n");
   assert.equal(decode(b.conn.writes[1]), "1\n2\n");
-  a.peer.close();
-  b.peer.close();
+  done();
 });
 
-Deno.test("hub: a peer whose write never completes is evicted once it falls past the event bound", async () => {
-  const { hub, evicted, make } = setup({ maxEvents: 3, maxBytes: 1 << 20 });
+Deno.test("hub: a large broadcast is written to every peer as the one shared buffer, never copied", async () => {
+  const { hub, make, done } = setup({ hardBytes: 1 << 30, softBytes: 1 << 30, softMs: 60_000 });
+  const peers = Array.from({ length: 100 }, (_, i) => make(i));
+  const snapshot = blob(COALESCE_BYTES * 4);
+  hub.broadcast(line("before"));
+  hub.broadcast(snapshot);
+  hub.broadcast(line("after"));
+  hub.flush();
+  for (const p of peers) {
+    assert.equal(decode(p.conn.writes[0]), "before\n", "small units before it go first");
+    p.conn.completeWrite();
+  }
+  await settle();
+  for (const p of peers) {
+    assert.equal(p.conn.writes[1], snapshot.bytes, "the big unit itself, not a copy");
+    assert.equal(p.peer.pendingBytes, snapshot.bytes.length + 6, "counted in full per peer");
+    p.conn.completeWrite();
+  }
+  await settle();
+  for (const p of peers) assert.equal(decode(p.conn.writes[2]), "after\n");
+  done();
+});
+
+Deno.test("hub: small units behind a write are joined into writes of at most COALESCE_BYTES", async () => {
+  const { hub, make, done } = setup({ hardBytes: 1 << 30, softBytes: 1 << 30, softMs: 60_000 });
+  const a = make(1);
+  hub.broadcast(line("first"));
+  hub.flush();
+  const unit = blob(COALESCE_BYTES / 8);
+  for (let i = 0; i < 20; i++) hub.broadcast(unit);
+  hub.flush();
+  assert.equal(a.peer.pendingEvents, 21);
+  while (a.conn.pendingWrites > 0) {
+    a.conn.completeWrite();
+    await settle();
+  }
+  const sizes = a.conn.writes.slice(1).map((w) => w.length);
+  assert.deepEqual(sizes, [COALESCE_BYTES, COALESCE_BYTES, COALESCE_BYTES / 2]);
+  assert.equal(a.peer.pendingBytes, 0);
+  done();
+});
+
+Deno.test("hub: past the hard limit a peer is evicted at once, counting the write in flight", async () => {
+  const { hub, evicted, make, done } = setup({ hardBytes: 100, softBytes: 50, softMs: 60_000 });
   const stuck = make(1);
   const fine = make(2);
-  for (let i = 0; i < 10; i++) {
-    hub.broadcast(line(`e${i}`));
+  for (let i = 0; i < 3; i++) {
+    hub.broadcast(blob(40));
     hub.flush();
-    // The healthy peer's socket takes everything; the stuck one's takes nothing.
     fine.conn.completeWrite();
     await settle();
   }
-  assert.equal(evicted.length, 1, "evicted exactly once");
+  assert.equal(evicted.length, 1, "120 unsent bytes: 40 in flight and 80 queued");
   const [peer, report] = evicted[0];
   assert.equal(peer, stuck.peer);
-  // Judged on the backlog before each turn: 4 unsent events is past 3.
-  assert.deepEqual(report, { queuedEvents: 5, queuedBytes: 15 });
+  assert.deepEqual(report, {
+    queuedEvents: 3,
+    queuedBytes: 120,
+    reason: "120 bytes unsent, past the hard limit of 100 bytes",
+  });
+  assert.match(stuck.peer.closeReason ?? "", /^evicted: 120 bytes unsent, past the hard limit/);
   assert.ok(stuck.conn.closed, "the connection is closed, cancelling its pending write");
-  assert.ok(stuck.peer.isClosed);
   assert.equal(stuck.peer.pendingBytes, 0, "its queue is released");
+  assert.equal(stuck.peer.unsentAtClose, 3);
   assert.equal(hub.size, 1);
-  assert.equal(fine.conn.writes.length, 10, "the healthy peer got every event");
-  assert.equal(fine.peer.pendingEvents, 0);
-  fine.peer.close();
+  assert.equal(fine.conn.writes.length, 3, "the healthy peer got every event");
+  done();
 });
 
-Deno.test("hub: the byte bound evicts too, counting the write in flight", async () => {
-  const { hub, evicted, make } = setup({ maxEvents: 1000, maxBytes: 100 });
-  const stuck = make(1);
-  const bytes = new Uint8Array(40).fill(0x61);
-  bytes[39] = 0x0a;
-  const big = single(bytes);
-  hub.broadcast(big);
+Deno.test("hub: a reply counts like a broadcast", () => {
+  const { hub, evicted, make, done } = setup({ hardBytes: 100, softBytes: 50, softMs: 60_000 });
+  const asker = make(1);
+  hub.send(asker.peer, blob(60));
+  hub.send(asker.peer, blob(60));
+  assert.equal(evicted.length, 1);
+  assert.equal(evicted[0][0], asker.peer);
+  done();
+});
+
+Deno.test("hub: past the soft limit for softMs a peer is evicted; one that catches up in time is not", async () => {
+  const { hub, evicted, make, clock, done } = setup({
+    hardBytes: 1000,
+    softBytes: 100,
+    softMs: 5000,
+  });
+  const slow = make(1);
+  const stalled = make(2);
+  hub.broadcast(blob(150));
   hub.flush();
+  clock.now = 4000;
+  slow.conn.completeWrite(); // slow reads it within 5 s: its clock stops
   await settle();
-  assert.equal(stuck.conn.pendingWrites, 1, "40 bytes handed to the socket, not yet taken");
-  hub.broadcast(big);
-  hub.broadcast(big);
+  clock.now = 4500;
+  hub.broadcast(blob(150)); // slow is past the soft limit again: a new clock, from 4500
   hub.flush();
-  hub.broadcast(big);
-  hub.flush();
-  assert.equal(evicted.length, 0, "backlog 120 = 40 in flight + 80 queued, minus the largest 40");
-  hub.broadcast(big);
-  assert.equal(evicted.length, 1, "backlog 160 minus the largest 40 is past 100");
-  assert.deepEqual(evicted[0][1], { queuedEvents: 5, queuedBytes: 200 });
-  hub.flush();
+  clock.now = 5000;
+  hub.broadcast(line("x")); // judged at 5000: stalled has been past it for 5000 ms
+  assert.deepEqual(evicted.map(([p]) => p), [stalled.peer]);
+  assert.match(evicted[0][1].reason, /past the soft limit of 100 bytes for 5000 ms/);
+  clock.now = 9000;
+  hub.broadcast(line("y"));
+  assert.equal(evicted.length, 1, "slow has been past it for 4500 ms only");
+  clock.now = 9500;
+  hub.broadcast(line("z"));
+  assert.equal(evicted.length, 2);
+  assert.equal(evicted[1][0], slow.peer);
+  done();
 });
 
-Deno.test("hub: one event larger than the byte bound still reaches a peer that has caught up", async () => {
-  const { hub, evicted, make } = setup({ maxEvents: 100, maxBytes: 64 });
+Deno.test("hub: the soft limit's time runs out with no traffic at all: a timer evicts the peer", async () => {
+  const evicted: EvictionReport[] = [];
+  const hub = new Hub(
+    { hardBytes: 1000, softBytes: 10, softMs: 30 },
+    (_peer, report) => evicted.push(report),
+  );
+  const conn = new ScriptedConnection();
+  const peer = new Peer(1, conn);
+  hub.add(peer);
+  hub.broadcast(blob(20));
+  hub.flush();
+  await peer.closed;
+  assert.equal(evicted.length, 1);
+  assert.match(evicted[0].reason, /past the soft limit of 10 bytes for \d+ ms \(limit 30 ms\)/);
+  assert.ok(conn.closed);
+});
+
+Deno.test("hub: whenBelow waits for the peer to read, or for its end", async () => {
+  const { hub, make, done } = setup({ hardBytes: 1000, softBytes: 100, softMs: 60_000 });
   const a = make(1);
-  const snapshot = single(new Uint8Array(1000).fill(0x61));
-  hub.broadcast(snapshot);
+  const b = make(2);
+  hub.broadcast(blob(150));
   hub.flush();
-  assert.equal(evicted.length, 0);
-  // While the big write is under way, a small event still fits behind it.
-  hub.broadcast(line("small"));
-  assert.equal(evicted.length, 0);
-  a.conn.completeWrite();
+  let aGoes = false;
+  const aBelow = a.peer.whenBelow(100).then(() => (aGoes = true));
+  const bBelow = b.peer.whenBelow(100);
   await settle();
-  assert.equal(decode(a.conn.writes[1]), "small\n");
+  assert.equal(aGoes, false, "150 bytes unread");
   a.conn.completeWrite();
-  await settle();
-  assert.equal(a.peer.pendingBytes, 0);
-  a.peer.close();
+  await aBelow;
+  b.peer.close();
+  await bBelow;
+  await a.peer.whenBelow(100); // already below: at once
+  done();
 });
 
 Deno.test("hub: a failed write ends output only; the peer closes when the server lets it go", async () => {
-  const { hub, evicted, make } = setup();
+  const { hub, evicted, make, done } = setup();
   const a = make(1);
   hub.broadcast(line("x"));
   hub.flush();
@@ -167,6 +292,7 @@ Deno.test("hub: a failed write ends output only; the peer closes when the server
   a.peer.closeWhenDrained(60_000);
   await a.peer.closed;
   assert.ok(a.conn.closed);
+  done();
 });
 
 Deno.test("hub: closeWhenDrained waits for the queue, or for the deadline when the peer never reads", async () => {
@@ -188,66 +314,26 @@ Deno.test("hub: closeWhenDrained waits for the queue, or for the deadline when t
   assert.equal(reader.peer.unsentAtClose, 0);
 });
 
-Deno.test("hub: a unit of many events counts every event, from the next turn on", () => {
-  const { hub, evicted, make } = setup({ maxEvents: 10, maxBytes: 1 << 20 });
-  const a = make(1);
-  const turn = (n: number) => {
-    const bytes = text.encode("e\n".repeat(n));
-    return { bytes, events: n, largest: 2 };
-  };
-  hub.broadcast(turn(6));
-  hub.broadcast(turn(4));
-  hub.flush();
-  assert.equal(a.peer.pendingEvents, 10);
-  hub.broadcast(turn(1));
-  hub.flush();
-  assert.equal(evicted.length, 0, "a backlog of 10 events is the limit, not past it");
-  hub.broadcast(turn(1));
-  assert.equal(evicted.length, 1, "a backlog of 11 is past it");
-  assert.deepEqual(evicted[0][1], { queuedEvents: 12, queuedBytes: 24 });
-});
-
-Deno.test("hub: one turn larger than the bound does not evict peers that keep up", async () => {
-  const { hub, evicted, make } = setup({ maxEvents: 10, maxBytes: 64 });
+Deno.test("hub: one turn far past the soft limit does not evict peers that keep up", async () => {
+  const { hub, evicted, make, clock, done } = setup({
+    hardBytes: 1 << 20,
+    softBytes: 64,
+    softMs: 1000,
+  });
   const a = make(1);
   const b = make(2);
   // A client pipelined thousands of commands: one turn yields far more
-  // than the bound for everyone.
-  hub.broadcast({ bytes: text.encode("e\n".repeat(500)), events: 500, largest: 2 });
+  // than the soft limit for everyone.
+  hub.broadcast({ bytes: text.encode("e\n".repeat(500)), events: 500 });
   hub.flush();
-  assert.equal(evicted.length, 0);
+  clock.now = 900;
   a.conn.completeWrite();
   b.conn.completeWrite();
   await settle();
+  clock.now = 5000;
   hub.broadcast(line("next"));
   hub.flush();
-  assert.equal(evicted.length, 0, "both took the big turn, so there is no backlog");
+  assert.equal(evicted.length, 0, "both took the big turn in time");
   assert.equal(decode(a.conn.writes[1]), "next\n");
-  a.peer.close();
-  b.peer.close();
-});
-
-Deno.test("hub: a pending reply keeps its allowance until it is written; a backlog past it evicts", () => {
-  const { hub, evicted, make } = setup({ maxEvents: 100, maxBytes: 64 });
-  const reader = make(1);
-  const hog = make(2);
-  const reply = () => single(new Uint8Array(500).fill(0x61));
-  const broadcast100 = () => hub.broadcast(single(new Uint8Array(100).fill(0x62)));
-  hub.broadcast(line("first"));
-  hub.send(reader.peer, reply(), true);
-  hub.send(hog.peer, reply(), true);
-  hub.send(hog.peer, reply(), true); // asks again without reading
-  hub.flush();
-  assert.equal(evicted.length, 0, "nothing is judged within the turn that queued it");
-  broadcast100();
-  hub.flush();
-  assert.deepEqual(evicted.map(([p]) => p), [hog.peer], "the hog's second reply is backlog");
-  // The reader's reply is still unsent (its socket took nothing) and still
-  // exempt: only what piles up behind it counts.
-  broadcast100();
-  hub.flush();
-  assert.equal(evicted.length, 1);
-  broadcast100();
-  assert.equal(evicted.length, 2, "past the bound beyond its reply and largest event");
-  assert.equal(evicted[1][0], reader.peer);
+  done();
 });

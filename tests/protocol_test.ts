@@ -10,6 +10,8 @@ import {
   encodeCommand,
   encodeEvent,
   encodeEventList,
+  encodeEventListLine,
+  encodeEventListRuns,
   type Event,
   isLogged,
   parseJson,
@@ -248,6 +250,42 @@ Deno.test("event_list is built from the log's bytes and parses as the documented
     encodeEventList([], false, "i", 0),
     '{"event":"event_list","events":[],"truncated":false,"instance_id":"i","version":0}',
   );
+});
+
+Deno.test("event_list as bytes is the string form in UTF-8, lone surrogates and all", () => {
+  const lines = [
+    ...EVENTS.slice(0, 2).map(encodeEvent),
+    '{"event":"pong","note":"é✓😀","version":7}',
+    `{"event":"pong","note":"${"\ud800"}x","version":8}`,
+  ];
+  // Past a million characters the events are encoded in groups; one wide
+  // character anywhere sends the whole reply down the measured path.
+  const long = Array.from(
+    { length: 5 },
+    (_, i) => `{"pad":"${"z".repeat(300_000)}","version":${i}}`,
+  );
+  const longWide = [...long.slice(0, 4), `{"pad":"${"ü".repeat(300_000)}","version":4}`];
+  for (const events of [[], lines.slice(0, 1), lines, long, longWide]) {
+    // As the log's runs of lines, cut anywhere between events.
+    const bytes = events.map((e) => new TextEncoder().encode(e + "\n"));
+    for (const cut of [1, 2, 3]) {
+      const runs: Uint8Array[] = [];
+      for (let i = 0; i < bytes.length; i += cut) {
+        const group = bytes.slice(i, i + cut);
+        const run = new Uint8Array(group.reduce((n, b) => n + b.length, 0));
+        group.reduce((at, b) => (run.set(b, at), at + b.length), 0);
+        runs.push(run);
+      }
+      assert.deepEqual(
+        encodeEventListRuns(runs, false, "i", 9),
+        encodeEventListLine(events, false, "i", 9),
+      );
+    }
+    assert.deepEqual(
+      encodeEventListLine(events, true, "inst-é", 42),
+      new TextEncoder().encode(encodeEventList(events, true, "inst-é", 42) + "\n"),
+    );
+  }
 });
 
 Deno.test("only state changes and pongs are logged", () => {

@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { runSrv, startSrv, TestClient, unixOnly, withSrv } from "./_harness.ts";
 import { SRV_VERSION } from "../mod.ts";
+import { parseServeArgs } from "../main.ts";
 
 Deno.test("PROTOCOL.md §9 replayed line by line across two clients", async () => {
   await withSrv(async (srv, connect) => {
@@ -419,8 +420,11 @@ Deno.test("--help documents every serve flag; a bad flag exits 2 with the reason
       "--memory",
       "--max-line-bytes",
       "--max-connections",
-      "--max-queue-events",
       "--max-queue-bytes",
+      "--soft-queue-bytes",
+      "--soft-queue-time",
+      "--max-reply-bytes",
+      "--register-timeout",
       "--log-level",
       "--log-format",
     ]
@@ -430,9 +434,39 @@ Deno.test("--help documents every serve flag; a bad flag exits 2 with the reason
   const bad = await runSrv(["serve", "--no-such-flag"]);
   assert.equal(bad.code, 2);
   assert.match(bad.stderr, /no-such-flag/);
+  const removed = await runSrv(["serve", "--max-queue-events", "10"]);
+  assert.equal(removed.code, 2);
+  assert.match(removed.stderr, /--max-queue-events was removed: .*--soft-queue-bytes/);
+  const softAboveHard = await runSrv([
+    "serve",
+    "--max-queue-bytes",
+    "1000",
+    "--soft-queue-bytes",
+    "2000",
+  ]);
+  assert.equal(softAboveHard.code, 2);
+  assert.match(softAboveHard.stderr, /--soft-queue-bytes \(2000\) must not be above/);
+  const badTime = await runSrv(["serve", "--register-timeout", "soon"]);
+  assert.equal(badTime.code, 2);
+  assert.match(badTime.stderr, /--register-timeout must be a duration/);
   const badNumber = await runSrv(["serve", "--max-line-bytes", "ten"]);
   assert.equal(badNumber.code, 2);
   assert.match(badNumber.stderr, /--max-line-bytes must be a positive integer/);
   const version = await runSrv(["--version"]);
   assert.equal(version.stdout.trim(), `srv ${SRV_VERSION}`);
+});
+
+Deno.test("delivery flags: durations in s or ms, and a soft limit that follows a low hard one", () => {
+  const defaults = parseServeArgs([]);
+  assert.deepEqual(
+    [defaults.maxQueueBytes, defaults.softQueueBytes, defaults.softQueueMs],
+    [256 * 1024 * 1024, 8 * 1024 * 1024, 10_000],
+  );
+  assert.equal(defaults.registerTimeoutMs, 10_000);
+  assert.equal(defaults.maxReplyBytes, 64 * 1024 * 1024);
+  assert.equal(parseServeArgs(["--soft-queue-time", "500ms"]).softQueueMs, 500);
+  assert.equal(parseServeArgs(["--soft-queue-time", "2s"]).softQueueMs, 2000);
+  assert.equal(parseServeArgs(["--register-timeout", "1.5"]).registerTimeoutMs, 1500);
+  assert.equal(parseServeArgs(["--max-queue-bytes", "65536"]).softQueueBytes, 65536);
+  assert.throws(() => parseServeArgs(["--soft-queue-time", "0"]), /at least 1 ms/);
 });

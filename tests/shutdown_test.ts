@@ -48,8 +48,8 @@ async function withBacklog(
       meta_patch: { pad: "x".repeat(60 * 1024) }, // under the 64 KiB meta cap
     });
     await flooder.next();
-    // 40 snapshots of 60 KiB: 2.4 MiB for the sleeper, within the default
-    // queue bounds (1024 events / 8 MiB) but ten times a socket buffer.
+    // 40 snapshots of 64 KiB: 2.5 MiB for the sleeper, within the default
+    // soft limit (8 MiB) but ten times a socket buffer.
     for (let i = 0; i < 40; i++) await flooder.send({ cmd: "get_srv_snapshot" });
     const snapshots = await flooder.take(40);
     await fn(srv, flooder, sleeper, snapshots.at(-1).version);

@@ -1,6 +1,6 @@
-// Integration: bounded send queues (PROTOCOL.md §7) against a real srv. A
-// client that stops reading is evicted instead of slowing the others or
-// growing srv's memory; everyone else keeps receiving every event.
+// Integration: bounded send queues (PROTOCOL.md §7, §10) against a real
+// srv. A client that stops reading is evicted instead of slowing the others
+// or growing srv's memory; everyone else keeps receiving every event.
 import assert from "node:assert/strict";
 import { type Json, withSrv } from "./_harness.ts";
 import { linuxOnly, mib, rssBytes } from "./_proc.ts";
@@ -143,7 +143,7 @@ Deno.test(
         assert.equal(lines.length, 1, srv.stderr());
         assert.match(
           lines[0],
-          /connection \d+ \(kind="?tool"?, pid=11\) closed: "?evicted: \d+ events \/ \d+ bytes unsent \(limits 100000 events \/ 1048576 bytes\)/,
+          /connection \d+ \(kind="?tool"?, pid=11\) closed: "?evicted: \d+ bytes unsent, past the (hard limit of 1048576 bytes|soft limit of 1048576 bytes for \d+ ms \(limit 1000 ms\)), \d+ events unsent/,
         );
       } finally {
         sleeper.close();
@@ -151,16 +151,16 @@ Deno.test(
     }, {
       flags: [
         "--memory",
-        "--max-queue-events",
-        "100000",
         "--max-queue-bytes",
         String(QUEUE_BYTES),
+        "--soft-queue-time",
+        "1s",
       ],
     });
   },
 );
 
-Deno.test("a snapshot larger than --max-queue-bytes still reaches a client that keeps up", async () => {
+Deno.test("a snapshot larger than --soft-queue-bytes still reaches a client that keeps up", async () => {
   await withSrv(async (_srv, connect) => {
     const a = await connect();
     const b = await connect();
@@ -184,20 +184,21 @@ Deno.test("a snapshot larger than --max-queue-bytes still reaches a client that 
       }
     }
     assert.equal((await a.request({ cmd: "get_server_info" })).connections, 2);
-  }, { flags: ["--memory", "--max-queue-bytes", "4096"] });
+  }, { flags: ["--memory", "--soft-queue-bytes", "4096"] });
 });
 
 // Clients that keep up are never evicted for how much one turn produced:
 // each case once evicted a reader that was reading (review of the hub).
 
-Deno.test("one write whose commands yield more than --max-queue-events in one turn evicts nobody", async () => {
+Deno.test("one write whose commands yield far more than --soft-queue-bytes in one turn evicts nobody", async () => {
   await withSrv(async (srv, connect) => {
     const a = await connect();
     const b = await connect();
     await a.register(1);
     await b.take(3);
     // 30 pings fit in one read, so one turn queues 30 events for everyone,
-    // three times the bound, before any of them can be written.
+    // five times the soft limit, before any of them can be written (and a,
+    // which asks, is read on only as it takes its answers).
     const n = 30;
     const burst = Array.from({ length: n }, (_, i) => `{"cmd":"ping","nonce":${i}}`).join("\n");
     await a.writeRaw(encoder.encode(burst + "\n"));
@@ -209,10 +210,10 @@ Deno.test("one write whose commands yield more than --max-queue-events in one tu
       "b still open",
     );
     assert.doesNotMatch(srv.stderr(), /evicted/);
-  }, { flags: ["--memory", "--max-queue-events", "10"] });
+  }, { flags: ["--memory", "--soft-queue-bytes", "256"] });
 });
 
-Deno.test("a catch-up reply keeps its allowance while later events queue behind it", async () => {
+Deno.test("a catch-up reply past --soft-queue-bytes reaches the reader that asked, with later events behind it", async () => {
   await withSrv(async (srv, connect) => {
     const a = await connect();
     await a.register(1);
@@ -229,7 +230,7 @@ Deno.test("a catch-up reply keeps its allowance while later events queue behind 
     ));
     assert.deepEqual((await a.take(3)).map((e) => e.event), ["pong", "event_list", "pong"]);
     assert.doesNotMatch(srv.stderr(), /evicted/);
-  }, { flags: ["--memory", "--max-queue-bytes", "65536"] });
+  }, { flags: ["--memory", "--soft-queue-bytes", "65536"] });
 });
 
 Deno.test("a big snapshot behind other events in one turn reaches a listener that keeps up", async () => {
@@ -250,5 +251,5 @@ Deno.test("a big snapshot behind other events in one turn reaches a listener tha
     assert.deepEqual(got.map((e) => e.event), ["pong", "srv_snapshot"]);
     assert.equal(got[1].workspaces.length, 400);
     assert.doesNotMatch(srv.stderr(), /evicted/);
-  }, { flags: ["--memory", "--max-queue-bytes", "4096"] });
+  }, { flags: ["--memory", "--soft-queue-bytes", "4096"] });
 });

@@ -1,6 +1,9 @@
-// `deno task soak [--duration SECONDS] [--concurrency N]`: the fuzz
-// campaign of tests/fuzz_test.ts for minutes instead of seconds, printing
-// figures as it goes. Not part of `deno task test`. Exits 1 when srv broke a
+// `deno task soak [--duration SECONDS] [--concurrency N] [--delivery-runs N]`:
+// first the delivery scenarios of tests/hostile_delivery_test.ts at the
+// default bounds, repeated (8 pipelining writers and 3 readers, N runs, 0
+// evictions allowed; then how long a reader that stops reading survives),
+// then the fuzz campaign of tests/fuzz_test.ts for minutes instead of
+// seconds, printing figures as it goes. Not part of `deno task test`. Exits 1 when srv broke a
 // rule (crash, missing or double process_exited, gap in the stream, wrong
 // answer, leaked connection, error in its log). SRV_SOAK_SECONDS sets the
 // default duration; SRV_FUZZ_SEED replays a seed's inputs.
@@ -12,6 +15,7 @@ import { parseArgs } from "node:util";
 import { startSrv } from "./_harness.ts";
 import { mib as mibOf, rssBytes } from "./_proc.ts";
 import { registerCycles } from "./_register_cycles.ts";
+import { pipelinedWritersAndReaders, stalledReader } from "./_delivery.ts";
 import {
   type CampaignReport,
   formatReport,
@@ -31,6 +35,7 @@ const { values } = parseArgs({
     duration: { type: "string" },
     concurrency: { type: "string" },
     cycles: { type: "string" },
+    "delivery-runs": { type: "string" },
   },
 });
 
@@ -67,9 +72,50 @@ if (values.cycles !== undefined) {
 }
 const seconds = Number(values.duration ?? Deno.env.get("SRV_SOAK_SECONDS") ?? "120");
 const concurrency = Number(values.concurrency ?? "32");
-if (!(seconds > 0) || !Number.isInteger(concurrency) || concurrency < 1) {
-  say("usage: deno task soak [--duration SECONDS] [--concurrency N]");
+const deliveryRuns = Number(values["delivery-runs"] ?? "10");
+if (
+  !(seconds > 0) || !Number.isInteger(concurrency) || concurrency < 1 ||
+  !Number.isInteger(deliveryRuns) || deliveryRuns < 0
+) {
+  say("usage: deno task soak [--duration SECONDS] [--concurrency N] [--delivery-runs N]");
   Deno.exit(2);
+}
+
+if (deliveryRuns > 0) {
+  // The defaults are the contract (PROTOCOL.md §10): no bound flags here.
+  const fresh = await startSrv({ flags: ["--memory"] });
+  let evictions = 0;
+  let incomplete = 0;
+  try {
+    for (let run = 1; run <= deliveryRuns; run++) {
+      const r = await pipelinedWritersAndReaders(fresh, { pidBase: 500 + run * 20 });
+      evictions += r.evictions;
+      incomplete += r.incomplete;
+      say(
+        `delivery: run ${run}/${deliveryRuns}, 8 writers x 2500 pings + 3 readers: ` +
+          `${r.evictions} evictions, ${r.incomplete} clients short of pongs, ${
+            Math.round(r.ms)
+          } ms`,
+      );
+    }
+    // A flood reaches the hard limit; a trickle (about 5 MiB/s) the soft one's time.
+    for (const [what, paceMs, pidBase] of [["flood", 0, 700], ["trickle", 50, 710]] as const) {
+      const stalled = await stalledReader(fresh, { paceMs, pidBase });
+      say(
+        `delivery: a reader that stopped reading under a ${what} was closed after ${
+          (stalled.survivedMs / 1000).toFixed(1)
+        } s at the defaults, ${(stalled.floodBytes / 1048576).toFixed(1)} MiB broadcast ` +
+          `(${stalled.roundTrips} bystander round trips meanwhile): ${stalled.reason}`,
+      );
+    }
+  } finally {
+    await fresh.stop();
+  }
+  say(`delivery: ${evictions} evictions over ${deliveryRuns} runs`);
+  if (evictions > 0 || incomplete > 0) {
+    say("soak FAILED: a client that kept up was evicted or lost pongs");
+    Deno.exit(1);
+  }
 }
 
 const MAX_LINE_BYTES = 16 * 1024;

@@ -256,9 +256,9 @@ Deno.test("disk full while running: srv exits 5 and never broadcast what it coul
   });
 });
 
-Deno.test("a catch-up larger than --max-queue-bytes is delivered whole, from disk", async () => {
+Deno.test("a catch-up larger than --soft-queue-bytes is delivered whole, from disk", async () => {
   await withDataDir(async (dir, data) => {
-    const srv = await durable(dir, data, ["--max-queue-bytes", "65536"]);
+    const srv = await durable(dir, data, ["--soft-queue-bytes", "65536"]);
     const a = await TestClient.connect(srv.socket);
     await a.register(1);
     for (let round = 0; round < 20; round++) {
