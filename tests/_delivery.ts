@@ -86,14 +86,14 @@ export interface StalledReport {
 
 /**
  * A registered reader stops reading while a writer keeps asking for
- * snapshots of a tree padded to `padBytes` (one broadcast each) and a
+ * snapshots of a tree padded to `padBytes` (one broadcast each; under the 64 KiB meta cap) and a
  * bystander keeps doing round trips, pausing `paceMs` between rounds (a
  * slow trickle reaches the time rule, a flood the hard limit). Returns once
  * srv has closed the stalled reader.
  */
 export async function stalledReader(
   srv: SrvProcess,
-  { padBytes = 64 * 1024, pidBase = 700, paceMs = 0, timeoutMs = 60_000 } = {},
+  { padBytes = 60 * 1024, pidBase = 700, paceMs = 0, timeoutMs = 60_000 } = {},
 ): Promise<StalledReport> {
   const writer = await TestClient.connect(srv.socket);
   const bystander = await TestClient.connect(srv.socket);
