@@ -15,6 +15,7 @@ import {
   resolveEndpoint,
 } from "./srv/endpoint.ts";
 import { DEFAULT_RETAIN_EVENTS, DurableEventLog, StoreError } from "./srv/store.ts";
+import { DataDirError, DEFAULT_LOCK_WAIT_MS } from "./srv/data_dir.ts";
 import type { State } from "./srv/state.ts";
 import { ExitCode } from "./srv/exit_code.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./srv/framing.ts";
@@ -36,7 +37,8 @@ import {
 } from "./srv/transport/open_endpoint.ts";
 import { SRV_VERSION } from "./srv/version.ts";
 import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from "./srv/cli.ts";
-import { getLogger } from "./deps.ts";
+import { getLogger, type Logger } from "./deps.ts";
+import inspector from "node:inspector";
 
 const encoder = new TextEncoder();
 
@@ -79,6 +81,14 @@ const SERVE_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     value: "N",
     help: `events kept on disk for get_events (default ${DEFAULT_RETAIN_EVENTS})`,
+  },
+  "lock-wait": {
+    type: "string",
+    value: "SECONDS",
+    help:
+      `how long to wait for another srv (one shutting down) to let go of the data dir before exiting 5 (default ${
+        DEFAULT_LOCK_WAIT_MS / 1000
+      }; 0: do not wait)`,
   },
   sync: {
     type: "string",
@@ -158,6 +168,14 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
   return Number(raw);
 }
 
+function seconds(name: string, raw: string | undefined, fallbackMs: number): number {
+  if (raw === undefined) return fallbackMs;
+  if (!/^[0-9]+(\.[0-9]+)?$/.test(raw) || Number(raw) > 3600) {
+    throw new UsageError(`--${name} must be a number of seconds from 0 to 3600, got "${raw}"`);
+  }
+  return Math.round(Number(raw) * 1000);
+}
+
 function oneOf<T extends string>(
   name: string,
   raw: string | undefined,
@@ -178,6 +196,8 @@ export interface ServeConfig {
   memory: boolean;
   dataDir?: string;
   retainEvents: number;
+  /** `--lock-wait`, in milliseconds. */
+  lockWaitMs: number;
   sync: "normal" | "full";
   maxLineBytes: number;
   maxConnections: number;
@@ -211,6 +231,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     memory: values.memory === true,
     dataDir: str("data-dir"),
     retainEvents: positiveInt("retain-events", str("retain-events"), DEFAULT_RETAIN_EVENTS),
+    lockWaitMs: seconds("lock-wait", str("lock-wait"), DEFAULT_LOCK_WAIT_MS),
     sync: oneOf("sync", str("sync"), ["normal", "full"] as const, "normal"),
     maxLineBytes: positiveInt("max-line-bytes", str("max-line-bytes"), DEFAULT_MAX_LINE_BYTES),
     maxConnections: positiveInt("max-connections", str("max-connections"), DEFAULT_MAX_CONNECTIONS),
@@ -246,16 +267,42 @@ function currentUid(): number | null {
 const SIGNAL_ECHO_MS = 300;
 
 /**
- * Resolves on the first SIGINT/SIGTERM. A second one (after the echo
- * window) runs `onForce` and exits at once with code 130.
+ * Signals that stop srv gracefully. SIGHUP is what a closing terminal sends
+ * (and what `nohup`-less launchers pass on): its default action kills the
+ * process on the spot, leaving the socket file behind and skipping the
+ * drain, so it is handled like SIGTERM. Windows has only these two.
  */
-function onceSignalled(onForce: () => void): Promise<Deno.Signal> {
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT", "SIGBREAK"]
-    : ["SIGINT", "SIGTERM"];
+const STOP_SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT", "SIGBREAK"]
+  : ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/**
+ * Signals srv has no use for but must survive: their default action, too,
+ * kills the process without a shutdown, so a stray `kill -USR1` (a log
+ * rotation script aimed at another daemon, a typo in a pkill) would take
+ * srv down with its socket left behind. They are logged and ignored.
+ */
+const IGNORED_SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
+  ? []
+  : ["SIGUSR1", "SIGUSR2"];
+
+/**
+ * Resolves on the first stop signal. A second one (after the echo window)
+ * runs `onForce` and exits at once with code 130. Ignored signals are
+ * logged.
+ */
+function onceSignalled(onForce: () => void, log: Logger): Promise<Deno.Signal> {
+  // Someone who started srv under --inspect wants the debugger; keep it then.
+  const debuggerWanted = runtimeInspectorUrl() !== undefined;
+  for (const signal of IGNORED_SIGNALS) {
+    Deno.addSignalListener(signal, () => {
+      log.warn("{signal} received; srv does not use it, ignoring it", { signal });
+      if (signal === "SIGUSR1" && !debuggerWanted) closeRuntimeInspector(log);
+    });
+  }
   return new Promise((resolve) => {
     let firstAt: number | null = null;
-    for (const signal of signals) {
+    for (const signal of STOP_SIGNALS) {
       Deno.addSignalListener(signal, () => {
         const now = performance.now();
         if (firstAt === null) {
@@ -270,6 +317,34 @@ function onceSignalled(onForce: () => void): Promise<Deno.Signal> {
       });
     }
   });
+}
+
+/** The runtime's debugger URL, or undefined (also without --allow-sys). */
+function runtimeInspectorUrl(): string | undefined {
+  try {
+    return inspector.url();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Deno (since 2.9.2, denoland/deno#35738) answers SIGUSR1 as Node does: it
+ * opens its debugger on 127.0.0.1:9229, where any local user, not only the
+ * one who may signal srv, could connect and run code as srv. It comes up a
+ * moment after the signal; close it as soon as it does.
+ */
+async function closeRuntimeInspector(log: Logger): Promise<void> {
+  const deadline = performance.now() + 2000;
+  while (performance.now() < deadline) {
+    const url = runtimeInspectorUrl();
+    if (url !== undefined) {
+      inspector.close();
+      log.warn("closed the debugger the Deno runtime opened on SIGUSR1 ({url})", { url });
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 async function serve(args: string[]): Promise<number> {
@@ -347,6 +422,12 @@ async function serve(args: string[]): Promise<number> {
         retainEvents: config.retainEvents,
         sync: config.sync,
         maxPages,
+        lockWaitMs: config.lockWaitMs,
+        onLockWait: (lockPath, waitMs) =>
+          log.info(
+            "the data dir is locked by another srv ({lock}); waiting up to {seconds} s for it to shut down",
+            { lock: lockPath, seconds: waitMs / 1000 },
+          ),
       });
       store = found.log;
       recovered = found.recovery.state;
@@ -365,6 +446,7 @@ async function serve(args: string[]): Promise<number> {
       opened.release();
       await flushLogs();
       err(`srv: ${(e as Error).message}`);
+      if (e instanceof DataDirError) return e.unsafe ? ExitCode.endpointUnsafe : ExitCode.store;
       return e instanceof StoreError ? ExitCode.store : ExitCode.failure;
     }
   }
@@ -400,7 +482,7 @@ async function serve(args: string[]): Promise<number> {
   });
   // Handlers go in before the readiness line: a launcher may signal as soon
   // as it reads that line, and an unhandled SIGINT would kill srv outright.
-  const signalled = onceSignalled(() => opened.release());
+  const signalled = onceSignalled(() => opened.release(), log);
   out(
     `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
   );
