@@ -339,8 +339,19 @@ async function closeRuntimeInspector(log: Logger): Promise<void> {
   while (performance.now() < deadline) {
     const url = runtimeInspectorUrl();
     if (url !== undefined) {
-      inspector.close();
-      log.warn("closed the debugger the Deno runtime opened on SIGUSR1 ({url})", { url });
+      try {
+        inspector.close();
+        log.warn("closed the debugger the Deno runtime opened on SIGUSR1 ({url})", { url });
+      } catch (e) {
+        // Nothing thrown here may reach the event loop: that would stop srv.
+        log.error(
+          "could not close the debugger the Deno runtime opened on SIGUSR1 ({url}): {error}",
+          {
+            url,
+            error: (e as Error).message,
+          },
+        );
+      }
       return;
     }
     await new Promise((resolve) => setTimeout(resolve, 5));

@@ -250,6 +250,35 @@ Deno.test("SIGHUP shuts down like SIGTERM: exit 0, socket removed, store closed 
   });
 });
 
+Deno.test(
+  "SIGHUP after the terminal is gone (stdout and stderr closed): still exit 0, socket removed",
+  {
+    ignore: unixOnly("Unix signals"),
+  },
+  async () => {
+    await withTempDir(async (dir) => {
+      const { cmd, args } = srvCommand(serveArgs(dir, `${dir}/data`));
+      const child = new Deno.Command(cmd, { args, stdin: "null", stdout: "piped", stderr: "piped" })
+        .spawn();
+      const reader = child.stdout.getReader();
+      let out = "";
+      while (!out.includes("\n")) {
+        const next = await reader.read();
+        if (next.done) break;
+        out += decoder.decode(next.value, { stream: true });
+      }
+      assert.match(out, /^srv ready /);
+      reader.releaseLock();
+      // What a closed terminal leaves: every write to stdout or stderr fails.
+      await child.stdout.cancel();
+      await child.stderr.cancel();
+      child.kill("SIGHUP");
+      assert.equal((await child.status).code, 0);
+      await assert.rejects(Deno.lstat(`${dir}/s.sock`), Deno.errors.NotFound, "socket removed");
+    });
+  },
+);
+
 Deno.test("SIGUSR1 and SIGUSR2 are logged and ignored; srv keeps serving, no debugger left open", {
   ignore: unixOnly("Unix signals"),
 }, async () => {
