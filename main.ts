@@ -457,7 +457,11 @@ async function serve(args: string[]): Promise<number> {
       opened.release();
       await flushLogs();
       err(`srv: ${(e as Error).message}`);
-      if (e instanceof DataDirError) return e.unsafe ? ExitCode.endpointUnsafe : ExitCode.store;
+      // Another user could read, write or swap the data dir: refused like
+      // an unsafe socket directory.
+      if (e instanceof StoreError && e.cause instanceof DataDirError && e.cause.unsafe) {
+        return ExitCode.endpointUnsafe;
+      }
       return e instanceof StoreError ? ExitCode.store : ExitCode.failure;
     }
   }

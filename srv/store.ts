@@ -252,10 +252,26 @@ export class DurableEventLog implements EventHistory {
   /**
    * Opens (or creates) the store in `options.dataDir` and rebuilds the state
    * from it. Throws {@linkcode StoreError} with a precise message when the
-   * dir is unusable, locked by another srv, not an srv store, from a newer
-   * srv, or corrupt; it never starts empty over an existing store.
+   * dir is unusable or unsafe, locked by another srv (after waiting
+   * `lockWaitMs`), when the store is empty, read-only or cannot be written,
+   * not an srv store, from a newer srv, or corrupt; it never starts empty
+   * over an existing store. A rule of the data dir's that failed
+   * (`data_dir.ts`) is the error's `cause`.
    */
   static async open(
+    options: StoreOptions,
+  ): Promise<{ log: DurableEventLog; recovery: StoreRecovery }> {
+    try {
+      return await DurableEventLog.#open(options);
+    } catch (e) {
+      // Callers see one error type; the data dir's rules keep their message,
+      // and their `unsafe` flag (exit 4) rides along as the cause.
+      if (e instanceof DataDirError) throw new StoreError(e.path, e.message, { cause: e });
+      throw e;
+    }
+  }
+
+  static async #open(
     options: StoreOptions,
   ): Promise<{ log: DurableEventLog; recovery: StoreRecovery }> {
     const dir = options.dataDir;

@@ -15,6 +15,7 @@ import {
 import { tryLockFile } from "../srv/lock_file.ts";
 import { unixOnly } from "./_harness.ts";
 import { parseServeArgs } from "../main.ts";
+import { DurableEventLog, StoreError } from "../srv/store.ts";
 
 type Entry = { dir: [uid: number, mode: number] } | { link: string } | { file: number };
 
@@ -306,4 +307,18 @@ Deno.test("--lock-wait: seconds (fractions and 0 allowed), default 10 s, anythin
       /--lock-wait must be a number of seconds/,
     );
   }
+});
+
+Deno.test("DurableEventLog.open throws StoreError for every data dir rule, the rule as its cause", {
+  ignore: unixOnly("Unix modes"),
+}, async () => {
+  await withTemp(async (dir) => {
+    const data = `${dir}/data`;
+    Deno.mkdirSync(data);
+    Deno.chmodSync(data, 0o777);
+    const error = await DurableEventLog.open({ dataDir: data }).catch((e) => e);
+    assert.ok(error instanceof StoreError, String(error));
+    assert.ok(error.cause instanceof DataDirError && error.cause.unsafe);
+    assert.match(error.message, /other users may write to it \(mode 0777\)/);
+  });
 });
