@@ -34,7 +34,7 @@ export interface TrustFs {
   readLink(path: string): string;
 }
 
-/** The real file system. */
+/** The real file system: `lstat` that says null for a missing path, and `readlink`. */
 export const REAL_FS: TrustFs = {
   lstat: lstatOrNull,
   readLink: Deno.readLinkSync,
@@ -43,7 +43,15 @@ export const REAL_FS: TrustFs = {
 /** At most this many symlinks are followed, like the kernel's `MAXSYMLINKS`. */
 const MAX_SYMLINKS = 40;
 
-/** Symbolic mode for messages: 0755, 1777. */
+/**
+ * A mode as four octal digits, for messages.
+ *
+ * @example
+ * ```ts
+ * import { octalMode } from "./trusted_path.ts";
+ * octalMode(0o41777); // "1777"
+ * ```
+ */
 export function octalMode(mode: number): string {
   return (mode & 0o7777).toString(8).padStart(4, "0");
 }
