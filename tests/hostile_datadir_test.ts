@@ -99,6 +99,29 @@ async function serveUnder(
   return { ready, stdout, stderr: () => stderr, child };
 }
 
+/**
+ * The attack of the issue, replayed when the suite runs as root: another
+ * local user (nobody) tries to read every store file. The path leading to
+ * the data dir is opened up for the attempt, so only the files' own modes
+ * stand in the way.
+ */
+async function assertOthersCannotRead(dir: string, data: string, secret: string): Promise<void> {
+  if (ON_WINDOWS || Deno.uid() !== 0) return;
+  await Deno.chmod(dir, 0o755);
+  for (const name of Deno.readDirSync(data)) {
+    const attempt = await new Deno.Command("setpriv", {
+      args: ["--reuid=65534", "--regid=65534", "--clear-groups", "cat", `${data}/${name.name}`],
+      stdout: "piped",
+      stderr: "piped",
+    }).output().catch(() => null);
+    if (attempt === null) return note("skipped: no setpriv to read as another user");
+    assert.equal(attempt.success, false, `nobody read ${name.name}`);
+    assert.match(decoder.decode(attempt.stderr), /Permission denied/);
+    assert.ok(!decoder.decode(attempt.stdout).includes(secret));
+  }
+  await Deno.chmod(dir, 0o700);
+}
+
 async function stopChild(child: Deno.ChildProcess, signal: Deno.Signal = "SIGTERM") {
   child.kill(signal);
   const status = await child.status;
@@ -125,6 +148,7 @@ Deno.test("a data dir made beforehand 0755: db, WAL, shm and lock are 0600, what
       for (const [name, m] of Object.entries(files)) {
         assert.equal(m, "600", `umask ${umask}: ${name} is ${m}: ${JSON.stringify(files)}`);
       }
+      await assertOthersCannotRead(dir, data, "secret-workspace-name");
       await c.dispose();
       assert.equal(await stopChild(srv.child), 0);
     });
