@@ -15,6 +15,7 @@ import {
   resolveEndpoint,
 } from "./srv/endpoint.ts";
 import { DEFAULT_RETAIN_EVENTS, DurableEventLog, StoreError } from "./srv/store.ts";
+import { DataDirError, DEFAULT_LOCK_WAIT_MS } from "./srv/data_dir.ts";
 import type { State } from "./srv/state.ts";
 import { ExitCode } from "./srv/exit_code.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./srv/framing.ts";
@@ -43,7 +44,8 @@ import {
 } from "./srv/transport/open_endpoint.ts";
 import { SRV_VERSION } from "./srv/version.ts";
 import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from "./srv/cli.ts";
-import { getLogger } from "./deps.ts";
+import { getLogger, type Logger } from "./deps.ts";
+import inspector from "node:inspector";
 
 const encoder = new TextEncoder();
 
@@ -111,6 +113,14 @@ const SERVE_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     value: "N",
     help: `events kept on disk for get_events (default ${DEFAULT_RETAIN_EVENTS})`,
+  },
+  "lock-wait": {
+    type: "string",
+    value: "DURATION",
+    help:
+      `how long to wait for another srv (one shutting down) to let go of the data dir before exiting 5 (default ${
+        DEFAULT_LOCK_WAIT_MS / 1000
+      }; 0: do not wait)`,
   },
   sync: {
     type: "string",
@@ -211,17 +221,20 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
   return Number(raw);
 }
 
-/** A duration in ms from `10s`, `500ms`, or a bare number of seconds. */
-function duration(name: string, raw: string | undefined, fallbackMs: number): number {
+/**
+ * A duration in ms from `10s`, `500ms`, or a bare number of seconds, within
+ * [minMs, 1 h]: every time flag reads the same way.
+ */
+function duration(name: string, raw: string | undefined, fallbackMs: number, minMs = 1): number {
   if (raw === undefined) return fallbackMs;
   const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s)?$/.exec(raw);
-  const ms = match === null ? NaN : Number(match[1]) * (match[2] === "ms" ? 1 : 1000);
-  if (!(ms >= 1) || !Number.isSafeInteger(Math.round(ms))) {
+  const ms = match === null ? NaN : Math.round(Number(match[1]) * (match[2] === "ms" ? 1 : 1000));
+  if (!(ms >= minMs && ms <= 3_600_000)) {
     throw new UsageError(
-      `--${name} must be a duration of at least 1 ms such as 10s or 500ms, got "${raw}"`,
+      `--${name} must be a duration from ${minMs} ms to 1 h such as 10s or 500ms, got "${raw}"`,
     );
   }
-  return Math.round(ms);
+  return ms;
 }
 
 function oneOf<T extends string>(
@@ -244,6 +257,8 @@ export interface ServeConfig {
   memory: boolean;
   dataDir?: string;
   retainEvents: number;
+  /** `--lock-wait`, in milliseconds. */
+  lockWaitMs: number;
   sync: "normal" | "full";
   maxLineBytes: number;
   maxConnections: number;
@@ -303,6 +318,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     memory: values.memory === true,
     dataDir: str("data-dir"),
     retainEvents: positiveInt("retain-events", str("retain-events"), DEFAULT_RETAIN_EVENTS),
+    lockWaitMs: duration("lock-wait", str("lock-wait"), DEFAULT_LOCK_WAIT_MS, 0),
     sync: oneOf("sync", str("sync"), ["normal", "full"] as const, "normal"),
     maxLineBytes: positiveInt("max-line-bytes", str("max-line-bytes"), DEFAULT_MAX_LINE_BYTES),
     maxConnections: positiveInt("max-connections", str("max-connections"), DEFAULT_MAX_CONNECTIONS),
@@ -347,16 +363,42 @@ function currentUid(): number | null {
 const SIGNAL_ECHO_MS = 300;
 
 /**
- * Resolves on the first SIGINT/SIGTERM. A second one (after the echo
- * window) runs `onForce` and exits at once with code 130.
+ * Signals that stop srv gracefully. SIGHUP is what a closing terminal sends
+ * (and what `nohup`-less launchers pass on): its default action kills the
+ * process on the spot, leaving the socket file behind and skipping the
+ * drain, so it is handled like SIGTERM. Windows has only these two.
  */
-function onceSignalled(onForce: () => void): Promise<Deno.Signal> {
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT", "SIGBREAK"]
-    : ["SIGINT", "SIGTERM"];
+const STOP_SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT", "SIGBREAK"]
+  : ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/**
+ * Signals srv has no use for but must survive: their default action, too,
+ * kills the process without a shutdown, so a stray `kill -USR1` (a log
+ * rotation script aimed at another daemon, a typo in a pkill) would take
+ * srv down with its socket left behind. They are logged and ignored.
+ */
+const IGNORED_SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
+  ? []
+  : ["SIGUSR1", "SIGUSR2"];
+
+/**
+ * Resolves on the first stop signal. A second one (after the echo window)
+ * runs `onForce` and exits at once with code 130. Ignored signals are
+ * logged.
+ */
+function onceSignalled(onForce: () => void, log: Logger): Promise<Deno.Signal> {
+  // Someone who started srv under --inspect wants the debugger; keep it then.
+  const debuggerWanted = runtimeInspectorUrl() !== undefined;
+  for (const signal of IGNORED_SIGNALS) {
+    Deno.addSignalListener(signal, () => {
+      log.warn("{signal} received; srv does not use it, ignoring it", { signal });
+      if (signal === "SIGUSR1" && !debuggerWanted) closeRuntimeInspector(log);
+    });
+  }
   return new Promise((resolve) => {
     let firstAt: number | null = null;
-    for (const signal of signals) {
+    for (const signal of STOP_SIGNALS) {
       Deno.addSignalListener(signal, () => {
         const now = performance.now();
         if (firstAt === null) {
@@ -371,6 +413,45 @@ function onceSignalled(onForce: () => void): Promise<Deno.Signal> {
       });
     }
   });
+}
+
+/** The runtime's debugger URL, or undefined (also without --allow-sys). */
+function runtimeInspectorUrl(): string | undefined {
+  try {
+    return inspector.url();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Deno (since 2.9.2, denoland/deno#35738) answers SIGUSR1 as Node does: it
+ * opens its debugger on 127.0.0.1:9229, where any local user, not only the
+ * one who may signal srv, could connect and run code as srv. It comes up a
+ * moment after the signal; close it as soon as it does.
+ */
+async function closeRuntimeInspector(log: Logger): Promise<void> {
+  const deadline = performance.now() + 2000;
+  while (performance.now() < deadline) {
+    const url = runtimeInspectorUrl();
+    if (url !== undefined) {
+      try {
+        inspector.close();
+        log.warn("closed the debugger the Deno runtime opened on SIGUSR1 ({url})", { url });
+      } catch (e) {
+        // Nothing thrown here may reach the event loop: that would stop srv.
+        log.error(
+          "could not close the debugger the Deno runtime opened on SIGUSR1 ({url}): {error}",
+          {
+            url,
+            error: (e as Error).message,
+          },
+        );
+      }
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
 }
 
 async function serve(args: string[]): Promise<number> {
@@ -448,6 +529,12 @@ async function serve(args: string[]): Promise<number> {
         retainEvents: config.retainEvents,
         sync: config.sync,
         maxPages,
+        lockWaitMs: config.lockWaitMs,
+        onLockWait: (lockPath, waitMs) =>
+          log.info(
+            "the data dir is locked by another srv ({lock}); waiting up to {seconds} s for it to shut down",
+            { lock: lockPath, seconds: waitMs / 1000 },
+          ),
       });
       store = found.log;
       recovered = found.recovery.state;
@@ -466,6 +553,11 @@ async function serve(args: string[]): Promise<number> {
       opened.release();
       await flushLogs();
       err(`srv: ${(e as Error).message}`);
+      // Another user could read, write or swap the data dir: refused like
+      // an unsafe socket directory.
+      if (e instanceof StoreError && e.cause instanceof DataDirError && e.cause.unsafe) {
+        return ExitCode.endpointUnsafe;
+      }
       return e instanceof StoreError ? ExitCode.store : ExitCode.failure;
     }
   }
@@ -508,7 +600,7 @@ async function serve(args: string[]): Promise<number> {
   });
   // Handlers go in before the readiness line: a launcher may signal as soon
   // as it reads that line, and an unhandled SIGINT would kill srv outright.
-  const signalled = onceSignalled(() => opened.release());
+  const signalled = onceSignalled(() => opened.release(), log);
   out(
     `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
   );

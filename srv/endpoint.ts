@@ -9,6 +9,7 @@
 
 import { posix, win32 } from "node:path";
 import { lstatOrNull, tryLockFile } from "./lock_file.ts";
+import { checkAncestors } from "./trusted_path.ts";
 
 /** The environment variables endpoint resolution reads. */
 export interface EndpointEnv {
@@ -256,7 +257,9 @@ function dirname(path: string): string {
 /**
  * Makes `dir` a safe home for the socket: creates it 0700 when missing and
  * refuses a symlink, a non-directory, a directory another user owns, or one
- * others may write to without the sticky bit.
+ * others may write to without the sticky bit; and the same for every
+ * directory on the way to it (see {@linkcode checkAncestors}), since whoever
+ * may swap a parent may swap `dir` with it.
  *
  * @example
  * ```ts ignore
@@ -265,6 +268,10 @@ function dirname(path: string): string {
  * ```
  */
 export function ensurePrivateDir(dir: string, uid: number | null): void {
+  const problem = uid === null ? null : checkAncestors(posix.dirname(posix.resolve(dir)), uid);
+  if (problem !== null) {
+    throw new EndpointError("unsafe", `refusing to use the socket directory ${dir}: ${problem}`);
+  }
   let info = lstatOrNull(dir);
   if (info === null) {
     Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });

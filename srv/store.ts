@@ -17,7 +17,14 @@ import {
   type LogEntry,
 } from "./event_log.ts";
 import { utf8Length } from "./framing.ts";
-import { tryLockFile } from "./lock_file.ts";
+import {
+  DataDirError,
+  describeFailure,
+  lockDataDir,
+  prepareDataDir,
+  prepareStoreFile,
+  probeWritable,
+} from "./data_dir.ts";
 import { sinceBound, truncatedAfter } from "./_since.ts";
 import type { LogStats, U64 } from "./protocol.ts";
 import { evolveOwned, type ReducerEvent } from "./reducer.ts";
@@ -61,6 +68,10 @@ export interface StoreOptions {
   readonly ringCapacity?: number;
   /** Caps the database size in pages (diagnostics: makes "disk full" reproducible). */
   readonly maxPages?: number;
+  /** How long to wait for another srv (one shutting down) to release the data dir; default 0. */
+  readonly lockWaitMs?: number;
+  /** Called once when that wait starts (for the log). */
+  readonly onLockWait?: (lockPath: string, waitMs: number) => void;
 }
 
 /** What opening the store found. */
@@ -256,32 +267,46 @@ export class DurableEventLog implements EventHistory {
   /**
    * Opens (or creates) the store in `options.dataDir` and rebuilds the state
    * from it. Throws {@linkcode StoreError} with a precise message when the
-   * dir is unusable, locked by another srv, not an srv store, from a newer
-   * srv, or corrupt; it never starts empty over an existing store.
+   * dir is unusable or unsafe, locked by another srv (after waiting
+   * `lockWaitMs`), when the store is empty, read-only or cannot be written,
+   * not an srv store, from a newer srv, or corrupt; it never starts empty
+   * over an existing store. A rule of the data dir's that failed
+   * (`data_dir.ts`) is the error's `cause`.
    */
   static async open(
     options: StoreOptions,
   ): Promise<{ log: DurableEventLog; recovery: StoreRecovery }> {
-    const dir = options.dataDir;
-    prepareDataDir(dir);
-    const lockPath = joinPath(dir, STORE_LOCK_FILE);
-    let lock: Deno.FsFile | null;
     try {
-      lock = await tryLockFile(lockPath);
+      return await DurableEventLog.#open(options);
     } catch (e) {
-      throw new StoreError(dir, `cannot lock the data dir ${dir}: ${message(e)}`, { cause: e });
+      // Callers see one error type; the data dir's rules keep their message,
+      // and their `unsafe` flag (exit 4) rides along as the cause.
+      if (e instanceof DataDirError) throw new StoreError(e.path, e.message, { cause: e });
+      throw e;
     }
-    if (lock === null) {
-      throw new StoreError(
-        dir,
-        `another srv is using the data dir ${dir} (lock ${lockPath} is held)`,
-      );
-    }
+  }
+
+  static async #open(
+    options: StoreOptions,
+  ): Promise<{ log: DurableEventLog; recovery: StoreRecovery }> {
+    const dir = options.dataDir;
+    // The data dir's rules (ownership, modes, the lock, a writable store)
+    // live in data_dir.ts and throw DataDirError with their own message.
+    prepareDataDir(dir);
+    const lock = await lockDataDir(
+      joinPath(dir, STORE_LOCK_FILE),
+      options.lockWaitMs ?? 0,
+      options.onLockWait,
+    );
     const path = joinPath(dir, STORE_FILE);
     let db: DatabaseSync | undefined;
     try {
+      prepareStoreFile(path);
       db = openDatabase(path, options);
       const found = recover(db, path);
+      // Before readiness: a store that cannot be written would otherwise
+      // fail on the first register, after clients were told srv is up.
+      probeWritable(db, path, options.maxPages);
       const log = new DurableEventLog(path, db, lock, options, found);
       log.#preloadRing();
       return { log, recovery: found.recovery };
@@ -292,8 +317,12 @@ export class DurableEventLog implements EventHistory {
         // Nothing more to release.
       }
       lock.close();
-      if (e instanceof StoreError) throw e;
-      throw new StoreError(path, `cannot open the store ${path}: ${message(e)}`, { cause: e });
+      if (e instanceof StoreError || e instanceof DataDirError) throw e;
+      throw new StoreError(
+        path,
+        `cannot open the store ${path}: ${describeFailure(path, e, options.maxPages)}`,
+        { cause: e },
+      );
     }
   }
 
@@ -521,24 +550,6 @@ export class DurableEventLog implements EventHistory {
   }
 }
 
-function prepareDataDir(dir: string): void {
-  let info: Deno.FileInfo;
-  try {
-    info = Deno.statSync(dir);
-  } catch (e) {
-    if (!(e instanceof Deno.errors.NotFound)) {
-      throw new StoreError(dir, `cannot use the data dir ${dir}: ${message(e)}`, { cause: e });
-    }
-    try {
-      Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-    } catch (e) {
-      throw new StoreError(dir, `cannot create the data dir ${dir}: ${message(e)}`, { cause: e });
-    }
-    return;
-  }
-  if (!info.isDirectory) throw new StoreError(dir, `the data dir ${dir} is not a directory`);
-}
-
 function openDatabase(path: string, options: StoreOptions): DatabaseSync {
   const db = new DatabaseSync(path);
   try {
@@ -546,7 +557,8 @@ function openDatabase(path: string, options: StoreOptions): DatabaseSync {
     db.exec("PRAGMA journal_mode = WAL");
   } catch (e) {
     db.close();
-    throw new StoreError(path, `the store ${path} is not an SQLite database (${message(e)})`, {
+    // A full disk or a read-only file fails here too: say which.
+    throw new StoreError(path, `cannot open the store ${path}: ${describeFailure(path, e)}`, {
       cause: e,
     });
   }

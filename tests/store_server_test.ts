@@ -166,7 +166,15 @@ Deno.test("SIGKILL mid-flood: everything any client received is on disk, and sta
 Deno.test("a second srv on the same data dir exits 5 naming the dir", async () => {
   await withDataDir(async (dir, data) => {
     const first = await durable(dir, data);
-    const second = await runSrv(["serve", "--socket", `${dir}/other.sock`, "--data-dir", data]);
+    const second = await runSrv([
+      "serve",
+      "--socket",
+      `${dir}/other.sock`,
+      "--data-dir",
+      data,
+      "--lock-wait",
+      "0",
+    ]);
     assert.equal(second.code, 5);
     assert.match(second.stderr, new RegExp(`another srv is using the data dir ${data}`));
     assert.equal(await first.stop(), 0);
