@@ -191,6 +191,8 @@ export class TreeWriter {
   readonly #workspaces = new Set<string>();
   readonly #tabs = new Set<string>();
   readonly #blocks = new Set<string>();
+  /** Blocks whose meta alone changed: their UPDATE leaves the (tab_id, position) index alone. */
+  readonly #blockMetas = new Set<string>();
   // Parents whose children's order changed.
   readonly #tabOrder = new Set<string>();
   readonly #blockOrder = new Set<string>();
@@ -206,6 +208,7 @@ export class TreeWriter {
   readonly #upsertBlock: StatementSync;
   readonly #deleteBlock: StatementSync;
   readonly #moveBlock: StatementSync;
+  readonly #setBlockMeta: StatementSync;
   readonly #blocksOf: StatementSync;
 
   constructor(db: DatabaseSync, positions: Map<string, number>) {
@@ -231,13 +234,14 @@ export class TreeWriter {
     );
     this.#deleteBlock = db.prepare("DELETE FROM blocks WHERE block_id = ?");
     this.#moveBlock = db.prepare("UPDATE blocks SET position = ? WHERE block_id = ?");
+    this.#setBlockMeta = db.prepare("UPDATE blocks SET meta = ? WHERE block_id = ?");
     this.#blocksOf = db.prepare("DELETE FROM blocks WHERE tab_id = ? RETURNING block_id");
   }
 
   /** Whether any row waits to be written. */
   get pending(): boolean {
-    return this.#workspaces.size + this.#tabs.size + this.#blocks.size + this.#tabOrder.size +
-        this.#blockOrder.size > 0;
+    return this.#workspaces.size + this.#tabs.size + this.#blocks.size + this.#blockMetas.size +
+        this.#tabOrder.size + this.#blockOrder.size > 0;
   }
 
   /** Notes the rows `event` changes (each event says exactly what it touched). */
@@ -284,8 +288,11 @@ export class TreeWriter {
         this.#blockOrder.add(event.tab_id);
         break;
       case "block_deleted":
-      case "block_meta_updated":
         this.#blocks.add(event.block_id);
+        break;
+      case "block_meta_updated":
+        // The hot path of a busy client: only the meta column is rewritten.
+        this.#blockMetas.add(event.block_id);
         break;
       case "block_moved":
         this.#blocks.add(event.block_id);
@@ -315,6 +322,12 @@ export class TreeWriter {
       } else {
         this.#upsertTab.run(id, t.workspaceId, positions.get(id)!, t.name, encodeMeta(t.meta));
       }
+    }
+    for (const id of this.#blockMetas) {
+      if (this.#blocks.has(id)) continue; // written whole below
+      const b = tree.blocks.get(id);
+      // A block deleted later in the turn is in #blocks (its delete event names it).
+      if (b !== undefined) this.#setBlockMeta.run(encodeMeta(b.meta), id);
     }
     for (const id of this.#blocks) {
       const b = tree.blocks.get(id);
@@ -348,6 +361,7 @@ export class TreeWriter {
     this.#workspaces.clear();
     this.#tabs.clear();
     this.#blocks.clear();
+    this.#blockMetas.clear();
     this.#tabOrder.clear();
     this.#blockOrder.clear();
     this.#goneWorkspaces.clear();
@@ -366,6 +380,12 @@ export class TreeWriter {
     for (const id of this.#tabs) {
       const t = tree.tabs.get(id);
       if (t !== undefined && !positions.has(id)) this.#tabOrder.add(t.workspaceId);
+    }
+    for (const id of this.#blockMetas) {
+      if (this.#blocks.has(id)) continue; // written whole below
+      const b = tree.blocks.get(id);
+      // A block deleted later in the turn is in #blocks (its delete event names it).
+      if (b !== undefined) this.#setBlockMeta.run(encodeMeta(b.meta), id);
     }
     for (const id of this.#blocks) {
       const b = tree.blocks.get(id);
