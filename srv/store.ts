@@ -559,10 +559,13 @@ export class DurableEventLog implements EventHistory {
    * Inside the commit's transaction: drops whole batches, oldest first,
    * past the retention, at most {@linkcode PRUNE_CHUNK_EVENTS} events' worth
    * (or one batch) per commit, so a large excess is worked off over turns.
+   * The retained count may exceed the retention by that slack plus one batch.
    */
   #prune(): void {
     let excess = this.#count - this.retainEvents;
-    if (excess <= 0) return;
+    // A little slack (1/64 of the retention, at most a chunk) so a store at
+    // its retention prunes every few hundred events, not on every commit.
+    if (excess <= 0 || excess < Math.min(PRUNE_CHUNK_EVENTS, this.retainEvents >> 6)) return;
     let budget = Math.min(excess, PRUNE_CHUNK_EVENTS);
     let lastGone: number | null = null;
     let gone = 0;

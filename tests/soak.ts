@@ -3,9 +3,11 @@
 // figures as it goes. Not part of `deno task test`. Exits 1 when srv broke a
 // rule (crash, missing or double process_exited, gap in the stream, wrong
 // answer, leaked connection, error in its log). SRV_SOAK_SECONDS sets the
-// default duration; SRV_FUZZ_SEED replays a seed's inputs.
+// default duration; SRV_FUZZ_SEED replays a seed's inputs. `--store` runs
+// the store's full-size row instead (tests/_soak_store.ts).
 import { parseArgs } from "node:util";
 import { startSrv } from "./_harness.ts";
+import { soakStoreRow } from "./_soak_store.ts";
 import {
   type CampaignReport,
   formatReport,
@@ -24,12 +26,21 @@ const { values } = parseArgs({
   options: {
     duration: { type: "string" },
     concurrency: { type: "string" },
+    store: { type: "boolean" },
   },
 });
+if (values.store) {
+  say("soak --store: 650 blocks of 850 KB meta, SIGTERM, restart twice");
+  const violations = await soakStoreRow(say);
+  say(
+    violations.length === 0 ? "soak --store: ok" : `soak --store FAILED: ${violations.join("; ")}`,
+  );
+  Deno.exit(violations.length === 0 ? 0 : 1);
+}
 const seconds = Number(values.duration ?? Deno.env.get("SRV_SOAK_SECONDS") ?? "120");
 const concurrency = Number(values.concurrency ?? "32");
 if (!(seconds > 0) || !Number.isInteger(concurrency) || concurrency < 1) {
-  say("usage: deno task soak [--duration SECONDS] [--concurrency N]");
+  say("usage: deno task soak [--duration SECONDS] [--concurrency N] | --store");
   Deno.exit(2);
 }
 
