@@ -334,9 +334,13 @@ async function main(): Promise<void> {
     const memory = await startTarget("srv", { dir: `${dir}/memory`, srv: {} });
     const memoryBuilt = await populate(memory);
     const N = 20_000;
+    const ROUNDS = 5;
     const measure = async (hot: boolean) => {
       const rates = { store: [] as number[], memory: [] as number[] };
-      for (let round = 0; round < 3; round++) {
+      // A round each to warm up (JIT, caches) that is not counted.
+      await pipelined(memory, memoryBuilt.blockIds, N / 4, hot);
+      await pipelined(store, built.blockIds, N / 4, hot);
+      for (let round = 0; round < ROUNDS; round++) {
         rates.memory.push(await pipelined(memory, memoryBuilt.blockIds, N, hot));
         rates.store.push(await pipelined(store, built.blockIds, N, hot));
       }
@@ -380,8 +384,10 @@ async function main(): Promise<void> {
       `| Start to readiness | ${readyMs.toFixed(0)} ms (RSS ${
         readyRss.toFixed(0)
       } MB) | ≤ 3000 ms | ${goal(readyMs <= 3000)} |`,
-      `| Pipelined update_block_meta to one block per client, store ÷ --memory (median of 3 ` +
-      `alternating rounds of ${N.toLocaleString("en")}) | ${hot.ratio.toFixed(2)}x ` +
+      `| Pipelined update_block_meta to one block per client, store ÷ --memory (median of ${ROUNDS} ` +
+      `alternating rounds, after a warm-up round, of ${N.toLocaleString("en")}) | ${
+        hot.ratio.toFixed(2)
+      }x ` +
       `(${hot.store.toFixed(0)}/s vs ${hot.memory.toFixed(0)}/s) | ≥ 0.85x | ${
         goal(hot.ratio >= 0.85)
       } |`,
