@@ -14,7 +14,12 @@ import {
   readResolutionEnv,
   resolveEndpoint,
 } from "./srv/endpoint.ts";
-import { DEFAULT_RETAIN_EVENTS, DurableEventLog, StoreError } from "./srv/store.ts";
+import {
+  DEFAULT_RETAIN_EVENTS,
+  DurableEventLog,
+  STORE_SCHEMA_VERSION,
+  StoreError,
+} from "./srv/store.ts";
 import { DataDirError, DEFAULT_LOCK_WAIT_MS } from "./srv/data_dir.ts";
 import type { State } from "./srv/state.ts";
 import { ExitCode } from "./srv/exit_code.ts";
@@ -539,11 +544,18 @@ async function serve(args: string[]): Promise<number> {
       store = found.log;
       recovered = found.recovery.state;
       log.info(
-        "store {path}: {stored} events on disk, checkpoint at v{checkpoint}, replayed {replayed}, next version v{next} ({ms} ms)",
+        "store {path}: {workspaces} workspaces, {tabs} tabs, {blocks} blocks, {stored} events on disk, tables at v{tables}{migrated}, replayed {replayed}, next version v{next} ({ms} ms)",
         {
           path: store.path,
+          workspaces: recovered.workspaces.size,
+          tabs: recovered.tabs.size,
+          blocks: recovered.blocks.size,
           stored: found.recovery.stored,
-          checkpoint: found.recovery.checkpointVersion,
+          tables: found.recovery.tablesVersion,
+          migrated: found.recovery.migratedFrom > 0 &&
+              found.recovery.migratedFrom < STORE_SCHEMA_VERSION
+            ? ` (migrated from schema ${found.recovery.migratedFrom})`
+            : "",
           replayed: found.recovery.replayed,
           next: recovered.eventVersion + 1,
           ms: Math.round(performance.now() - started),

@@ -33,6 +33,7 @@ import {
   type TargetId,
 } from "./_servers.ts";
 import type { LoadConfig, TargetKind } from "./load.ts";
+import { STORE_SECTION_END, STORE_SECTION_START } from "./_store_section.ts";
 
 const encoder = new TextEncoder();
 const PHASES = ["rtt", "pipeline", "fanout", "catchup", "idle", "startup"] as const;
@@ -573,7 +574,12 @@ async function main(): Promise<number> {
     for (const n of bench.notes) print(`- ${n}`);
   }
   if (opts.write) {
-    const md = resultsMarkdown(opts, m, figures, runs, bench.notes, startedAt, seconds);
+    let md = resultsMarkdown(opts, m, figures, runs, bench.notes, startedAt, seconds);
+    // `deno task bench:store` owns one section of the file: keep it.
+    const old = await Deno.readTextFile(`${opts.out}results.md`).catch(() => "");
+    const a = old.indexOf(STORE_SECTION_START);
+    const b = old.indexOf(STORE_SECTION_END);
+    if (a >= 0 && b > a) md += "\n" + old.slice(a, b + STORE_SECTION_END.length) + "\n";
     await Deno.mkdir(opts.out, { recursive: true });
     await Deno.writeTextFile(`${opts.out}results.md`, md);
     const subtitle = `${m.cpu}, ${m.cores} cores · ${m.deno.split(",")[0]} · Redis ${

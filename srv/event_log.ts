@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { LogStats, U64 } from "./protocol.ts";
+import type { LoggedEvent, LogStats, U64 } from "./protocol.ts";
 import { sinceBound, truncatedAfter } from "./_since.ts";
 import type { State } from "./state.ts";
 
@@ -15,6 +15,11 @@ export interface LogEntry {
   readonly version: number;
   /** Compact JSON of the event, without the trailing newline. */
   readonly json: string;
+  /**
+   * The event itself, when the caller has it: a durable store reads from it
+   * which rows of the tree changed (and parses `json` when it is absent).
+   */
+  readonly event?: LoggedEvent;
 }
 
 /**

@@ -416,7 +416,7 @@ export class Server {
         event.instance_id = this.identity.instanceId;
       }
       const json = encodeEvent(event);
-      if (isLogged(event)) this.history.append({ version: event.version, json });
+      if (isLogged(event)) this.history.append({ version: event.version, json, event });
       this.#stage(null, json);
     }
     return events;

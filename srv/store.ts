@@ -1,14 +1,17 @@
 /**
- * Durable state (PROTOCOL.md §8): an embedded SQLite event store behind the
- * event log's seam. Every logged event and the highest issued version are
- * committed before the server broadcasts them; a periodic checkpoint of the
- * tree bounds what a restart replays; `get_events` reaches back past the
- * memory ring as far as the store's retention.
+ * Durable state (PROTOCOL.md §8): an embedded SQLite store behind the event
+ * log's seam. Every logged event, the highest issued version and the rows
+ * of the tree those events changed (workspaces, tabs, blocks: one row each,
+ * see `_tree_tables.ts`) are committed in one transaction before the server
+ * broadcasts them. A restart loads the tables, not the history;
+ * `get_events` reaches back past the memory ring as far as the store's
+ * retention.
  *
  * @module
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { getLogger, type Logger } from "../deps.ts";
 import {
   DEFAULT_RING_CAPACITY,
   type EventHistory,
@@ -26,19 +29,31 @@ import {
   probeWritable,
 } from "./data_dir.ts";
 import { sinceBound, truncatedAfter } from "./_since.ts";
-import type { LogStats, U64 } from "./protocol.ts";
-import { evolveOwned, type ReducerEvent } from "./reducer.ts";
+import { type Json, type LoggedEvent, type LogStats, parseJson, type U64 } from "./protocol.ts";
+import { evolveOwned } from "./reducer.ts";
 import { measure } from "./limits.ts";
-import { type Block, initialState, type State, type Tab, type Workspace } from "./state.ts";
+import { initialState, type State, type Tab, type Workspace } from "./state.ts";
+import {
+  DamagedRowError,
+  insertTree,
+  loadTree,
+  type Tree,
+  TREE_TABLES_SQL,
+  TreeWriter,
+} from "./_tree_tables.ts";
 
 /** `PRAGMA application_id` of an srv store: "srv1" in ASCII. */
 export const STORE_APPLICATION_ID = 0x73727631;
 /** The schema version this srv writes; older stores are migrated forward. */
-export const STORE_SCHEMA_VERSION = 1;
+export const STORE_SCHEMA_VERSION = 2;
 /** Default of `--retain-events`: events kept on disk for `get_events`. */
 export const DEFAULT_RETAIN_EVENTS = 100_000;
-/** Logged events between two checkpoints of the tree. */
-export const DEFAULT_CHECKPOINT_EVERY = 1000;
+/**
+ * Most events one commit deletes past the retention: pruning is spread over
+ * turns in bounded chunks, so lowering `--retain-events` on a big store
+ * never stalls a turn on one giant DELETE.
+ */
+export const PRUNE_CHUNK_EVENTS = 1000;
 /** File names inside the data dir. */
 export const STORE_FILE = "srv.db";
 /** The lock that keeps a second srv off the same data dir. */
@@ -58,10 +73,8 @@ export class StoreError extends Error {
 export interface StoreOptions {
   /** Directory holding `srv.db` and `srv.lock`; created 0700 when missing. */
   readonly dataDir: string;
-  /** Events kept for `get_events` (never fewer than those after the latest checkpoint). */
+  /** Events kept for `get_events` (at least the memory ring's capacity). */
   readonly retainEvents?: number;
-  /** Logged events between checkpoints (at least; a large tree stretches it to its size). */
-  readonly checkpointEvery?: number;
   /** `normal` survives a crash of srv; `full` also survives power loss (fsync per commit). */
   readonly sync?: "normal" | "full";
   /** Size of the memory ring in front of the store. */
@@ -76,19 +89,22 @@ export interface StoreOptions {
 
 /** What opening the store found. */
 export interface StoreRecovery {
-  /** The state rebuilt from the latest checkpoint and the events after it. */
+  /** The state loaded from the tables, plus the events newer than them. */
   readonly state: State;
-  /** Version of the checkpoint used (0 when none). */
-  readonly checkpointVersion: number;
-  /** Events replayed on top of the checkpoint. */
+  /** The version the tables reflected on disk (before any replay). */
+  readonly tablesVersion: number;
+  /** Events newer than the tables, replayed and written back (normally 0). */
   readonly replayed: number;
   /** Events on disk. */
   readonly stored: number;
+  /** The schema version the store had before this open (0: a new store). */
+  readonly migratedFrom: number;
 }
 
+/** A step forward from schema `to - 1`; runs inside the migration's transaction. */
 interface Migration {
   readonly to: number;
-  readonly sql: string;
+  readonly run: (db: DatabaseSync, path: string) => void;
 }
 
 /** Forward-only migrations; `to` is the schema version after each. */
@@ -98,7 +114,8 @@ const MIGRATIONS: readonly Migration[] = [
     // One row per committed turn: a pipelined client costs one INSERT per
     // batch, not per event. `lines` holds the events' JSON, one per line,
     // oldest first, exactly as broadcast.
-    sql: `
+    run: (db) =>
+      db.exec(`
       CREATE TABLE batches (
         first_version INTEGER PRIMARY KEY,
         last_version INTEGER NOT NULL,
@@ -110,62 +127,159 @@ const MIGRATIONS: readonly Migration[] = [
         version INTEGER PRIMARY KEY, state TEXT NOT NULL, created_at TEXT NOT NULL
       ) STRICT;
       INSERT INTO meta (key, value) VALUES ('highest_version', 0);
-    `,
+    `),
+  },
+  {
+    to: 2,
+    // The tree moves from checkpoints (the whole state as one JSON string,
+    // in srv's internal shape) to one row per entity. The latest checkpoint
+    // becomes the rows; events after it stay in \`batches\` and are replayed
+    // on top by the open that follows (tables_version says where the tables
+    // stand). \`meta\` becomes \`scalars\`, to leave "meta" to the rows' column.
+    run: (db, path) => {
+      db.exec(TREE_TABLES_SQL);
+      db.exec("ALTER TABLE meta RENAME TO scalars");
+      const checkpoint = db.prepare(
+        "SELECT version, state FROM checkpoints ORDER BY version DESC LIMIT 1",
+      ).get() as { version: number; state: string } | undefined;
+      let nextClientId = 1;
+      if (checkpoint !== undefined) {
+        const old = schema1Checkpoint(checkpoint.state, path, checkpoint.version);
+        insertTree(db, old.tree);
+        nextClientId = old.nextClientId;
+      }
+      db.prepare("INSERT INTO scalars (key, value) VALUES ('next_client_id', ?)").run(nextClientId);
+      db.prepare("INSERT INTO scalars (key, value) VALUES ('tables_version', ?)")
+        .run(checkpoint?.version ?? 0);
+      db.exec("DROP TABLE checkpoints");
+    },
   },
 ];
+
+/**
+ * The tree of a schema-1 checkpoint (`{eventVersion, nextClientId,
+ * workspaces, tabs, blocks}` in srv's internal camelCase shape). Only the
+ * migration reads it, once.
+ */
+function schema1Checkpoint(json: string, path: string, version: number) {
+  try {
+    const data = parseJson(json) as {
+      nextClientId: number;
+      workspaces: Workspace[];
+      tabs: Tab[];
+      blocks: { id: string; tabId: string; meta: Json }[];
+    };
+    return {
+      nextClientId: data.nextClientId,
+      tree: {
+        workspaces: new Map(data.workspaces.map((w) => [w.id, w])),
+        tabs: new Map(data.tabs.map((t) => [t.id, t])),
+        blocks: new Map(data.blocks.map((b) => [b.id, b])),
+      } satisfies Tree,
+    };
+  } catch (e) {
+    throw new StoreError(
+      path,
+      `the store ${path} is corrupt: checkpoint v${version} cannot be read (${message(e)})`,
+      { cause: e },
+    );
+  }
+}
 
 /** The version of a stored event line: the encoder always writes it last. */
 function versionOfLine(line: string): number {
   return Number(line.slice(line.lastIndexOf('"version":') + 10, -1));
 }
 
-/** The entries of stored batches with version above `since`, oldest first. */
-function entriesOf(rows: Iterable<{ lines: string }>, since: number): LogEntry[] {
-  const out: LogEntry[] = [];
-  for (const row of rows) {
-    for (const json of row.lines.split("\n")) {
-      const version = versionOfLine(json);
-      if (version > since) out.push({ version, json });
-    }
+/**
+ * Why a stored event line cannot be sent as it is, or null when it can: it
+ * must parse as JSON, be an object with a string `event`, and carry as its
+ * last field the `version` it is filed under (rows edited behind srv's back
+ * pass SQLite's integrity check, but must never reach a client).
+ */
+function lineProblem(line: string, version: number): string | null {
+  let value: unknown;
+  try {
+    value = JSON.parse(line);
+  } catch (e) {
+    return `not valid JSON (${message(e)})`;
   }
-  return out;
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    return "not a JSON object";
+  }
+  const fields = value as { event?: unknown; version?: unknown };
+  if (typeof fields.event !== "string") return "without a string `event` field";
+  if (fields.version !== version) return "without its `version` as the last field";
+  return null;
 }
 
-/** The tree as a checkpoint stores it (JSON). */
-interface CheckpointData {
-  eventVersion: number;
-  nextClientId: number;
-  workspaces: Workspace[];
-  tabs: Tab[];
-  blocks: Block[];
+/** A batch row as read back from disk. */
+interface BatchRow {
+  first_version: number;
+  last_version: number;
+  events: number;
+  lines: string;
 }
 
-function toCheckpoint(state: State): string {
-  const data: CheckpointData = {
-    eventVersion: state.eventVersion,
-    nextClientId: state.nextClientId,
-    workspaces: [...state.workspaces.values()],
-    tabs: [...state.tabs.values()],
-    blocks: [...state.blocks.values()],
-  };
-  return JSON.stringify(data);
+/** What reading batches found: the good entries, and the newest damaged version. */
+interface ReadBack {
+  entries: LogEntry[];
+  /** The last version of the newest damaged row read, or 0. */
+  damagedThrough: number;
+  problems: string[];
 }
 
-function fromCheckpoint(json: string): State {
-  const data = JSON.parse(json) as CheckpointData;
-  const workspaces = new Map(data.workspaces.map((w) => [w.id, w]));
-  const tabs = new Map(data.tabs.map((t) => [t.id, t]));
-  const blocks = new Map(data.blocks.map((b) => [b.id, b]));
-  return {
-    ...initialState(),
-    eventVersion: data.eventVersion,
-    nextClientId: data.nextClientId,
-    workspaces,
-    tabs,
-    blocks,
-    // Not stored: recomputed, so a checkpoint of any age gives the same total.
-    contentBytes: measure({ workspaces, tabs, blocks }),
-  };
+/**
+ * The entries of stored batches with version above \`since\`, oldest first,
+ * each checked by {@linkcode lineProblem}. A damaged row is not sent: what
+ * was read before it is dropped too, so the answer is the history as if it
+ * began after that row (truncated), never a gap in the middle.
+ */
+function readBatches(rows: Iterable<BatchRow>, since: number, path: string): ReadBack {
+  let out: LogEntry[] = [];
+  let damagedThrough = 0;
+  const problems: string[] = [];
+  for (const row of rows) {
+    const checked = checkBatch(row, since);
+    if (typeof checked === "string") {
+      problems.push(`${path}: batches row first_version=${row.first_version} ${checked}`);
+      damagedThrough = Math.max(damagedThrough, row.last_version);
+      out = [];
+      continue;
+    }
+    for (const entry of checked) out.push(entry);
+  }
+  return { entries: out, damagedThrough, problems };
+}
+
+/**
+ * One batch row's entries with version above `since`, oldest first, or
+ * why the row is damaged (then none of it may be sent).
+ */
+function checkBatch(row: BatchRow, since: number): LogEntry[] | string {
+  const lines = row.lines.split("\n");
+  if (lines.length !== row.events) return `holds ${lines.length} lines for ${row.events} events`;
+  const good: LogEntry[] = [];
+  let previous = row.first_version - 1;
+  for (let i = 0; i < lines.length; i++) {
+    // Unlogged events (errors) take versions too: a batch's versions rise
+    // but need not be contiguous.
+    const version = versionOfLine(lines[i]);
+    const last = i === lines.length - 1;
+    if (
+      !Number.isSafeInteger(version) || version <= previous || version > row.last_version ||
+      (i === 0 && version !== row.first_version) || (last && version !== row.last_version)
+    ) {
+      return `line ${i + 1} is not an event filed between v${row.first_version} and ` +
+        `v${row.last_version}`;
+    }
+    previous = version;
+    if (version <= since) continue;
+    const why = lineProblem(lines[i], version);
+    if (why !== null) return `line ${i + 1} (v${version}) is ${why}`;
+    good.push({ version, json: lines[i] });
+  }
+  return good;
 }
 
 function message(e: unknown): string {
@@ -179,8 +293,9 @@ function joinPath(dir: string, file: string): string {
 
 /**
  * The event history of a durable srv: the memory ring in front, SQLite
- * behind. Open it with {@linkcode DurableEventLog.open}, hand it to the
- * server as `history`, and {@linkcode DurableEventLog.close} it on shutdown.
+ * behind, and the tree's tables committed with the events. Open it with
+ * {@linkcode DurableEventLog.open}, hand it to the server as `history`, and
+ * {@linkcode DurableEventLog.close} it on shutdown.
  *
  * @example
  * ```ts ignore
@@ -196,23 +311,29 @@ export class DurableEventLog implements EventHistory {
   /** Path of the SQLite database file. */
   readonly path: string;
   readonly retainEvents: number;
-  readonly checkpointEvery: number;
   readonly #db: DatabaseSync;
   readonly #lock: Deno.FsFile;
   readonly #ring: EventLog;
+  readonly #tree: TreeWriter;
+  readonly #log: Logger = getLogger(["srv", "store"]);
   #pending: LogEntry[] = [];
   #committedVersion: number;
-  #sinceCheckpoint: number;
-  #latestCheckpoint: number;
+  #nextClientId: number;
   #oldest: number | null;
   #newest: number | null;
   #count: number;
+  /** Newest version of a damaged history row found so far (0: none). */
+  #damagedThrough = 0;
   #closed = false;
   readonly #insertBatch: StatementSync;
-  readonly #setHighest: StatementSync;
+  readonly #setVersions: StatementSync;
+  readonly #setNextClientId: StatementSync;
   readonly #begin: StatementSync;
   readonly #commit: StatementSync;
   readonly #selectSince: StatementSync;
+  readonly #oldestBatches: StatementSync;
+  readonly #deleteThrough: StatementSync;
+  readonly #minFirst: StatementSync;
   /** Batches older than a version, newest first (prepared on first use). */
   #selectBefore: StatementSync | null = null;
 
@@ -221,14 +342,7 @@ export class DurableEventLog implements EventHistory {
     db: DatabaseSync,
     lock: Deno.FsFile,
     options: StoreOptions,
-    found: {
-      highest: number;
-      checkpoint: number;
-      recovery: StoreRecovery;
-      oldest: number | null;
-      newest: number | null;
-      count: number;
-    },
+    found: Found,
   ) {
     this.path = path;
     this.#db = db;
@@ -240,38 +354,48 @@ export class DurableEventLog implements EventHistory {
       options.retainEvents ?? DEFAULT_RETAIN_EVENTS,
       this.#ring.capacity,
     );
-    this.checkpointEvery = options.checkpointEvery ?? DEFAULT_CHECKPOINT_EVERY;
-    this.#committedVersion = found.highest;
-    this.#latestCheckpoint = found.checkpoint;
+    this.#tree = new TreeWriter(db, found.positions);
+    this.#committedVersion = found.tablesVersion;
+    this.#nextClientId = found.nextClientId;
     this.#oldest = found.oldest;
     this.#newest = found.newest;
     this.#count = found.count;
-    // Events replayed at open are not in any checkpoint yet: count them, or
-    // a store killed every time before the interval would replay ever more.
-    this.#sinceCheckpoint = found.recovery.replayed;
     this.#insertBatch = db.prepare(
       "INSERT INTO batches (first_version, last_version, events, lines) VALUES (?, ?, ?, ?)",
     );
-    this.#setHighest = db.prepare("UPDATE meta SET value = ? WHERE key = 'highest_version'");
+    // The tables commit with the events, so they always stand at the highest version.
+    this.#setVersions = db.prepare(
+      "UPDATE scalars SET value = ?1 WHERE key IN ('highest_version', 'tables_version')",
+    );
+    this.#setNextClientId = db.prepare(
+      "UPDATE scalars SET value = ? WHERE key = 'next_client_id'",
+    );
     this.#begin = db.prepare("BEGIN IMMEDIATE");
     this.#commit = db.prepare("COMMIT");
     // Batches are contiguous ranges keyed by their first version: start at
     // the one that may hold `since + 1` and walk forward on the primary key.
     this.#selectSince = db.prepare(
-      `SELECT lines FROM batches WHERE first_version >= coalesce(
+      `SELECT first_version, last_version, events, lines FROM batches
+       WHERE first_version >= coalesce(
          (SELECT max(first_version) FROM batches WHERE first_version <= ?1), 0)
        ORDER BY first_version`,
     );
+    this.#oldestBatches = db.prepare(
+      "SELECT first_version, events FROM batches ORDER BY first_version LIMIT ?",
+    );
+    this.#deleteThrough = db.prepare("DELETE FROM batches WHERE first_version <= ?");
+    this.#minFirst = db.prepare("SELECT min(first_version) AS lo FROM batches");
   }
 
   /**
-   * Opens (or creates) the store in `options.dataDir` and rebuilds the state
-   * from it. Throws {@linkcode StoreError} with a precise message when the
-   * dir is unusable or unsafe, locked by another srv (after waiting
-   * `lockWaitMs`), when the store is empty, read-only or cannot be written,
-   * not an srv store, from a newer srv, or corrupt; it never starts empty
-   * over an existing store. A rule of the data dir's that failed
-   * (`data_dir.ts`) is the error's `cause`.
+   * Opens (or creates) the store in `options.dataDir`, migrates it to this
+   * schema, loads the tree from its tables and replays the events newer
+   * than them (normally none). Throws {@linkcode StoreError} with a precise
+   * message when the dir is unusable or unsafe, locked by another srv
+   * (after waiting `lockWaitMs`), when the store is empty, read-only or
+   * cannot be written, not an srv store, from a newer srv, or corrupt; it
+   * never starts empty over an existing store. A rule of the data dir's
+   * that failed (`data_dir.ts`) is the error's `cause`.
    */
   static async open(
     options: StoreOptions,
@@ -308,8 +432,9 @@ export class DurableEventLog implements EventHistory {
       // fail on the first register, after clients were told srv is up.
       probeWritable(db, path, options.maxPages);
       const log = new DurableEventLog(path, db, lock, options, found);
+      const recovery = log.#catchUp(found);
       log.#preloadRing();
-      return { log, recovery: found.recovery };
+      return { log, recovery };
     } catch (e) {
       try {
         db?.close();
@@ -326,28 +451,87 @@ export class DurableEventLog implements EventHistory {
     }
   }
 
+  /**
+   * Replays the events newer than the tables (after a migration: those
+   * after the old checkpoint) and commits the rows they touched, so the
+   * next open has nothing to replay.
+   */
+  #catchUp(found: Found): StoreRecovery {
+    let state = found.state;
+    let replayed = 0;
+    if ((found.newest ?? 0) > found.tablesVersion) {
+      const rows = this.#selectSince.iterate(found.tablesVersion) as Iterable<BatchRow>;
+      const read = readBatches(rows, found.tablesVersion, this.path);
+      if (read.problems.length > 0) {
+        throw new StoreError(
+          this.path,
+          `the store ${this.path} is corrupt: the events after its tables cannot be replayed: ` +
+            read.problems[0],
+        );
+      }
+      for (const entry of read.entries) {
+        // The state is ours alone here, so replay can update it in place.
+        const event = parseJson(entry.json) as LoggedEvent;
+        state = evolveOwned(state, event);
+        this.#tree.track(event);
+        replayed++;
+      }
+    }
+    // A restart starts over: nobody is connected, so no process is running.
+    const recovered: State = {
+      ...state,
+      lifecycle: "starting",
+      processes: new Map(),
+      eventVersion: Math.max(found.highest, state.eventVersion, found.newest ?? 0),
+    };
+    if (replayed > 0 || recovered.eventVersion !== found.tablesVersion) this.commit(recovered);
+    return {
+      state: recovered,
+      tablesVersion: found.tablesVersion,
+      replayed,
+      stored: found.count,
+      migratedFrom: found.migratedFrom,
+    };
+  }
+
   append(entry: LogEntry): void {
     this.#ring.append(entry);
     this.#pending.push(entry);
+    this.#tree.track(entry.event ?? parseJson(entry.json) as LoggedEvent);
     this.#oldest ??= entry.version;
     this.#newest = entry.version;
     this.#count++;
   }
 
   /**
-   * Commits appended events, the highest issued version and (every
-   * `checkpointEvery` events) a checkpoint of `state`, in one transaction.
-   * Throws {@linkcode StoreError} when the write fails; nothing appended
-   * since the last commit may then be broadcast.
+   * Commits appended events, the highest issued version and the rows of
+   * the tree they changed (read from `state`, the state after them), in one
+   * transaction, and prunes a bounded chunk past the retention. Throws
+   * {@linkcode StoreError} when the write fails; nothing appended since the
+   * last commit may then be broadcast.
    */
   commit(state: State): void {
-    if (this.#pending.length === 0 && state.eventVersion === this.#committedVersion) return;
-    const checkpointDue =
-      this.#sinceCheckpoint + this.#pending.length >= this.#checkpointInterval(state);
+    if (
+      this.#pending.length === 0 && state.eventVersion === this.#committedVersion &&
+      !this.#tree.pending
+    ) return;
     try {
       this.#begin.run();
-      this.#writePending(state);
-      if (checkpointDue) this.#checkpoint(state);
+      const pending = this.#pending;
+      if (pending.length > 0) {
+        const lines = pending.length === 1
+          ? pending[0].json
+          : pending.map((e) => e.json).join("\n");
+        this.#insertBatch.run(pending[0].version, pending.at(-1)!.version, pending.length, lines);
+      }
+      this.#tree.write(state);
+      if (state.eventVersion !== this.#committedVersion) {
+        this.#setVersions.run(state.eventVersion);
+      }
+      if (state.nextClientId !== this.#nextClientId) {
+        this.#setNextClientId.run(state.nextClientId);
+      }
+      this.#prune();
       this.#commit.run();
     } catch (e) {
       this.#rollback();
@@ -355,41 +539,33 @@ export class DurableEventLog implements EventHistory {
         cause: e,
       });
     }
-    this.#sinceCheckpoint = checkpointDue ? 0 : this.#sinceCheckpoint + this.#pending.length;
     this.#pending = [];
     this.#committedVersion = state.eventVersion;
-  }
-
-  /**
-   * Inside a transaction: the pending events as one batch, and the highest
-   * version when the batch does not already say it (the turn ended with an
-   * unlogged event, such as an error). Recovery takes the larger of both.
-   */
-  #writePending(state: State): void {
-    const pending = this.#pending;
-    const last = pending.at(-1)?.version;
-    if (last !== undefined) {
-      const lines = pending.length === 1 ? pending[0].json : pending.map((e) => e.json).join("\n");
-      this.#insertBatch.run(pending[0].version, last, pending.length, lines);
-    }
-    if (last !== state.eventVersion) this.#setHighest.run(state.eventVersion);
+    this.#nextClientId = state.nextClientId;
   }
 
   eventsSince(since: U64, maxBytes: number = Infinity): LogEntries {
     const ringOldest = this.#ring.oldest;
-    const bound = sinceBound(since);
+    const bound = Math.max(sinceBound(since), this.#damagedThrough);
     if (ringOldest === null || bound >= ringOldest - 1) {
-      return this.#ring.eventsSince(since, maxBytes);
+      return this.#ring.eventsSince(bound, maxBytes);
     }
     if (maxBytes === Infinity) {
-      const out = entriesOf(this.#selectSince.iterate(bound) as Iterable<{ lines: string }>, bound);
+      const read = readBatches(
+        this.#selectSince.iterate(bound) as Iterable<BatchRow>,
+        bound,
+        this.path,
+      );
+      if (read.damagedThrough > 0) this.#damaged(read);
+      const out: LogEntries = read.entries;
       for (const entry of this.#pending) if (entry.version > bound) out.push(entry);
       return out;
     }
     // Within a budget, the newest first: the ring, then what is older than
     // it (uncommitted events a long turn pushed out of the ring, then the
-    // disk, newest batch first), while each event fits.
-    const newer = this.#ring.eventsSince(since, maxBytes);
+    // disk, newest batch first), while each event fits. A damaged batch
+    // ends the walk: history is answered as if it began after it.
+    const newer = this.#ring.eventsSince(bound, maxBytes);
     if (newer.cut) return newer;
     let left = maxBytes;
     for (const entry of newer) left -= utf8Length(entry.json) + 1;
@@ -411,18 +587,27 @@ export class DurableEventLog implements EventHistory {
     if (!cut) {
       const oldestPending = this.#pending[0]?.version ?? Infinity;
       this.#selectBefore ??= this.#db.prepare(
-        "SELECT lines FROM batches WHERE first_version < ? ORDER BY first_version DESC",
+        `SELECT first_version, last_version, events, lines FROM batches
+         WHERE first_version < ? ORDER BY first_version DESC`,
       );
       const rows = this.#selectBefore.iterate(Math.min(ringOldest, oldestPending)) as Iterable<
-        { lines: string }
+        BatchRow
       >;
       rows: for (const row of rows) {
-        const lines = row.lines.split("\n");
-        for (let k = lines.length - 1; k >= 0; k--) {
-          const version = versionOfLine(lines[k]);
+        if (row.last_version <= bound) break;
+        const checked = checkBatch(row, bound);
+        if (typeof checked === "string") {
+          this.#damaged({
+            entries: [],
+            damagedThrough: row.last_version,
+            problems: [`${this.path}: batches row first_version=${row.first_version} ${checked}`],
+          });
+          break;
+        }
+        for (let k = checked.length - 1; k >= 0; k--) {
+          const { version, json } = checked[k];
           if (version >= ringOldest || version >= oldestPending) continue;
-          if (version <= bound) break rows;
-          if (!take(version, lines[k])) {
+          if (!take(version, json)) {
             cut = true;
             break rows;
           }
@@ -436,7 +621,8 @@ export class DurableEventLog implements EventHistory {
   }
 
   isTruncated(since: U64): boolean {
-    return truncatedAfter(this.#oldest, since);
+    return truncatedAfter(this.#oldest, since) ||
+      (this.#damagedThrough > 0 && truncatedAfter(this.#damagedThrough + 1, since));
   }
 
   stats(): LogStats {
@@ -444,101 +630,84 @@ export class DurableEventLog implements EventHistory {
   }
 
   /**
-   * Events between checkpoints: `checkpointEvery`, or the size of the tree
-   * when that is larger, so writing a checkpoint (O(tree)) costs O(1) per
-   * event and a restart replays at most that many events.
+   * Damaged history rows were read: say which, and from now on answer as if
+   * the history began after the newest of them.
    */
-  #checkpointInterval(state: State): number {
-    return Math.max(
-      this.checkpointEvery,
-      state.workspaces.size + state.tabs.size + state.blocks.size,
-    );
-  }
-
-  /** Version of the latest checkpoint on disk (0 when none). */
-  get latestCheckpoint(): number {
-    return this.#latestCheckpoint;
+  #damaged(read: ReadBack): void {
+    for (const problem of read.problems) {
+      this.#log.error("damaged history row, not sent: {problem}", { problem });
+    }
+    if (read.damagedThrough > this.#damagedThrough) {
+      this.#damagedThrough = read.damagedThrough;
+      this.#log.error(
+        "history in {path} is answered as truncated before v{from} (the events up to it are " +
+          "damaged on disk); the tree is not affected",
+        { path: this.path, from: read.damagedThrough + 1 },
+      );
+    }
   }
 
   /**
-   * Writes a final checkpoint of `state` (so the next start replays nothing)
-   * and closes the database and the lock. Safe to call twice.
+   * Commits what is pending (when given the state) and closes the database
+   * and the lock. The tables are always current, so there is nothing else
+   * to write. Safe to call twice.
    */
   close(state?: State): void {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      if (state !== undefined) {
-        this.#begin.run();
-        this.#writePending(state);
-        this.#checkpoint(state);
-        this.#commit.run();
-        this.#pending = [];
-      }
-    } catch (e) {
-      this.#rollback();
-      throw new StoreError(this.path, `final checkpoint of ${this.path} failed: ${message(e)}`, {
-        cause: e,
-      });
+      if (state !== undefined) this.commit(state);
     } finally {
       this.#db.close();
       this.#lock.close();
     }
   }
 
-  #checkpoint(state: State): void {
-    const version = state.eventVersion;
-    if (version <= this.#latestCheckpoint) return;
-    this.#db.prepare("INSERT INTO checkpoints (version, state, created_at) VALUES (?, ?, ?)")
-      .run(version, toCheckpoint(state), new Date().toISOString());
-    this.#db.prepare("DELETE FROM checkpoints WHERE version < ?").run(version);
-    this.#latestCheckpoint = version;
-    this.#prune();
-  }
-
   /**
-   * Drops whole batches past the retention, but never an event after the
-   * latest checkpoint. Runs inside the commit's transaction, after the
-   * pending batch was written.
+   * Inside the commit's transaction: drops whole batches, oldest first,
+   * past the retention, at most {@linkcode PRUNE_CHUNK_EVENTS} events' worth
+   * (or one batch) per commit, so a large excess is worked off over turns.
+   * The retained count may exceed the retention by that slack plus one batch.
    */
   #prune(): void {
     let excess = this.#count - this.retainEvents;
-    if (excess <= 0) return;
-    // Whole batches, oldest first, while they fit in the excess and are all
-    // covered by the latest checkpoint.
+    // A little slack (1/64 of the retention, at most a chunk) so a store at
+    // its retention prunes every few hundred events, not on every commit.
+    if (excess <= 0 || excess < Math.min(PRUNE_CHUNK_EVENTS, this.retainEvents >> 6)) return;
+    let budget = Math.min(excess, PRUNE_CHUNK_EVENTS);
     let lastGone: number | null = null;
     let gone = 0;
-    const oldest = this.#db.prepare(
-      "SELECT first_version, last_version, events FROM batches ORDER BY first_version",
-    ).iterate() as Iterable<{ first_version: number; last_version: number; events: number }>;
+    const oldest = this.#oldestBatches.iterate(PRUNE_CHUNK_EVENTS) as Iterable<
+      { first_version: number; events: number }
+    >;
     for (const batch of oldest) {
-      if (batch.events > excess || batch.last_version > this.#latestCheckpoint) break;
+      if (batch.events > excess || (lastGone !== null && batch.events > budget)) break;
       excess -= batch.events;
+      budget -= batch.events;
       gone += batch.events;
       lastGone = batch.first_version;
+      if (budget <= 0) break;
     }
     if (lastGone === null) return;
-    this.#db.prepare("DELETE FROM batches WHERE first_version <= ?").run(lastGone);
-    const first = this.#db.prepare("SELECT min(first_version) AS lo FROM batches").get() as {
-      lo: number | null;
-    };
+    this.#deleteThrough.run(lastGone);
     this.#count -= gone;
-    this.#oldest = first.lo;
+    this.#oldest = (this.#minFirst.get() as { lo: number | null }).lo;
   }
 
   #preloadRing(): void {
     const newestFirst = this.#db.prepare(
-      "SELECT lines, events FROM batches ORDER BY first_version DESC",
-    ).iterate() as Iterable<{ lines: string; events: number }>;
-    const batches: { lines: string }[] = [];
+      "SELECT first_version, last_version, events, lines FROM batches ORDER BY first_version DESC",
+    ).iterate() as Iterable<BatchRow>;
+    const batches: BatchRow[] = [];
     let events = 0;
     for (const row of newestFirst) {
       batches.push(row);
       events += row.events;
       if (events >= this.#ring.capacity) break;
     }
-    const entries = entriesOf(batches.reverse(), 0);
-    for (const entry of entries.slice(-this.#ring.capacity)) this.#ring.append(entry);
+    const read = readBatches(batches.reverse(), 0, this.path);
+    if (read.damagedThrough > 0) this.#damaged(read);
+    for (const entry of read.entries.slice(-this.#ring.capacity)) this.#ring.append(entry);
   }
 
   #rollback(): void {
@@ -579,7 +748,8 @@ function pragmaNumber(db: DatabaseSync, name: string): number {
   return Number(Object.values(row)[0]);
 }
 
-function migrate(db: DatabaseSync, path: string): void {
+/** Migrates the store to this schema in one transaction; returns the schema it had. */
+function migrate(db: DatabaseSync, path: string): number {
   const appId = pragmaNumber(db, "application_id");
   const schema = pragmaNumber(db, "user_version");
   const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n;
@@ -598,79 +768,94 @@ function migrate(db: DatabaseSync, path: string): void {
     );
   }
   const pending = MIGRATIONS.filter((m) => m.to > schema);
-  if (pending.length === 0) return;
+  if (pending.length === 0) return schema;
   db.exec("BEGIN IMMEDIATE");
   try {
-    for (const m of pending) db.exec(m.sql);
+    for (const m of pending) m.run(db, path);
     db.exec(`PRAGMA application_id = ${STORE_APPLICATION_ID}`);
     db.exec(`PRAGMA user_version = ${STORE_SCHEMA_VERSION}`);
     db.exec("COMMIT");
   } catch (e) {
     db.exec("ROLLBACK");
+    if (e instanceof StoreError) throw e;
     throw new StoreError(
       path,
-      `migrating the store ${path} to schema ${STORE_SCHEMA_VERSION} failed: ${message(e)}`,
-      {
-        cause: e,
-      },
+      `migrating the store ${path} from schema ${schema} to ${STORE_SCHEMA_VERSION} failed: ${
+        message(e)
+      }`,
+      { cause: e },
     );
   }
+  return schema;
 }
 
-function recover(db: DatabaseSync, path: string) {
-  migrate(db, path);
+/** What {@linkcode recover} found on disk. */
+interface Found {
+  readonly state: State;
+  readonly positions: Map<string, number>;
+  readonly highest: number;
+  readonly tablesVersion: number;
+  readonly nextClientId: number;
+  readonly oldest: number | null;
+  readonly newest: number | null;
+  readonly count: number;
+  readonly migratedFrom: number;
+}
+
+/**
+ * The one place a {@linkcode State} is built from stored rows: the tree
+ * from the tables and the scalars; everything else starts fresh.
+ */
+function stateFromTables(tree: Tree, scalars: { version: number; nextClientId: number }): State {
+  return {
+    ...initialState(),
+    eventVersion: scalars.version,
+    nextClientId: scalars.nextClientId,
+    workspaces: tree.workspaces,
+    tabs: tree.tabs,
+    blocks: tree.blocks,
+    // Not stored: recomputed, so the size caps see the tree as it is.
+    contentBytes: measure(tree),
+  };
+}
+
+function scalar(db: DatabaseSync, path: string, key: string): number {
+  const row = db.prepare("SELECT value FROM scalars WHERE key = ?").get(key) as
+    | { value: number }
+    | undefined;
+  if (row === undefined) throw new StoreError(path, `the store ${path} is corrupt: no ${key}`);
+  return row.value;
+}
+
+function recover(db: DatabaseSync, path: string): Found {
+  const migratedFrom = migrate(db, path);
   const check = db.prepare("PRAGMA quick_check").all() as { quick_check: string }[];
   if (check.length !== 1 || check[0].quick_check !== "ok") {
     const detail = check.slice(0, 3).map((r) => r.quick_check).join("; ");
     throw new StoreError(path, `the store ${path} is corrupt: ${detail}`);
   }
-  const highest = (db.prepare("SELECT value FROM meta WHERE key = 'highest_version'").get() as
-    | { value: number }
-    | undefined)?.value;
-  if (highest === undefined) {
-    throw new StoreError(path, `the store ${path} is corrupt: no highest_version`);
-  }
-  const checkpoint = db.prepare(
-    "SELECT version, state FROM checkpoints ORDER BY version DESC LIMIT 1",
-  )
-    .get() as { version: number; state: string } | undefined;
-  let state = checkpoint === undefined ? initialState() : fromCheckpoint(checkpoint.state);
-  const after = checkpoint?.version ?? 0;
-  let replayed = 0;
-  const tail = db.prepare(
-    `SELECT lines FROM batches WHERE first_version >= coalesce(
-       (SELECT max(first_version) FROM batches WHERE first_version <= ?1), 0)
-     ORDER BY first_version`,
-  ).iterate(after) as Iterable<{ lines: string }>;
-  for (const row of tail) {
-    for (const line of row.lines.split("\n")) {
-      if (versionOfLine(line) <= after) continue;
-      // The state is ours alone here, so replay can update it in place.
-      state = evolveOwned(state, JSON.parse(line) as ReducerEvent);
-      replayed++;
-    }
+  const highest = scalar(db, path, "highest_version");
+  const tablesVersion = scalar(db, path, "tables_version");
+  const nextClientId = scalar(db, path, "next_client_id");
+  let loaded;
+  try {
+    loaded = loadTree(db);
+  } catch (e) {
+    if (!(e instanceof DamagedRowError)) throw e;
+    throw new StoreError(path, `the store ${path} is corrupt: ${e.message}`, { cause: e });
   }
   const stats = db.prepare(
     "SELECT coalesce(sum(events), 0) AS n, min(first_version) AS lo, max(last_version) AS hi FROM batches",
   ).get() as { n: number; lo: number | null; hi: number | null };
-  // A restart starts over: nobody is connected, so no process is running.
-  const recovered: State = {
-    ...state,
-    lifecycle: "starting",
-    processes: new Map(),
-    eventVersion: Math.max(highest, state.eventVersion, stats.hi ?? 0),
-  };
   return {
-    highest: recovered.eventVersion,
-    checkpoint: checkpoint?.version ?? 0,
+    state: stateFromTables(loaded.tree, { version: tablesVersion, nextClientId }),
+    positions: loaded.positions,
+    highest,
+    tablesVersion,
+    nextClientId,
     oldest: stats.lo,
     newest: stats.hi,
     count: stats.n,
-    recovery: {
-      state: recovered,
-      checkpointVersion: checkpoint?.version ?? 0,
-      replayed,
-      stored: stats.n,
-    },
+    migratedFrom,
   };
 }

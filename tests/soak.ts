@@ -6,7 +6,8 @@
 // seconds, printing figures as it goes. Not part of `deno task test`. Exits 1 when srv broke a
 // rule (crash, missing or double process_exited, gap in the stream, wrong
 // answer, leaked connection, error in its log). SRV_SOAK_SECONDS sets the
-// default duration; SRV_FUZZ_SEED replays a seed's inputs.
+// default duration; SRV_FUZZ_SEED replays a seed's inputs. `--store` runs
+// the store's full-size row instead (tests/_soak_store.ts).
 //
 // `deno task soak --cycles N` runs another attack instead: N register/goodbye
 // cycles with distinct pids against a fresh srv, printing its RSS as it goes
@@ -16,6 +17,7 @@ import { startSrv } from "./_harness.ts";
 import { mib as mibOf, rssBytes } from "./_proc.ts";
 import { registerCycles } from "./_register_cycles.ts";
 import { pipelinedWritersAndReaders, stalledReader } from "./_delivery.ts";
+import { soakStoreRow } from "./_soak_store.ts";
 import {
   type CampaignReport,
   formatReport,
@@ -36,9 +38,18 @@ const { values } = parseArgs({
     concurrency: { type: "string" },
     cycles: { type: "string" },
     "delivery-runs": { type: "string" },
+    store: { type: "boolean" },
   },
 });
 
+if (values.store) {
+  say("soak --store: 650 blocks of 850 KB meta, SIGTERM, restart twice");
+  const violations = await soakStoreRow(say);
+  say(
+    violations.length === 0 ? "soak --store: ok" : `soak --store FAILED: ${violations.join("; ")}`,
+  );
+  Deno.exit(violations.length === 0 ? 0 : 1);
+}
 if (values.cycles !== undefined) {
   const cycles = Number(values.cycles);
   if (!Number.isInteger(cycles) || cycles < 1) {
@@ -77,7 +88,9 @@ if (
   !(seconds > 0) || !Number.isInteger(concurrency) || concurrency < 1 ||
   !Number.isInteger(deliveryRuns) || deliveryRuns < 0
 ) {
-  say("usage: deno task soak [--duration SECONDS] [--concurrency N] [--delivery-runs N]");
+  say(
+    "usage: deno task soak [--duration SECONDS] [--concurrency N] [--delivery-runs N] | --store | --cycles N",
+  );
   Deno.exit(2);
 }
 

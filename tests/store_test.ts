@@ -6,6 +6,7 @@ import {
   DurableEventLog,
   encodeEvent,
   isLogged,
+  PRUNE_CHUNK_EVENTS,
   type ReducerCommand,
   type State,
   STORE_SCHEMA_VERSION,
@@ -82,38 +83,24 @@ Deno.test("round trip: events and the highest version survive close and reopen",
   }
 });
 
-Deno.test("checkpoint plus tail replay equals a full replay", async () => {
+Deno.test("the tables after a crash hold the state: nothing to replay, same tree", async () => {
   const dataDir = await tempDir();
   try {
-    const { log } = await open({ dataDir, checkpointEvery: 37 });
+    const { log } = await open({ dataDir });
     const d = new Driver();
     driveWorkload(log, d, 600);
     assert.ok(d.state.blocks.size > 50, "the workload builds a real tree");
-    const checkpoint = log.latestCheckpoint;
-    assert.ok(checkpoint > 0 && checkpoint < d.state.eventVersion, `checkpoint at ${checkpoint}`);
-    log.close(); // no final checkpoint: like a crash after the last commit
+    log.close(); // no state given: like a crash after the last commit
 
-    const { log: again, recovery } = await open({ dataDir, checkpointEvery: 37 });
-    assert.equal(recovery.checkpointVersion, checkpoint);
-    const interval = Math.max(
-      37,
-      d.state.workspaces.size + d.state.tabs.size + d.state.blocks.size,
-    );
-    assert.ok(
-      recovery.replayed > 0 && recovery.replayed < interval,
-      `replayed ${recovery.replayed}`,
-    );
+    const { log: again, recovery } = await open({ dataDir });
+    assert.equal(recovery.replayed, 0, "the tables commit with the events");
+    assert.equal(recovery.tablesVersion, d.state.eventVersion);
     assert.deepEqual(recovery.state.workspaces, d.state.workspaces);
     assert.deepEqual(recovery.state.tabs, d.state.tabs);
     assert.deepEqual(recovery.state.blocks, d.state.blocks);
     assert.equal(recovery.state.nextClientId, d.state.nextClientId);
     assert.equal(recovery.state.eventVersion, d.state.eventVersion);
-    // A clean close writes a final checkpoint: the next start replays nothing.
     again.close(recovery.state);
-    const { log: third, recovery: clean } = await open({ dataDir });
-    assert.equal(clean.replayed, 0);
-    assert.deepEqual(clean.state.blocks, d.state.blocks);
-    third.close();
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
@@ -139,37 +126,40 @@ Deno.test("get_events beyond the memory ring is answered from disk, pending even
   }
 });
 
-Deno.test("retention prunes old events at checkpoints but never past the latest checkpoint", async () => {
+Deno.test("retention prunes the oldest events, at most PRUNE_CHUNK_EVENTS per commit", async () => {
   const dataDir = await tempDir();
   try {
-    const { log } = await open({
-      dataDir,
-      retainEvents: 100,
-      checkpointEvery: 50,
-      ringCapacity: 10,
-    });
+    const { log } = await open({ dataDir, retainEvents: 100, ringCapacity: 10 });
     const d = new Driver();
     drive(log, d, Array.from({ length: 500 }, (_, i) => ({ cmd: "ping", nonce: i }) as const));
     const stats = log.stats();
-    assert.equal(stats.newest, 500);
-    assert.ok(stats.retained >= 100 && stats.retained <= 150, `retained ${stats.retained}`);
-    assert.equal(stats.oldest, 500 - stats.retained + 1);
+    assert.deepEqual(stats, { oldest: 401, newest: 500, retained: 100 });
     assert.equal(log.isTruncated(0), true);
     assert.equal(log.isTruncated(stats.oldest! - 1), false);
     assert.equal(log.eventsSince(stats.oldest! - 1).length, stats.retained);
-    log.close();
-
-    // No checkpoint yet: nothing may be pruned, whatever the retention says.
-    const other = await tempDir();
-    const { log: young } = await open({ dataDir: other, retainEvents: 10, checkpointEvery: 1000 });
+    // Lots of history, then a much lower retention: one turn deletes one
+    // chunk, not the whole excess.
     drive(
-      young,
-      new Driver(),
+      log,
+      d,
       Array.from({ length: 200 }, (_, i) => ({ cmd: "ping", nonce: i }) as const),
     );
-    assert.equal(young.stats().retained, 200);
-    young.close();
-    await Deno.remove(other, { recursive: true });
+    log.close();
+    const many = await open({ dataDir, retainEvents: 5000, ringCapacity: 10 });
+    drive(
+      many.log,
+      d,
+      Array.from({ length: 5000 }, (_, i) => ({ cmd: "ping", nonce: i }) as const),
+    );
+    const before = many.log.stats().retained;
+    assert.ok(before >= 5000 && before <= 5000 + 5000 / 64, `retained ${before}: a little slack`);
+    many.log.close();
+    const low = await open({ dataDir, retainEvents: 100, ringCapacity: 10 });
+    drive(low.log, d, [{ cmd: "ping", nonce: 1 }]);
+    assert.equal(low.log.stats().retained, before + 1 - PRUNE_CHUNK_EVENTS);
+    for (let i = 0; i < 10; i++) drive(low.log, d, [{ cmd: "ping", nonce: 1 }]);
+    assert.equal(low.log.stats().retained, 100, "worked off over later turns");
+    low.log.close();
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
@@ -246,7 +236,7 @@ Deno.test("a data dir that is a file is refused by name", async () => {
 Deno.test("a full disk makes commit throw and keeps what was committed before", async () => {
   const dataDir = await tempDir();
   try {
-    const { log } = await open({ dataDir, maxPages: 12, checkpointEvery: 1_000_000 });
+    const { log } = await open({ dataDir, maxPages: 20 });
     const d = new Driver();
     let committed = 0;
     const big = "x".repeat(1000); // under the 1 KiB name cap
@@ -276,22 +266,18 @@ Deno.test("a full disk makes commit throw and keeps what was committed before", 
   }
 });
 
-Deno.test("a store killed before every checkpoint still checkpoints: replay stays bounded", async () => {
+Deno.test("killed after every few turns: each open replays nothing and loses nothing", async () => {
   const dataDir = await tempDir();
   try {
     const d = new Driver();
     for (let cycle = 0; cycle < 5; cycle++) {
-      const { log, recovery } = await open({ dataDir, checkpointEvery: 50 });
-      assert.ok(recovery.replayed < 50 + 30, `cycle ${cycle}: replayed ${recovery.replayed}`);
-      drive(log, d, Array.from({ length: 30 }, (_, i) => ({ cmd: "ping", nonce: i }) as const));
-      log.close(); // like SIGKILL: no final checkpoint
+      const { log, recovery } = await open({ dataDir });
+      assert.equal(recovery.replayed, 0, `cycle ${cycle}`);
+      assert.deepEqual(recovery.state.blocks, d.state.blocks, `cycle ${cycle}`);
+      assert.deepEqual(recovery.state.tabs, d.state.tabs, `cycle ${cycle}`);
+      for (let i = 0; i < 40; i++) drive(log, d, [nextCommand(d.state, cycle * 40 + i)]);
+      log.close(); // like SIGKILL: nothing written at close
     }
-    const { log, recovery } = await open({ dataDir, checkpointEvery: 50 });
-    assert.ok(
-      recovery.checkpointVersion > 0,
-      "the events replayed at open counted toward a checkpoint",
-    );
-    log.close();
   } finally {
     await Deno.remove(dataDir, { recursive: true });
   }
@@ -304,7 +290,6 @@ Deno.test("retention below the ring's size is raised to it, so truncated agrees 
       dataDir,
       retainEvents: 10,
       ringCapacity: 20,
-      checkpointEvery: 10,
     });
     assert.equal(log.retainEvents, 20);
     drive(
