@@ -11,7 +11,7 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { type Json, type JsonObject, type LoggedEvent, parseJson } from "./protocol.ts";
+import { type Json, type JsonObject, type LoggedEvent } from "./protocol.ts";
 import { placeInOrder, POSITION_STEP } from "./_positions.ts";
 import type { Block, Tab, Workspace } from "./state.ts";
 
@@ -55,27 +55,20 @@ export class DamagedRowError extends Error {
   }
 }
 
-function bigintAsRawJson(_key: string, value: unknown): unknown {
-  // deno-lint-ignore no-explicit-any
-  return typeof value === "bigint" ? (JSON as any).rawJSON(value.toString()) : value;
-}
-
 /**
- * A meta value as JSON text, digit for digit like the event that set it:
- * an integer beyond 2^53 (a `bigint`) is written exactly, never thrown on.
+ * A meta value as JSON text. Metadata numbers are doubles (PROTOCOL.md
+ * §10), so this is exactly the text of the event that set it, and
+ * `JSON.parse` reads back the same value.
  */
 export function encodeMeta(meta: Json): string {
-  try {
-    return JSON.stringify(meta);
-  } catch (e) {
-    if (!(e instanceof TypeError)) throw e;
-    return JSON.stringify(meta, bigintAsRawJson);
-  }
+  return JSON.stringify(meta);
 }
 
 function decodeMeta(text: string, where: string): Json {
   try {
-    return parseJson(text) as Json;
+    // Not parseJson: that keeps a top-level field's big integer exact for
+    // the protocol's u64 fields, and a meta's fields are not those.
+    return JSON.parse(text) as Json;
   } catch (e) {
     throw new DamagedRowError(`${where}: meta is not valid JSON (${(e as Error).message})`);
   }

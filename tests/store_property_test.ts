@@ -55,8 +55,11 @@ function randomPatch(rnd: () => number): () => JsonObject {
     }
     return out;
   };
-  // What a server decodes from the wire (the store reads meta back the same way).
-  return () => parseJson(JSON.stringify(object(3))) as JsonObject;
+  // What a server decodes from the wire, where a patch is a command's
+  // `meta_patch`: its numbers are doubles (PROTOCOL.md §10).
+  return () =>
+    (parseJson(JSON.stringify({ meta_patch: object(3) })) as { meta_patch: JsonObject })
+      .meta_patch;
 }
 
 function tree(state: State) {
