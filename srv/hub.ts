@@ -32,7 +32,7 @@ export interface OutputLimits {
 
 /**
  * Defaults of `--max-queue-bytes`, `--soft-queue-bytes` and
- * `--soft-queue-seconds`.
+ * `--soft-queue-time`.
  *
  * - hard 256 MiB: above the largest single thing srv may owe one reader,
  *   so no legal unit trips it by itself: a snapshot of the largest state
