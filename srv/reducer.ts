@@ -461,9 +461,17 @@ class Decision {
     const growth = bytes - jsonBytes(before);
     // A patch that does not grow the meta is always accepted, so an entity
     // over a cap that was lowered since can still be trimmed.
+    // The patch itself is logged and broadcast too: one that changes little
+    // but is large (a megabyte of `"k":null` for keys that do not exist)
+    // would fill the 4,096-event ring with megabyte events (gigabytes). Any
+    // meta can still be trimmed, in patches of at most the cap each.
+    const patchBytes = jsonBytes(patch);
     const refused = growth > 0 && bytes > limits.maxMetaBytes
       ? `${verb}: meta would be ${bytes} bytes, ${over(limits, "maxMetaBytes")}`
-      : growthRefusal(verb, state, growth, limits);
+      : growthRefusal(verb, state, growth, limits) ??
+        (patchBytes > limits.maxMetaBytes
+          ? `${verb}: meta_patch is ${patchBytes} bytes, ${over(limits, "maxMetaBytes")}`
+          : null);
     if (refused !== null) return this.error("invalid_command", refused);
     event.version = this.next();
     lastDecided = { event, before, after };

@@ -259,6 +259,15 @@ Deno.test("one meta: exactly the limit of compact JSON passes, one byte more is 
   lowered.state = c.state;
   lowered.ok({ cmd: "update_block_meta", block_id: "id-3", meta_patch: { k: "y" } });
   assert.equal(DEFAULT_LIMITS.maxMetaBytes, 65536);
+  // A patch is logged and broadcast as sent: one larger than the cap is
+  // refused even when it changes nothing (deleting keys that do not exist).
+  const unchanged = c.state;
+  c.refused(
+    { cmd: "update_tab_meta", tab_id: "id-2", meta_patch: { nope1: null, nope2: null } },
+    "UpdateTabMeta: meta_patch is 27 bytes, over the limit of 20 (--max-meta-bytes)",
+  );
+  assert.equal(c.state.tabs.get("id-2")!.meta, unchanged.tabs.get("id-2")!.meta);
+  c.ok({ cmd: "update_tab_meta", tab_id: "id-2", meta_patch: { nope1: null } }); // 14 bytes
 });
 
 Deno.test("counts: the limit-th workspace, tab and block pass, one more is refused", () => {
