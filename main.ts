@@ -73,7 +73,7 @@ interface FlagSpec {
 const LIMIT_HELP: Record<keyof Limits, string> = {
   maxNameBytes: "longest workspace or tab name, in UTF-8 bytes",
   maxMetaBytes:
-    "largest meta of one workspace, tab or block after its patch, in compact JSON bytes",
+    "largest meta of one workspace, tab or block after its patch, and largest meta_patch, in compact JSON bytes",
   maxWorkspaces: "most workspaces",
   maxTabs: "most tabs, all workspaces together",
   maxBlocks: "most blocks, all tabs together",
