@@ -20,7 +20,7 @@ import {
   STORE_SCHEMA_VERSION,
   StoreError,
 } from "./srv/store.ts";
-import { DataDirError, DEFAULT_LOCK_WAIT_MS } from "./srv/data_dir.ts";
+import { DataDirError, DEFAULT_LOCK_WAIT_MS, LockWaitAborted } from "./srv/data_dir.ts";
 import type { State } from "./srv/state.ts";
 import { ExitCode } from "./srv/exit_code.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./srv/framing.ts";
@@ -73,7 +73,7 @@ interface FlagSpec {
 const LIMIT_HELP: Record<keyof Limits, string> = {
   maxNameBytes: "longest workspace or tab name, in UTF-8 bytes",
   maxMetaBytes:
-    "largest meta of one workspace, tab or block after its patch, in compact JSON bytes",
+    "largest meta of one workspace, tab or block after its patch, and largest meta_patch, in compact JSON bytes",
   maxWorkspaces: "most workspaces",
   maxTabs: "most tabs, all workspaces together",
   maxBlocks: "most blocks, all tabs together",
@@ -511,6 +511,12 @@ async function serve(args: string[]): Promise<number> {
     return ExitCode.endpointUnsafe;
   }
 
+  // Stop signals are handled from here on, before the store is opened: a
+  // SIGHUP or SIGTERM while srv waits for the data dir's lock (up to
+  // --lock-wait) must not kill it with its socket file left behind.
+  const stopWaiting = new AbortController();
+  const signalled = onceSignalled(() => opened.release(), log);
+  signalled.then((signal) => stopWaiting.abort(signal));
   let store: DurableEventLog | null = null;
   let recovered: State | undefined;
   if (!config.memory) {
@@ -535,6 +541,7 @@ async function serve(args: string[]): Promise<number> {
         sync: config.sync,
         maxPages,
         lockWaitMs: config.lockWaitMs,
+        signal: stopWaiting.signal,
         onLockWait: (lockPath, waitMs) =>
           log.info(
             "the data dir is locked by another srv ({lock}); waiting up to {seconds} s for it to shut down",
@@ -563,6 +570,14 @@ async function serve(args: string[]): Promise<number> {
       );
     } catch (e) {
       opened.release();
+      if (e instanceof StoreError && e.cause instanceof LockWaitAborted) {
+        // Asked to stop before it served anything: a clean exit.
+        log.info("{signal} received while waiting for the data dir's lock; exiting", {
+          signal: stopWaiting.signal.reason,
+        });
+        await flushLogs();
+        return ExitCode.ok;
+      }
       await flushLogs();
       err(`srv: ${(e as Error).message}`);
       // Another user could read, write or swap the data dir: refused like
@@ -610,9 +625,8 @@ async function serve(args: string[]): Promise<number> {
     transport: opened.transport,
     mode: store === null ? "memory only" : `store ${store.path}`,
   });
-  // Handlers go in before the readiness line: a launcher may signal as soon
-  // as it reads that line, and an unhandled SIGINT would kill srv outright.
-  const signalled = onceSignalled(() => opened.release(), log);
+  // The signal handlers went in before the store was opened, so before the
+  // readiness line too: a launcher may signal as soon as it reads that line.
   out(
     `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
   );

@@ -29,6 +29,18 @@ export class DataDirError extends Error {
   }
 }
 
+/**
+ * The wait for the data dir's lock was given up because `signal` was
+ * aborted (srv got a stop signal while waiting): not a store failure, srv
+ * simply stops before it served anything.
+ */
+export class LockWaitAborted extends DataDirError {
+  constructor(lockPath: string, reason: unknown) {
+    super(lockPath, `stopped waiting for the data dir lock ${lockPath}: ${String(reason)}`);
+    this.name = "LockWaitAborted";
+  }
+}
+
 /** Default of `--lock-wait`: how long a new srv waits for one that is shutting down. */
 export const DEFAULT_LOCK_WAIT_MS = 10_000;
 
@@ -128,7 +140,8 @@ export function prepareDataDir(dir: string, uid: number | null = currentUid()): 
  * let go of it (one that is shutting down releases it as soon as its store
  * is closed). `onWait` runs once, when the wait starts. The lock file is
  * made 0600 whatever its previous mode. Throws {@linkcode DataDirError}
- * when the lock stays held.
+ * when the lock stays held, and {@linkcode LockWaitAborted} as soon as
+ * `signal` is aborted while waiting.
  *
  * @example
  * ```ts ignore
@@ -141,10 +154,12 @@ export async function lockDataDir(
   lockPath: string,
   waitMs: number,
   onWait: (lockPath: string, waitMs: number) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<Deno.FsFile> {
   const deadline = performance.now() + waitMs;
   let waiting = false;
   while (true) {
+    if (signal?.aborted) throw new LockWaitAborted(lockPath, signal.reason);
     let lock: Deno.FsFile | null;
     try {
       lock = await tryLockFile(lockPath);
@@ -168,7 +183,15 @@ export async function lockDataDir(
       waiting = true;
       onWait(lockPath, waitMs);
     }
-    await new Promise((resolve) => setTimeout(resolve, Math.min(LOCK_POLL_MS, left)));
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(done, Math.min(LOCK_POLL_MS, left));
+      signal?.addEventListener("abort", done, { once: true });
+      function done() {
+        clearTimeout(timer);
+        signal?.removeEventListener("abort", done);
+        resolve();
+      }
+    });
   }
   const dir = lockPath.slice(0, Math.max(lockPath.lastIndexOf("/"), lockPath.lastIndexOf("\\")));
   const waited = waitMs > 0 ? ` after waiting ${waitMs / 1000} s (--lock-wait)` : "";

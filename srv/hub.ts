@@ -36,12 +36,13 @@ export interface OutputLimits {
  *
  * - hard 256 MiB: above the largest single thing srv may owe one reader,
  *   so no legal unit trips it by itself: a snapshot of the largest state
- *   §10 allows (128 MiB of names and metas plus ids, about 140 MiB) and a
- *   catch-up reply (`--max-reply-bytes`, 64 MiB) behind it. Broadcasts are
+ *   §10 allows (128 MiB of names and metas as JSON writes them, plus ids:
+ *   at most 148 MiB, see srv/limits.ts) and a catch-up reply
+ *   (`--max-reply-bytes`, 64 MiB) behind it. Broadcasts are
  *   shared, so this costs memory once, not once per reader.
  * - soft 8 MiB for 10 s: a reader that keeps up on average survives any
  *   burst (8 writers pipelining 2,500 pings each owe every reader about
- *   1 MiB), and taking a 140 MiB snapshot within 10 s needs 14 MB/s, far
+ *   1 MiB), and taking a 148 MiB snapshot within 10 s needs 15 MB/s, far
  *   below what a local socket does. A reader that stops reading is closed
  *   10 s after it fell 8 MiB behind, or as soon as it is 256 MiB behind.
  */

@@ -23,7 +23,7 @@ export interface Limits {
   readonly maxWorkspaces: number;
   readonly maxTabs: number;
   readonly maxBlocks: number;
-  /** Every name (UTF-8 bytes) and every meta (compact JSON bytes) together. */
+  /** Every name and every meta together, as JSON writes them ({@linkcode nameBytes}, {@linkcode jsonBytes}). */
   readonly maxStateBytes: number;
 }
 
@@ -31,28 +31,30 @@ export interface Limits {
  * The defaults of PROTOCOL.md §10, and why they keep srv alive.
  *
  * V8 cannot build a string longer than 2^29 - 24 characters (~512 Mi), and
- * a `srv_snapshot` and a store checkpoint are each one string. With these
- * caps the largest possible tree serializes to about half of that:
+ * a `srv_snapshot` is one string (the store keeps one row per entity and
+ * never serializes the whole tree). With these caps the largest possible
+ * snapshot is well under that, and under the 256 MiB hard output limit
+ * (srv/hub.ts) with a full catch-up reply behind it:
  *
- * - metadata: at most 128 MiB of compact JSON (maxStateBytes) = 128 Mi
- *   characters at most (a character is at least one UTF-8 byte);
- * - names: at most (10,000 workspaces + 10,000 tabs) × 1 KiB = 20 MiB of
- *   UTF-8; JSON escapes a control character as 6 characters (`\u0001`), so
- *   ≤ 120 Mi characters in the worst case (also within the 128 MiB total);
+ * - names and metas: at most 128 MiB (maxStateBytes), each counted as it
+ *   appears in a JSON line (compact JSON for a meta, {@linkcode nameBytes}
+ *   for a name, escapes included), so ≤ 128 MiB of the snapshot's bytes
+ *   and characters (a character is at least one byte);
  * - structure: a block appears in `blocks`, `block_order` and `meta.blocks`
  *   with its id (36 characters) and its tab's id: measured ~160 characters
  *   × 100,000 blocks = 16 Mi; a workspace or tab ~205 characters × 20,000
  *   = 4 Mi.
  *
- * Total ≤ 128 + 120 + 20 ≈ 268 Mi characters < 512 Mi, so `srv_snapshot`
- * always encodes. A checkpoint holds the same names and metas with less
- * structure (measured ~145 characters per entity, each block's id once in
- * its own record and once in its tab's list), so it is smaller still. The
- * replies that grow with the history rather than the tree, `event_list`
- * (catch-up), are bounded by bytes where the server builds them (the
- * delivery bound of §10, srv/server.ts and srv/hub.ts), not here; one
- * event is at most a line (`--max-line-bytes`) plus the ids srv adds, or a
- * cascade's `block_ids` (≤ 100,000 × 39 characters ≈ 4 Mi).
+ * Total ≤ 128 + 20 = 148 Mi (measured: 147 MiB for 10,000 workspaces and
+ * 10,000 tabs named with 1 KiB of control characters, 100,000 blocks and
+ * the rest in 64 KiB metas), so `srv_snapshot` always encodes, and 148 +
+ * 64 MiB (`--max-reply-bytes`) < 256 MiB. Were names counted in UTF-8
+ * bytes, their 6-byte escapes (`\u0001`) would let the same tree reach
+ * 245 MiB. The replies that grow with the history rather than the tree,
+ * `event_list` (catch-up), are bounded by bytes where the server builds
+ * them (the delivery bound of §10, srv/server.ts and srv/hub.ts), not
+ * here; one event is at most a line (`--max-line-bytes`) plus the ids srv
+ * adds, or a cascade's `block_ids` (≤ 100,000 × 39 characters ≈ 4 Mi).
  */
 export const DEFAULT_LIMITS: Limits = {
   maxNameBytes: 1024,
@@ -104,6 +106,30 @@ export function utf8Bytes(text: string): number {
   return bytes;
 }
 
+// What JSON.stringify escapes in a string: control characters, `"`, `\`
+// and lone surrogates (well-formed JSON.stringify).
+// deno-lint-ignore no-control-regex
+const ESCAPED = /["\\\u0000-\u001f\ud800-\udfff]/;
+
+/**
+ * Bytes a name takes inside a JSON line (a snapshot, an event), without its
+ * quotes: its UTF-8 bytes, plus what JSON escaping adds (`\u0001` is 6
+ * bytes for one). `--max-state-bytes` counts names this way, so a tree of
+ * names made of control characters cannot make a snapshot 6 times larger
+ * than the total the cap allows.
+ *
+ * @example
+ * ```ts
+ * import { nameBytes } from "./limits.ts";
+ * nameBytes("héllo"); // 6
+ * nameBytes("\u0001"); // 6
+ * ```
+ */
+export function nameBytes(name: string): number {
+  if (!ESCAPED.test(name)) return utf8Bytes(name);
+  return utf8Bytes(JSON.stringify(name)) - 2;
+}
+
 // Metadata is immutable once in a state, so an object's size is measured
 // once: when decide checks a patch, evolve and later deletes reuse it.
 const measured = new WeakMap<object, number>();
@@ -130,11 +156,12 @@ export function jsonBytes(value: Json): number {
 }
 
 /**
- * What the size caps count for a whole state: the UTF-8 bytes of every
- * workspace and tab name plus the compact JSON bytes of every meta. The
+ * What the size caps count for a whole state: the bytes of every workspace
+ * and tab name as JSON writes it ({@linkcode nameBytes}) plus the compact
+ * JSON bytes of every meta. The
  * reducer keeps this total in `State.contentBytes` event by event; this
- * recomputes it from scratch, for a state built any other way (a store
- * checkpoint, a snapshot), and so that tests can check the running total.
+ * recomputes it from scratch, for a state built any other way (the store's
+ * tables, a snapshot), and so that tests can check the running total.
  *
  * @example
  * ```ts
@@ -145,8 +172,8 @@ export function jsonBytes(value: Json): number {
  */
 export function measure(state: Pick<State, "workspaces" | "tabs" | "blocks">): number {
   let bytes = 0;
-  for (const ws of state.workspaces.values()) bytes += utf8Bytes(ws.name) + jsonBytes(ws.meta);
-  for (const tab of state.tabs.values()) bytes += utf8Bytes(tab.name) + jsonBytes(tab.meta);
+  for (const ws of state.workspaces.values()) bytes += nameBytes(ws.name) + jsonBytes(ws.meta);
+  for (const tab of state.tabs.values()) bytes += nameBytes(tab.name) + jsonBytes(tab.meta);
   for (const block of state.blocks.values()) bytes += jsonBytes(block.meta);
   return bytes;
 }

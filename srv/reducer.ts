@@ -19,7 +19,14 @@ import type {
   SrvSnapshotEvent,
 } from "./protocol.ts";
 import { isJsonObject, PROTOCOL_EXTENSIONS_VERSION } from "./protocol.ts";
-import { DEFAULT_LIMITS, jsonBytes, LIMIT_FLAGS, type Limits, utf8Bytes } from "./limits.ts";
+import {
+  DEFAULT_LIMITS,
+  jsonBytes,
+  LIMIT_FLAGS,
+  type Limits,
+  nameBytes,
+  utf8Bytes,
+} from "./limits.ts";
 import {
   type Block,
   type ProcessRecord,
@@ -118,7 +125,7 @@ export function decide(
     case "create_workspace": {
       const refused = nameRefusal("CreateWorkspace", command.name, limits) ??
         countRefusal("CreateWorkspace", state.workspaces.size, "workspaces", limits) ??
-        growthRefusal("CreateWorkspace", state, utf8Bytes(command.name) + EMPTY_META, limits);
+        growthRefusal("CreateWorkspace", state, nameBytes(command.name) + EMPTY_META, limits);
       if (refused !== null) return d.error("invalid_command", refused);
       return d.push({
         event: "workspace_created",
@@ -171,7 +178,7 @@ export function decide(
       const name = command.name === "" ? `tab${ws.tabIds.length + 1}` : command.name;
       const refused = nameRefusal("CreateTab", name, limits) ??
         countRefusal("CreateTab", state.tabs.size, "tabs", limits) ??
-        growthRefusal("CreateTab", state, utf8Bytes(name) + EMPTY_META, limits);
+        growthRefusal("CreateTab", state, nameBytes(name) + EMPTY_META, limits);
       if (refused !== null) return d.error("invalid_command", refused);
       const tabId = ctx.newId();
       d.push({ event: "tab_created", workspace_id: ws.id, tab_id: tabId, name, version: d.next() });
@@ -454,9 +461,17 @@ class Decision {
     const growth = bytes - jsonBytes(before);
     // A patch that does not grow the meta is always accepted, so an entity
     // over a cap that was lowered since can still be trimmed.
+    // The patch itself is logged and broadcast too: one that changes little
+    // but is large (a megabyte of `"k":null` for keys that do not exist)
+    // would fill the 4,096-event ring with megabyte events (gigabytes). Any
+    // meta can still be trimmed, in patches of at most the cap each.
+    const patchBytes = jsonBytes(patch);
     const refused = growth > 0 && bytes > limits.maxMetaBytes
       ? `${verb}: meta would be ${bytes} bytes, ${over(limits, "maxMetaBytes")}`
-      : growthRefusal(verb, state, growth, limits);
+      : growthRefusal(verb, state, growth, limits) ??
+        (patchBytes > limits.maxMetaBytes
+          ? `${verb}: meta_patch is ${patchBytes} bytes, ${over(limits, "maxMetaBytes")}`
+          : null);
     if (refused !== null) return this.error("invalid_command", refused);
     event.version = this.next();
     lastDecided = { event, before, after };
@@ -530,8 +545,9 @@ function renameRefusal(
   after: string,
   limits: Limits,
 ): string | null {
-  if (state.contentBytes + after.length * 3 <= limits.maxStateBytes) return null;
-  return growthRefusal(verb, state, utf8Bytes(after) - utf8Bytes(before), limits);
+  // A UTF-16 unit is at most 6 bytes in JSON (`\u0001`).
+  if (state.contentBytes + after.length * 6 <= limits.maxStateBytes) return null;
+  return growthRefusal(verb, state, nameBytes(after) - nameBytes(before), limits);
 }
 
 /** Refuses growing the names and metas past `--max-state-bytes`; shrinking always passes. */
@@ -754,7 +770,7 @@ class Draft {
 
 /** What a workspace or tab adds to `State.contentBytes`. */
 function sizeOf(entity: { readonly name: string; readonly meta: Json }): number {
-  return utf8Bytes(entity.name) + jsonBytes(entity.meta);
+  return nameBytes(entity.name) + jsonBytes(entity.meta);
 }
 
 /**
@@ -767,7 +783,7 @@ function growthOf(
   next: { readonly name: string; readonly meta: Json },
 ): number {
   if (old === undefined) return sizeOf(next);
-  const names = old.name === next.name ? 0 : utf8Bytes(next.name) - utf8Bytes(old.name);
+  const names = old.name === next.name ? 0 : nameBytes(next.name) - nameBytes(old.name);
   return old.meta === next.meta ? names : names + jsonBytes(next.meta) - jsonBytes(old.meta);
 }
 

@@ -85,6 +85,12 @@ export interface StoreOptions {
   readonly lockWaitMs?: number;
   /** Called once when that wait starts (for the log). */
   readonly onLockWait?: (lockPath: string, waitMs: number) => void;
+  /**
+   * Gives up that wait when aborted (srv got a stop signal meanwhile):
+   * `open` then throws a {@linkcode StoreError} whose cause is a
+   * `LockWaitAborted` (`data_dir.ts`).
+   */
+  readonly signal?: AbortSignal;
 }
 
 /** What opening the store found. */
@@ -421,6 +427,7 @@ export class DurableEventLog implements EventHistory {
       joinPath(dir, STORE_LOCK_FILE),
       options.lockWaitMs ?? 0,
       options.onLockWait,
+      options.signal,
     );
     const path = joinPath(dir, STORE_FILE);
     let db: DatabaseSync | undefined;

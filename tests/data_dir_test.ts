@@ -9,6 +9,7 @@ import {
   DataDirError,
   describeFailure,
   lockDataDir,
+  LockWaitAborted,
   prepareDataDir,
   prepareStoreFile,
 } from "../srv/data_dir.ts";
@@ -281,6 +282,23 @@ Deno.test("lockDataDir: waits for the holder to let go, saying so once; gives up
     );
     await assert.rejects(lockDataDir(path, 0), /lock .* is held\)$/);
     lock.close();
+  });
+});
+
+Deno.test("lockDataDir: an abort while waiting gives up at once with LockWaitAborted", async () => {
+  await withTemp(async (dir) => {
+    const path = `${dir}/srv.lock`;
+    const held = await tryLockFile(path);
+    assert.ok(held !== null);
+    const stop = new AbortController();
+    // Aborted as the wait starts: without the abort it would wait 60 s.
+    const waiting = lockDataDir(path, 60_000, () => stop.abort("SIGHUP"), stop.signal);
+    await assert.rejects(
+      waiting,
+      (e) => e instanceof LockWaitAborted && e instanceof DataDirError && /SIGHUP$/.test(e.message),
+    );
+    await assert.rejects(lockDataDir(path, 60_000, undefined, stop.signal), LockWaitAborted);
+    held.close();
   });
 });
 

@@ -627,3 +627,47 @@ Deno.test("a data dir held by a live srv: exit 5 after --lock-wait, naming the d
     assert.equal(await first.stop(), 0);
   });
 });
+
+Deno.test(
+  "SIGHUP or SIGTERM while waiting for the data dir's lock: exit 0 at once, socket removed, the holder untouched",
+  { ignore: unixOnly("Unix signals") },
+  async () => {
+    await withTempDir(async (dir) => {
+      const data = `${dir}/data`;
+      const first = await durable(dir, data);
+      for (const signal of ["SIGHUP", "SIGTERM"] as const) {
+        const socket = `${dir}/waiting-${signal}.sock`;
+        const { cmd, args } = srvCommand(
+          ["serve", "--socket", socket, "--data-dir", data, "--lock-wait", "60s"],
+        );
+        const waiting = new Deno.Command(cmd, {
+          args,
+          stdin: "null",
+          stdout: "piped",
+          stderr: "piped",
+        }).spawn();
+        let errText = "";
+        const errDone = (async () => {
+          for await (const chunk of waiting.stderr) errText += decoder.decode(chunk);
+        })();
+        const outText = new Response(waiting.stdout).text();
+        await waitUntil(`it says it waits (${signal})`, () => /waiting up to 60 s/.test(errText));
+        waiting.kill(signal);
+        // A default action would kill it (code 129/143, signal set); the
+        // wait is given up instead, well before --lock-wait runs out.
+        const status = await waiting.status;
+        await errDone;
+        assert.equal(status.code, 0, errText);
+        assert.equal(status.signal, null, errText);
+        assert.equal(await outText, "", "no readiness line");
+        assert.match(errText, new RegExp(`${signal}"? received while waiting for the data dir`));
+        assert.throws(() => Deno.lstatSync(socket), Deno.errors.NotFound, "socket removed");
+      }
+      const c = await TestClient.connect(first.socket);
+      await c.register(1);
+      assert.equal((await c.request({ cmd: "ping", nonce: 1 })).event, "pong");
+      await c.dispose();
+      assert.equal(await first.stop(), 0);
+    });
+  },
+);

@@ -59,13 +59,14 @@ async function peakRss<T>(pid: number, work: Promise<T>): Promise<[T, number]> {
  * never reads. srv must stay under 600 MB, keep answering a bystander, and
  * evict the attacker by the soft limit's clock.
  */
-function floodNeverRead(label: string, command: string, count: number): void {
+function floodNeverRead(label: string, command: string, count: number, store = false): void {
   Deno.test(
-    `${
-      count.toLocaleString("en")
-    } × ${label} in one write, never read: srv stays small, the asker stalls until evicted, others keep their round trip`,
+    `${count.toLocaleString("en")} × ${label} in one write, never read${
+      store ? " (store on: answered from disk)" : ""
+    }: srv stays small, the asker stalls until evicted, others keep their round trip`,
     { ignore: linuxOnly("reads srv's RSS from /proc") },
     async () => {
+      const dir = await Deno.makeTempDir({ prefix: "srv-flood-" });
       await withSrv(async (srv, connect) => {
         const bystander = await connect();
         await bystander.register(1);
@@ -116,17 +117,29 @@ function floodNeverRead(label: string, command: string, count: number): void {
           const line = srv.stderr().split("\n").find((l) => /evicted/.test(l)) ?? "";
           assert.match(line, /pid=66\) closed: "?evicted: \d+ bytes unsent, past the soft limit/);
           // deno-lint-ignore no-console
-          console.log(`  ${label} flood: srv rss baseline ${mib(baseline)}, peak ${mib(peak)}`);
+          console.log(
+            `  ${label} flood${store ? " (store)" : ""}: srv rss baseline ${mib(baseline)}, peak ${
+              mib(peak)
+            }`,
+          );
           assert.equal((await bystander.request({ cmd: "get_server_info" })).connections, 1);
         } finally {
           attacker.close();
         }
-      }, { flags: ["--memory", "--soft-queue-time", "2s"] });
+      }, {
+        dir,
+        flags: [
+          ...(store ? ["--data-dir", `${dir}/data`] : ["--memory"]),
+          "--soft-queue-time",
+          "2s",
+        ],
+      }).finally(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
     },
   );
 }
 
 floodNeverRead("get_events", '{"cmd":"get_events","since":0}', 2114);
+floodNeverRead("get_events", '{"cmd":"get_events","since":0}', 2114, true);
 floodNeverRead("get_srv_snapshot", '{"cmd":"get_srv_snapshot"}', 2427);
 
 Deno.test("8 writers pipelining 2,500 pings each and 3 readers, at the defaults: nobody is evicted", async () => {

@@ -18,6 +18,7 @@ import {
   MAX_JSON_DEPTH,
   measure,
   mergePatch,
+  nameBytes,
   nestsDeeperThan,
   parseJson,
   type ReducerCommand,
@@ -258,6 +259,15 @@ Deno.test("one meta: exactly the limit of compact JSON passes, one byte more is 
   lowered.state = c.state;
   lowered.ok({ cmd: "update_block_meta", block_id: "id-3", meta_patch: { k: "y" } });
   assert.equal(DEFAULT_LIMITS.maxMetaBytes, 65536);
+  // A patch is logged and broadcast as sent: one larger than the cap is
+  // refused even when it changes nothing (deleting keys that do not exist).
+  const unchanged = c.state;
+  c.refused(
+    { cmd: "update_tab_meta", tab_id: "id-2", meta_patch: { nope1: null, nope2: null } },
+    "UpdateTabMeta: meta_patch is 27 bytes, over the limit of 20 (--max-meta-bytes)",
+  );
+  assert.equal(c.state.tabs.get("id-2")!.meta, unchanged.tabs.get("id-2")!.meta);
+  c.ok({ cmd: "update_tab_meta", tab_id: "id-2", meta_patch: { nope1: null } }); // 14 bytes
 });
 
 Deno.test("counts: the limit-th workspace, tab and block pass, one more is refused", () => {
@@ -318,6 +328,30 @@ Deno.test("total: names and metas up to exactly the limit pass, one byte more is
   assert.equal(c.state.contentBytes, 6 + 7);
   c.ok({ cmd: "rename_tab", tab_id: "id-2", name: "tt" });
   assert.equal(DEFAULT_LIMITS.maxStateBytes, 128 * 1024 * 1024);
+});
+
+Deno.test("the total counts a name as JSON writes it: control characters 6 bytes, quotes 2", () => {
+  // 1 KiB of \u0001 is 1,024 UTF-8 bytes but 6 KiB in every snapshot line:
+  // counted in UTF-8, 20,000 such names would make a legal snapshot of
+  // ~245 MiB, within 11 MiB of the 256 MiB hard output limit.
+  assert.equal(nameBytes("\u0001".repeat(1024)), 6 * 1024);
+  assert.equal(nameBytes('a"b\\c'), 7);
+  assert.equal(nameBytes("héllo"), utf8Bytes("héllo"));
+  assert.equal(nameBytes("\ud800"), 6, "a lone surrogate is escaped too");
+  const c = new Capped({ ...SMALL, maxNameBytes: 8, maxStateBytes: 16 });
+  // The name cap stays in UTF-8 bytes (PROTOCOL.md §10): 4 control characters pass it.
+  c.ok({ cmd: "create_workspace", name: "\u0001\u0002" }); // 12 + {} = 14
+  assert.equal(c.state.contentBytes, 14);
+  c.refused(
+    { cmd: "create_workspace", name: "\u0003" },
+    "CreateWorkspace: names and metas would total 22 bytes, over the limit of 16 (--max-state-bytes)",
+  );
+  c.refused(
+    { cmd: "rename_workspace", workspace_id: "id-1", name: "\u0001\u0002\u0003" },
+    "RenameWorkspace: names and metas would total 20 bytes, over the limit of 16 (--max-state-bytes)",
+  );
+  c.ok({ cmd: "rename_workspace", workspace_id: "id-1", name: "ab" }); // shrinks: 2 + 2
+  assert.equal(c.state.contentBytes, measure(c.state));
 });
 
 Deno.test("the running total equals measure() and the fold of evolve after every command", () => {
