@@ -532,6 +532,7 @@ async function serve(args: string[]): Promise<number> {
       const found = await DurableEventLog.open({
         dataDir,
         retainEvents: config.retainEvents,
+        ringBytes: config.maxReplyBytes,
         sync: config.sync,
         maxPages,
         lockWaitMs: config.lockWaitMs,

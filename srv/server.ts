@@ -164,7 +164,9 @@ export class Server {
 
   constructor(options: ServerOptions) {
     this.identity = options.identity;
-    this.history = options.history ?? new EventLog();
+    // The ring need not hold more bytes than one reply can carry.
+    this.history = options.history ??
+      new EventLog(undefined, options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES);
     this.storePath = options.storePath ?? null;
     this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;

@@ -79,6 +79,8 @@ export interface StoreOptions {
   readonly sync?: "normal" | "full";
   /** Size of the memory ring in front of the store. */
   readonly ringCapacity?: number;
+  /** Most bytes of lines the memory ring holds (default: `--max-reply-bytes`' default). */
+  readonly ringBytes?: number;
   /** Caps the database size in pages (diagnostics: makes "disk full" reproducible). */
   readonly maxPages?: number;
   /** How long to wait for another srv (one shutting down) to release the data dir; default 0. */
@@ -347,7 +349,7 @@ export class DurableEventLog implements EventHistory {
     this.path = path;
     this.#db = db;
     this.#lock = lock;
-    this.#ring = new EventLog(options.ringCapacity ?? DEFAULT_RING_CAPACITY);
+    this.#ring = new EventLog(options.ringCapacity ?? DEFAULT_RING_CAPACITY, options.ringBytes);
     // The ring answers for its newest events anyway; retaining fewer on disk
     // would make `truncated` contradict what get_events returns.
     this.retainEvents = Math.max(
@@ -700,10 +702,13 @@ export class DurableEventLog implements EventHistory {
     ).iterate() as Iterable<BatchRow>;
     const batches: BatchRow[] = [];
     let events = 0;
+    let chars = 0;
     for (const row of newestFirst) {
       batches.push(row);
       events += row.events;
-      if (events >= this.#ring.capacity) break;
+      chars += row.lines.length;
+      // Characters are at most bytes: what the ring holds is read, no more.
+      if (events >= this.#ring.capacity || chars >= this.#ring.maxBytes) break;
     }
     const read = readBatches(batches.reverse(), 0, this.path);
     if (read.damagedThrough > 0) this.#damaged(read);

@@ -1,0 +1,72 @@
+// Hostile and merely big clients beyond the rows of issue 11's table: each
+// test is an attack found by the campaign against the merged bounds, replayed
+// small against a real srv (the full-size versions run in `deno task soak`).
+import assert from "node:assert/strict";
+import { type Json, TestClient, withSrv } from "./_harness.ts";
+import { EventLog } from "../srv/event_log.ts";
+
+const encoder = new TextEncoder();
+
+/** Creates a workspace with `n` tabs (pipelined) and returns its id and the tab ids. */
+async function workspaceWithTabs(c: TestClient, n: number): Promise<[string, string[]]> {
+  await c.send({ cmd: "create_workspace", name: "w" });
+  const ws = (await c.next()).workspace_id;
+  const line = JSON.stringify({ cmd: "create_tab", workspace_id: ws, name: "t" });
+  await c.writeRaw(encoder.encode(Array(n).fill(line).join("\n") + "\n"));
+  const tabs: string[] = [];
+  while (tabs.length < n) {
+    const e = await c.next();
+    if (e.event === "tab_created") tabs.push(e.tab_id);
+  }
+  await c.drainUntilPrivateReply();
+  return [ws, tabs];
+}
+
+Deno.test("the memory ring holds at most its byte budget, always the newest events", () => {
+  const log = new EventLog(100, 1000);
+  const line = (v: number) => `{"event":"pong","nonce":"${"x".repeat(80)}","version":${v}}`;
+  for (let v = 1; v <= 50; v++) log.append({ version: v, json: line(v) });
+  const kept = log.eventsSince(0);
+  // Each line is 112 bytes with its newline: 8 fit in 1,000.
+  assert.deepEqual(kept.map((e) => e.version), [43, 44, 45, 46, 47, 48, 49, 50]);
+  assert.equal(kept.at(-1)!.json, line(50));
+  assert.ok(log.isTruncated(0));
+  // One event larger than the whole budget is still kept, alone.
+  log.append({ version: 51, json: `{"event":"pong","nonce":"${"y".repeat(2000)}","version":51}` });
+  assert.deepEqual(log.eventsSince(0).map((e) => e.version), [51]);
+  log.append({ version: 52, json: line(52) });
+  assert.deepEqual(log.eventsSince(0).map((e) => e.version), [52]);
+});
+
+Deno.test(
+  "big reorder_tabs_bulk events: the ring keeps --max-reply-bytes of them, not 4,096 (3.2 GB RSS before)",
+  async () => {
+    // Full size: 10,000 tabs, 4,200 reorders of 390 KB each held 1.6 GB of
+    // ring and 3.2 GB of RSS; now ~300 MiB. Here scaled by the reply budget.
+    await withSrv(async (_srv, connect) => {
+      const c = await connect();
+      await c.register(1);
+      const [ws, tabs] = await workspaceWithTabs(c, 1000);
+      const forward = JSON.stringify({ cmd: "reorder_tabs_bulk", workspace_id: ws, tab_ids: tabs });
+      const backward = JSON.stringify({
+        cmd: "reorder_tabs_bulk",
+        workspace_id: ws,
+        tab_ids: [...tabs].reverse(),
+      });
+      let last: Json = null;
+      for (let i = 0; i < 60; i++) {
+        last = await c.request(i % 2 === 0 ? backward : forward);
+        assert.equal(last.event, "tabs_reordered_bulk");
+      }
+      const info = await c.request({ cmd: "get_server_info" });
+      // 39 KB per event, a 1 MiB budget: about 26 events, never all 60.
+      assert.ok(info.log.retained < 30, `ring retained ${info.log.retained} events`);
+      assert.equal(info.log.newest, last.version);
+      const list = await c.request({ cmd: "get_events", since: 0 });
+      assert.equal(list.truncated, true);
+      assert.equal(list.events.at(-1).version, last.version);
+      // srv keeps serving.
+      assert.equal((await c.request({ cmd: "ping", nonce: 7 })).event, "pong");
+    }, { flags: ["--memory", "--max-reply-bytes", String(1024 * 1024)] });
+  },
+);
