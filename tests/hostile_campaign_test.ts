@@ -70,3 +70,33 @@ Deno.test(
     }, { flags: ["--memory", "--max-reply-bytes", String(1024 * 1024)] });
   },
 );
+
+Deno.test("names with U+0000 and control characters are the same after a restart", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "srv-campaign-" });
+  const flags = ["--data-dir", `${dir}/data`];
+  const names = ["x\u0000y", "\u0000", "\u0001\u001f\u007f\u0085", "😀".repeat(256)];
+  let before: Json = null;
+  try {
+    await withSrv(async (_srv, connect) => {
+      const c = await connect();
+      await c.register(1);
+      for (const name of names) {
+        const ws = await c.request({ cmd: "create_workspace", name });
+        assert.equal(ws.name, name);
+        const tab = await c.request({ cmd: "create_tab", workspace_id: ws.workspace_id, name });
+        assert.equal(tab.name, name);
+        await c.next(); // active_tab_changed
+      }
+      before = await c.request({ cmd: "get_srv_snapshot" });
+    }, { flags, dir });
+    await withSrv(async (_srv, connect) => {
+      const c = await connect();
+      await c.register(1);
+      const after = await c.request({ cmd: "get_srv_snapshot" });
+      assert.deepEqual(after.workspaces, before.workspaces);
+      assert.deepEqual(after.tabs, before.tabs);
+    }, { flags, dir });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
