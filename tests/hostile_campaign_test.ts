@@ -4,8 +4,18 @@
 import assert from "node:assert/strict";
 import { type Json, TestClient, withSrv } from "./_harness.ts";
 import { EventLog } from "../srv/event_log.ts";
+import { waitUntil } from "./_proc.ts";
 
 const encoder = new TextEncoder();
+
+/** Sends a command and returns its answer of kind `event`, skipping broadcasts before it. */
+async function ask(c: TestClient, command: Json, event: string): Promise<Json> {
+  await c.send(command);
+  while (true) {
+    const e = await c.next();
+    if (e.event === event) return e;
+  }
+}
 
 /** Creates a workspace with `n` tabs (pipelined) and returns its id and the tab ids. */
 async function workspaceWithTabs(c: TestClient, n: number): Promise<[string, string[]]> {
@@ -133,3 +143,70 @@ Deno.test("a name with a lone surrogate is a parse error (the store could not ke
     assert.deepEqual(snapshot.workspaces, [[ws, "ok"]]);
   });
 });
+
+Deno.test(
+  "many clients asking for a big catch-up and reading nothing: their replies together stay within --max-queue-bytes",
+  async () => {
+    // Full size: 40 such clients against a 64 MiB ring held 2.1 GB (each
+    // reply is its own copy; 1,024 would hold 64 GB); now 455 MiB peak.
+    // The kernel takes up to ~4.6 MB of each reply off srv's hands (Linux'
+    // wmem_max, 4 MiB, plus overhead). The bound (64 MiB) fits 3 replies of
+    // the 30 MB history, so whatever those 3 sockets absorb, srv still holds
+    // 50 MB of them and an honest catch-up cannot be whole.
+    const hard = 64 * 1024 * 1024;
+    await withSrv(async (srv, connect) => {
+      const c = await connect();
+      await c.register(1);
+      const ws = (await c.request({ cmd: "create_workspace", name: "w" })).workspace_id;
+      const pad = "x".repeat(60 * 1024);
+      for (let i = 0; i < 500; i++) {
+        const e = await c.request({
+          cmd: "update_workspace_meta",
+          workspace_id: ws,
+          meta_patch: { p: pad + (i % 2) },
+        });
+        assert.equal(e.event, "workspace_meta_updated");
+      }
+      const full = await c.request({ cmd: "get_events", since: 0 });
+      assert.equal(full.truncated, false);
+      // 16 clients each ask for the whole 30 MB history and read nothing.
+      const attackers: Deno.Conn[] = [];
+      for (let i = 0; i < 16; i++) {
+        const conn = await Deno.connect({ transport: "unix", path: srv.socket });
+        attackers.push(conn);
+        const register = { cmd: "register", kind: "tool", pid: 100 + i, version: "x" };
+        await conn.write(
+          encoder.encode(JSON.stringify(register) + '\n{"cmd":"get_events","since":0}\n'),
+        );
+      }
+      // Each attacker's reply is staged in the turn of its `registered`.
+      for (let seen = 0; seen < attackers.length;) {
+        if ((await c.next()).event === "registered") seen++;
+      }
+      // An honest client still gets its answer at once, cut to what is left.
+      let cut: Json = null;
+      await waitUntil("a catch-up is cut by the replies the attackers hold", async () => {
+        cut = await ask(c, { cmd: "get_events", since: 0 }, "event_list");
+        return cut.truncated;
+      });
+      assert.ok(cut.events.length < full.events.length);
+      assert.equal((await ask(c, { cmd: "ping", nonce: 3 }, "pong")).nonce, 3);
+      for (const conn of attackers) conn.close();
+      // Their replies are gone with them: the whole history fits again.
+      await waitUntil("the whole history is answered again", async () => {
+        const e = await ask(c, { cmd: "get_events", since: 0 }, "event_list");
+        return !e.truncated;
+      });
+    }, {
+      flags: [
+        "--memory",
+        "--max-queue-bytes",
+        String(hard),
+        "--soft-queue-bytes",
+        String(1024 * 1024),
+        "--soft-queue-time",
+        "60",
+      ],
+    });
+  },
+);
