@@ -2,7 +2,7 @@
 // test is an attack found by the campaign against the merged bounds, replayed
 // small against a real srv (the full-size versions run in `deno task soak`).
 import assert from "node:assert/strict";
-import { type Json, TestClient, withSrv } from "./_harness.ts";
+import { type Json, runSrv, TestClient, unixOnly, withSrv } from "./_harness.ts";
 import { EventLog } from "../srv/event_log.ts";
 import { waitUntil } from "./_proc.ts";
 
@@ -208,5 +208,62 @@ Deno.test(
         "60",
       ],
     });
+  },
+);
+
+/** A fake srv on a Unix socket: answers every connection's first read with `reply`, then waits for its close. */
+async function fakeServer(reply: string): Promise<{ path: string; stop: () => Promise<void> }> {
+  const dir = await Deno.makeTempDir({ prefix: "srv-fake-" });
+  const path = `${dir}/srv.sock`;
+  const listener = Deno.listen({ transport: "unix", path });
+  const open = new Set<Deno.Conn>();
+  const serving = (async () => {
+    for await (const conn of listener) {
+      open.add(conn);
+      (async () => {
+        const buf = new Uint8Array(65536);
+        try {
+          if (await conn.read(buf) !== null) await conn.write(encoder.encode(reply));
+          while (await conn.read(buf) !== null) { /* until the client goes */ }
+        } catch { /* the client went */ }
+        open.delete(conn);
+        conn.close();
+      })();
+    }
+  })();
+  return {
+    path,
+    stop: async () => {
+      listener.close();
+      for (const conn of open) conn.close();
+      await serving.catch(() => {});
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test(
+  "srv CLI verbs against a server that sends garbage: one error line and exit 6, no uncaught error",
+  { ignore: unixOnly("the fake server listens on a Unix socket") },
+  async () => {
+    for (
+      const reply of [
+        '\xff\xfe{"event":\n',
+        '{"event":"registered","client_id":"x","launcher_pid":-1,"version":1e400}\n',
+        "null\n",
+      ]
+    ) {
+      const fake = await fakeServer(reply);
+      try {
+        for (const verb of [["snapshot"], ["events", "--follow"], ["ping"]]) {
+          const run = await runSrv([...verb, "--socket", fake.path]);
+          assert.equal(run.code, 6, `${verb.join(" ")}: ${run.stderr}`);
+          assert.match(run.stderr, /^srv: not an srv answer: undecodable line from srv: /m);
+          assert.doesNotMatch(run.stderr, /Uncaught|^ +at /m);
+        }
+      } finally {
+        await fake.stop();
+      }
+    }
   },
 );
