@@ -15,6 +15,7 @@ import {
   resolveEndpoint,
 } from "./srv/endpoint.ts";
 import {
+  DEFAULT_RETAIN_BYTES,
   DEFAULT_RETAIN_EVENTS,
   DurableEventLog,
   STORE_SCHEMA_VERSION,
@@ -118,6 +119,12 @@ const SERVE_FLAGS: Record<string, FlagSpec> = {
     type: "string",
     value: "N",
     help: `events kept on disk for get_events (default ${DEFAULT_RETAIN_EVENTS})`,
+  },
+  "retain-bytes": {
+    type: "string",
+    value: "N",
+    help:
+      `bytes of events kept on disk for get_events, whichever of this and --retain-events is reached first (default ${DEFAULT_RETAIN_BYTES})`,
   },
   "lock-wait": {
     type: "string",
@@ -262,6 +269,7 @@ export interface ServeConfig {
   memory: boolean;
   dataDir?: string;
   retainEvents: number;
+  retainBytes: number;
   /** `--lock-wait`, in milliseconds. */
   lockWaitMs: number;
   sync: "normal" | "full";
@@ -323,6 +331,7 @@ export function parseServeArgs(args: string[]): ServeConfig {
     memory: values.memory === true,
     dataDir: str("data-dir"),
     retainEvents: positiveInt("retain-events", str("retain-events"), DEFAULT_RETAIN_EVENTS),
+    retainBytes: positiveInt("retain-bytes", str("retain-bytes"), DEFAULT_RETAIN_BYTES),
     lockWaitMs: duration("lock-wait", str("lock-wait"), DEFAULT_LOCK_WAIT_MS, 0),
     sync: oneOf("sync", str("sync"), ["normal", "full"] as const, "normal"),
     maxLineBytes: positiveInt("max-line-bytes", str("max-line-bytes"), DEFAULT_MAX_LINE_BYTES),
@@ -538,6 +547,8 @@ async function serve(args: string[]): Promise<number> {
       const found = await DurableEventLog.open({
         dataDir,
         retainEvents: config.retainEvents,
+        retainBytes: config.retainBytes,
+        ringBytes: config.maxReplyBytes,
         sync: config.sync,
         maxPages,
         lockWaitMs: config.lockWaitMs,

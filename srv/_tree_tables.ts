@@ -82,6 +82,11 @@ function objectMeta(text: string, where: string): JsonObject {
   return meta;
 }
 
+// Names are read as bytes: node:sqlite reads TEXT as a C string and would
+// cut a name at its first U+0000 ("x\u0000y" came back as "x" after a restart).
+const NAME_BYTES = "CAST(name AS BLOB) AS name";
+const nameDecoder = new TextDecoder();
+
 /**
  * Streams the tables into maps, row by row, children in `position` order,
  * and returns them with every child's position. Throws
@@ -92,14 +97,14 @@ export function loadTree(db: DatabaseSync): { tree: Tree; positions: Map<string,
   const positions = new Map<string, number>();
   const workspaces = new Map<string, Workspace & { tabIds: string[] }>();
   const rows = db.prepare(
-    "SELECT workspace_id, name, active_tab_id, meta FROM workspaces",
+    `SELECT workspace_id, ${NAME_BYTES}, active_tab_id, meta FROM workspaces`,
   ).iterate() as Iterable<
-    { workspace_id: string; name: string; active_tab_id: string | null; meta: string }
+    { workspace_id: string; name: Uint8Array; active_tab_id: string | null; meta: string }
   >;
   for (const r of rows) {
     workspaces.set(r.workspace_id, {
       id: r.workspace_id,
-      name: r.name,
+      name: nameDecoder.decode(r.name),
       tabIds: [],
       activeTabId: r.active_tab_id,
       meta: objectMeta(r.meta, `workspaces row workspace_id=${r.workspace_id}`),
@@ -107,9 +112,10 @@ export function loadTree(db: DatabaseSync): { tree: Tree; positions: Map<string,
   }
   const tabs = new Map<string, Tab & { blockIds: string[] }>();
   const tabRows = db.prepare(
-    "SELECT tab_id, workspace_id, position, name, meta FROM tabs ORDER BY workspace_id, position",
+    `SELECT tab_id, workspace_id, position, ${NAME_BYTES}, meta FROM tabs
+     ORDER BY workspace_id, position`,
   ).iterate() as Iterable<
-    { tab_id: string; workspace_id: string; position: number; name: string; meta: string }
+    { tab_id: string; workspace_id: string; position: number; name: Uint8Array; meta: string }
   >;
   for (const r of tabRows) {
     const where = `tabs row tab_id=${r.tab_id}`;
@@ -122,7 +128,7 @@ export function loadTree(db: DatabaseSync): { tree: Tree; positions: Map<string,
     tabs.set(r.tab_id, {
       id: r.tab_id,
       workspaceId: r.workspace_id,
-      name: r.name,
+      name: nameDecoder.decode(r.name),
       blockIds: [],
       meta: objectMeta(r.meta, where),
     });

@@ -10,7 +10,7 @@
 
 import { parseArgs } from "node:util";
 import { connect, type SrvClient, type StreamItem } from "./client.ts";
-import { ConnectionLostError, SrvError, UnreachableError } from "./client_error.ts";
+import { ConnectionLostError, ProtocolError, SrvError, UnreachableError } from "./client_error.ts";
 import { ExitCode } from "./exit_code.ts";
 import { formatTree } from "./format_tree.ts";
 import {
@@ -519,6 +519,12 @@ export async function runClientCommand(args: string[]): Promise<number> {
   } catch (e) {
     if (e instanceof UnreachableError || e instanceof ConnectionLostError) {
       err(`srv: ${e.message}`);
+      return ExitCode.unreachable;
+    }
+    // Whatever answered is not (this version of) srv: no usable server
+    // there, said in one line, never an uncaught error with a stack trace.
+    if (e instanceof ProtocolError) {
+      err(`srv: not an srv answer: ${e.message}`);
       return ExitCode.unreachable;
     }
     if (e instanceof SrvError) {

@@ -111,6 +111,12 @@ export interface Outgoing {
   readonly bytes: Uint8Array;
   /** How many events (lines) `bytes` holds. */
   readonly events: number;
+  /**
+   * Private to one connection (a reply, a private error): counted in the
+   * hub's {@linkcode Hub.privateBytes} until written, since, unlike a
+   * broadcast, each connection's copy is its own memory.
+   */
+  readonly private?: boolean;
 }
 
 /**
@@ -147,6 +153,8 @@ interface Watch {
   readonly limits: OutputLimits;
   readonly now: () => number;
   readonly evict: (reason: string) => void;
+  /** Private bytes unsent on every peer of the hub together. */
+  readonly ledger: { bytes: number };
 }
 
 /**
@@ -174,6 +182,9 @@ export class Peer {
   /** Bytes and events queued or in flight: what the client has not read. */
   #pendingBytes = 0;
   #pendingEvents = 0;
+  /** Private bytes queued or in flight, and those of the write in flight. */
+  #privateBytes = 0;
+  #writingPrivate = 0;
   #writing = false;
   #closed = false;
   #closeReason: string | null = null;
@@ -238,8 +249,13 @@ export class Peer {
    * {@linkcode judgeOutput} says so: on every enqueue, after every write,
    * and when the soft limit's time runs out with no traffic at all.
    */
-  watch(limits: OutputLimits, now: () => number, evict: (reason: string) => void): void {
-    this.#watch = { limits, now, evict };
+  watch(
+    limits: OutputLimits,
+    now: () => number,
+    evict: (reason: string) => void,
+    ledger: { bytes: number } = { bytes: 0 },
+  ): void {
+    this.#watch = { limits, now, evict, ledger };
     this.#judge();
   }
 
@@ -252,6 +268,7 @@ export class Peer {
     this.#queue.push(out);
     this.#pendingBytes += out.bytes.length;
     this.#pendingEvents += out.events;
+    if (out.private) this.#countPrivate(out.bytes.length);
     return this.#judge();
   }
 
@@ -337,6 +354,11 @@ export class Peer {
     return true;
   }
 
+  #countPrivate(bytes: number): void {
+    this.#privateBytes += bytes;
+    if (this.#watch !== null) this.#watch.ledger.bytes += bytes;
+  }
+
   #clearSoftTimer(): void {
     if (this.#softTimer !== undefined) clearTimeout(this.#softTimer);
     this.#softTimer = undefined;
@@ -361,11 +383,14 @@ export class Peer {
     let end = this.#head;
     let bytes = first.bytes.length;
     let events = first.events;
+    let own = first.private ? bytes : 0;
     while (end < queue.length && bytes + queue[end].bytes.length <= COALESCE_BYTES) {
       bytes += queue[end].bytes.length;
       events += queue[end].events;
+      if (queue[end].private) own += queue[end].bytes.length;
       end++;
     }
+    this.#writingPrivate = own;
     let out = first;
     if (end > this.#head) {
       const joined = new Uint8Array(bytes);
@@ -397,6 +422,8 @@ export class Peer {
         if (this.#closed) return;
         this.#pendingBytes -= out.bytes.length;
         this.#pendingEvents -= out.events;
+        this.#countPrivate(-this.#writingPrivate);
+        this.#writingPrivate = 0;
         if (!this.#judge()) return;
         this.#wakeBelow();
       }
@@ -421,6 +448,8 @@ export class Peer {
     this.#head = 0;
     this.#pendingBytes = 0;
     this.#pendingEvents = 0;
+    this.#countPrivate(-this.#privateBytes);
+    this.#writingPrivate = 0;
     this.#overSoftSince = null;
     this.#clearSoftTimer();
     this.#wakeBelow();
@@ -447,6 +476,7 @@ export class Hub {
   readonly #dirty = new Set<Peer>();
   readonly #onEvict: (peer: Peer, report: EvictionReport) => void;
   readonly #now: () => number;
+  readonly #ledger = { bytes: 0 };
 
   /** `now` is the clock of the soft limit (ms); `performance.now` by default. */
   constructor(
@@ -459,6 +489,14 @@ export class Hub {
     this.#now = now;
   }
 
+  /**
+   * Private bytes (replies, private errors) queued or in flight on all
+   * peers together: each is its own memory, unlike a shared broadcast.
+   */
+  get privateBytes(): number {
+    return this.#ledger.bytes;
+  }
+
   /** Open connections that receive broadcasts. */
   get size(): number {
     return this.#peers.size;
@@ -467,7 +505,7 @@ export class Hub {
   /** Adds a peer: it gets broadcasts and is judged by the hub's limits. */
   add(peer: Peer): void {
     this.#peers.add(peer);
-    peer.watch(this.limits, this.#now, (reason) => this.#evict(peer, reason));
+    peer.watch(this.limits, this.#now, (reason) => this.#evict(peer, reason), this.#ledger);
   }
 
   /** Stops broadcasting to a peer (it is still judged until it closes). */

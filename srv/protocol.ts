@@ -582,8 +582,21 @@ function isString(v: unknown): boolean {
   return typeof v === "string";
 }
 
+// A name is stored as SQLite TEXT (UTF-8), where a lone surrogate would
+// become U+FFFD: the name after a restart would differ from the logged
+// event. Such a name is refused like the reference refuses it (serde_json
+// reads no lone surrogate into a String). Metadata keeps them: it is
+// stored as JSON text, escaped.
+function isName(v: unknown): boolean {
+  return typeof v === "string" && v.isWellFormed();
+}
+
 const RULES = {
   string: { struct: string(), accepts: isString },
+  name: {
+    struct: define<string>("name (well-formed UTF-16, no lone surrogate)", isName),
+    accepts: isName,
+  },
   u32: { struct: define<number>("u32", isU32), accepts: isU32 },
   u64: { struct: define<U64>("u64", isU64), accepts: isU64 },
   kind: {
@@ -611,12 +624,12 @@ const COMMAND_FIELDS: Record<string, Record<string, Rule>> = {
   get_srv_snapshot: {},
   get_events: { since: "u64" },
   get_server_info: {},
-  create_workspace: { name: "string" },
+  create_workspace: { name: "name" },
   delete_workspace: { workspace_id: "string", force: "flag" },
-  rename_workspace: { workspace_id: "string", name: "string" },
-  create_tab: { workspace_id: "string", name: "string" },
+  rename_workspace: { workspace_id: "string", name: "name" },
+  create_tab: { workspace_id: "string", name: "name" },
   delete_tab: { workspace_id: "string", tab_id: "string", force: "flag" },
-  rename_tab: { tab_id: "string", name: "string" },
+  rename_tab: { tab_id: "string", name: "name" },
   set_active_tab: { workspace_id: "string", tab_id: "string" },
   reorder_tab: { workspace_id: "string", tab_id: "string", new_index: "u32" },
   reorder_tabs_bulk: { workspace_id: "string", tab_ids: "strings" },

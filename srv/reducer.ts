@@ -589,7 +589,10 @@ function permutationProblem(
   const missing = current.find((id) => !seen.has(id));
   if (missing !== undefined) return `tab_ids leaves out tab ${missing}`;
   if (proposed.length !== current.length) {
-    const stranger = proposed.find((id) => !current.includes(id));
+    // A set, not current.includes per id: 10,000 tabs and a list naming
+    // 16,000 more took 0.6 s of the only thread per command, O(n × m).
+    const known = new Set(current);
+    const stranger = proposed.find((id) => !known.has(id));
     return `tab_ids names tab ${stranger}, which is not in the workspace`;
   }
   return null;

@@ -11,7 +11,7 @@
 import { getLogger, type Logger } from "../deps.ts";
 import { DEFAULT_MAX_REPLY_BYTES, type EventHistory, EventLog } from "./event_log.ts";
 import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from "./framing.ts";
-import { DEFAULT_OUTPUT_LIMITS, Hub, type OutputLimits, Peer, single } from "./hub.ts";
+import { DEFAULT_OUTPUT_LIMITS, Hub, type OutputLimits, Peer } from "./hub.ts";
 import {
   encodeEvent,
   encodeEventListLine,
@@ -157,6 +157,8 @@ export class Server {
    * is past its soft limit before the hub has seen this turn's output.
    */
   #stagedForAll = 0;
+  /** Private lines staged this turn, all connections together (characters or bytes). */
+  #stagedPrivate = 0;
   readonly #stagedFor = new Map<Peer, number>();
   #flushScheduled = false;
   #stopping = false;
@@ -164,7 +166,9 @@ export class Server {
 
   constructor(options: ServerOptions) {
     this.identity = options.identity;
-    this.history = options.history ?? new EventLog();
+    // The ring need not hold more bytes than one reply can carry.
+    this.history = options.history ??
+      new EventLog(undefined, options.maxReplyBytes ?? DEFAULT_MAX_REPLY_BYTES);
     this.storePath = options.storePath ?? null;
     this.maxLineBytes = options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES;
     this.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
@@ -428,7 +432,17 @@ export class Server {
       // At most half the hard limit, so a catch-up alone never evicts the
       // client that asked for it; the envelope around the events is well
       // under 256 bytes.
-      const budget = Math.min(this.maxReplyBytes, this.#hub.limits.hardBytes / 2) - 256;
+      // And within what is left of --max-queue-bytes for the private output
+      // of all connections together: each reply is its own copy, so 40
+      // clients asking for 64 MiB and reading nothing held 2.1 GB (1,024
+      // would hold 64 GB). Past it a reply carries fewer events, with
+      // truncated: true, and the client resyncs from a (shared) snapshot.
+      const unsent = this.#hub.privateBytes + this.#stagedPrivate;
+      const budget = Math.min(
+        this.maxReplyBytes,
+        this.#hub.limits.hardBytes / 2,
+        this.#hub.limits.hardBytes - unsent,
+      ) - 256;
       const entries = this.history.eventsSince(since, Math.max(0, budget));
       const truncated = entries.cut === true || this.history.isTruncated(since);
       const { instanceId } = this.identity;
@@ -460,7 +474,10 @@ export class Server {
     this.#stagedJson.push(json);
     // Characters, not bytes, for a string: cheap, and close enough to pause on.
     if (target === null) this.#stagedForAll += json.length + 1;
-    else this.#stagedFor.set(target, (this.#stagedFor.get(target) ?? 0) + json.length + 1);
+    else {
+      this.#stagedFor.set(target, (this.#stagedFor.get(target) ?? 0) + json.length + 1);
+      this.#stagedPrivate += json.length + 1;
+    }
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
       queueMicrotask(() => this.#flush());
@@ -487,6 +504,7 @@ export class Server {
     const lines = this.#stagedJson;
     this.#stagedForAll = 0;
     this.#stagedFor.clear();
+    this.#stagedPrivate = 0;
     let run = "";
     let events = 0;
     for (let i = 0; i < lines.length; i++) {
@@ -508,7 +526,7 @@ export class Server {
         events = 0;
       }
       const line = typeof json === "string" ? encoder.encode(json + "\n") : json;
-      this.#hub.send(target, single(line));
+      this.#hub.send(target, { bytes: line, events: 1, private: true });
     }
     if (events > 0) this.#hub.broadcast({ bytes: encoder.encode(run), events });
     // The hub never stages anything, so nothing was added while we walked.
@@ -525,6 +543,7 @@ export class Server {
     this.#stagedJson.length = 0;
     this.#stagedForAll = 0;
     this.#stagedFor.clear();
+    this.#stagedPrivate = 0;
     this.#listener?.close();
     for (const peer of this.#clients.keys()) peer.close();
     this.#onFatal(error);

@@ -49,6 +49,14 @@ export const STORE_SCHEMA_VERSION = 2;
 /** Default of `--retain-events`: events kept on disk for `get_events`. */
 export const DEFAULT_RETAIN_EVENTS = 100_000;
 /**
+ * Default of `--retain-bytes`: UTF-8 bytes of event lines kept on disk,
+ * 1 GiB. Events are up to a line (1 MiB) and a cascade's `block_ids` up
+ * to 4 MB, so 100,000 of them alone could be 39 GB (4,096 events of a
+ * `reorder_tabs_bulk` of 10,000 tabs are 1.6 GB); at most this many bytes
+ * of history stay, whichever of the two bounds is reached first.
+ */
+export const DEFAULT_RETAIN_BYTES = 1024 * 1024 * 1024;
+/**
  * Most events one commit deletes past the retention: pruning is spread over
  * turns in bounded chunks, so lowering `--retain-events` on a big store
  * never stalls a turn on one giant DELETE.
@@ -75,10 +83,14 @@ export interface StoreOptions {
   readonly dataDir: string;
   /** Events kept for `get_events` (at least the memory ring's capacity). */
   readonly retainEvents?: number;
+  /** UTF-8 bytes of event lines kept for `get_events` (at least the memory ring's bytes). */
+  readonly retainBytes?: number;
   /** `normal` survives a crash of srv; `full` also survives power loss (fsync per commit). */
   readonly sync?: "normal" | "full";
   /** Size of the memory ring in front of the store. */
   readonly ringCapacity?: number;
+  /** Most bytes of lines the memory ring holds (default: `--max-reply-bytes`' default). */
+  readonly ringBytes?: number;
   /** Caps the database size in pages (diagnostics: makes "disk full" reproducible). */
   readonly maxPages?: number;
   /** How long to wait for another srv (one shutting down) to release the data dir; default 0. */
@@ -317,6 +329,7 @@ export class DurableEventLog implements EventHistory {
   /** Path of the SQLite database file. */
   readonly path: string;
   readonly retainEvents: number;
+  readonly retainBytes: number;
   readonly #db: DatabaseSync;
   readonly #lock: Deno.FsFile;
   readonly #ring: EventLog;
@@ -328,6 +341,8 @@ export class DurableEventLog implements EventHistory {
   #oldest: number | null;
   #newest: number | null;
   #count: number;
+  /** UTF-8 bytes of the lines of the stored batches. */
+  #bytes: number;
   /** Newest version of a damaged history row found so far (0: none). */
   #damagedThrough = 0;
   #closed = false;
@@ -353,12 +368,16 @@ export class DurableEventLog implements EventHistory {
     this.path = path;
     this.#db = db;
     this.#lock = lock;
-    this.#ring = new EventLog(options.ringCapacity ?? DEFAULT_RING_CAPACITY);
+    this.#ring = new EventLog(options.ringCapacity ?? DEFAULT_RING_CAPACITY, options.ringBytes);
     // The ring answers for its newest events anyway; retaining fewer on disk
     // would make `truncated` contradict what get_events returns.
     this.retainEvents = Math.max(
       options.retainEvents ?? DEFAULT_RETAIN_EVENTS,
       this.#ring.capacity,
+    );
+    this.retainBytes = Math.max(
+      options.retainBytes ?? DEFAULT_RETAIN_BYTES,
+      this.#ring.maxBytes,
     );
     this.#tree = new TreeWriter(db, found.positions);
     this.#committedVersion = found.tablesVersion;
@@ -366,6 +385,7 @@ export class DurableEventLog implements EventHistory {
     this.#oldest = found.oldest;
     this.#newest = found.newest;
     this.#count = found.count;
+    this.#bytes = found.bytes;
     this.#insertBatch = db.prepare(
       "INSERT INTO batches (first_version, last_version, events, lines) VALUES (?, ?, ?, ?)",
     );
@@ -387,7 +407,8 @@ export class DurableEventLog implements EventHistory {
        ORDER BY first_version`,
     );
     this.#oldestBatches = db.prepare(
-      "SELECT first_version, events FROM batches ORDER BY first_version LIMIT ?",
+      `SELECT first_version, events, length(CAST(lines AS BLOB)) AS bytes FROM batches
+       ORDER BY first_version LIMIT ?`,
     );
     this.#deleteThrough = db.prepare("DELETE FROM batches WHERE first_version <= ?");
     this.#minFirst = db.prepare("SELECT min(first_version) AS lo FROM batches");
@@ -530,6 +551,7 @@ export class DurableEventLog implements EventHistory {
           ? pending[0].json
           : pending.map((e) => e.json).join("\n");
         this.#insertBatch.run(pending[0].version, pending.at(-1)!.version, pending.length, lines);
+        this.#bytes += utf8Length(lines);
       }
       this.#tree.write(state);
       if (state.eventVersion !== this.#committedVersion) {
@@ -678,26 +700,37 @@ export class DurableEventLog implements EventHistory {
    */
   #prune(): void {
     let excess = this.#count - this.retainEvents;
+    let excessBytes = this.#bytes - this.retainBytes;
     // A little slack (1/64 of the retention, at most a chunk) so a store at
     // its retention prunes every few hundred events, not on every commit.
-    if (excess <= 0 || excess < Math.min(PRUNE_CHUNK_EVENTS, this.retainEvents >> 6)) return;
-    let budget = Math.min(excess, PRUNE_CHUNK_EVENTS);
+    const countDue = excess > 0 &&
+      excess >= Math.min(PRUNE_CHUNK_EVENTS, this.retainEvents >> 6);
+    const bytesDue = excessBytes > 0 && excessBytes >= this.retainBytes / 64;
+    if (!countDue && !bytesDue) return;
+    let budget = bytesDue ? PRUNE_CHUNK_EVENTS : Math.min(excess, PRUNE_CHUNK_EVENTS);
     let lastGone: number | null = null;
     let gone = 0;
+    let goneBytes = 0;
     const oldest = this.#oldestBatches.iterate(PRUNE_CHUNK_EVENTS) as Iterable<
-      { first_version: number; events: number }
+      { first_version: number; events: number; bytes: number }
     >;
     for (const batch of oldest) {
-      if (batch.events > excess || (lastGone !== null && batch.events > budget)) break;
+      // Over the byte retention any batch may go; over the count only
+      // whole batches that keep the count at the retention.
+      if (excessBytes <= 0 && batch.events > excess) break;
+      if (lastGone !== null && batch.events > budget) break;
       excess -= batch.events;
+      excessBytes -= batch.bytes;
       budget -= batch.events;
       gone += batch.events;
+      goneBytes += batch.bytes;
       lastGone = batch.first_version;
       if (budget <= 0) break;
     }
     if (lastGone === null) return;
     this.#deleteThrough.run(lastGone);
     this.#count -= gone;
+    this.#bytes -= goneBytes;
     this.#oldest = (this.#minFirst.get() as { lo: number | null }).lo;
   }
 
@@ -707,10 +740,13 @@ export class DurableEventLog implements EventHistory {
     ).iterate() as Iterable<BatchRow>;
     const batches: BatchRow[] = [];
     let events = 0;
+    let chars = 0;
     for (const row of newestFirst) {
       batches.push(row);
       events += row.events;
-      if (events >= this.#ring.capacity) break;
+      chars += row.lines.length;
+      // Characters are at most bytes: what the ring holds is read, no more.
+      if (events >= this.#ring.capacity || chars >= this.#ring.maxBytes) break;
     }
     const read = readBatches(batches.reverse(), 0, this.path);
     if (read.damagedThrough > 0) this.#damaged(read);
@@ -806,6 +842,8 @@ interface Found {
   readonly oldest: number | null;
   readonly newest: number | null;
   readonly count: number;
+  /** UTF-8 bytes of the stored lines. */
+  readonly bytes: number;
   readonly migratedFrom: number;
 }
 
@@ -852,8 +890,9 @@ function recover(db: DatabaseSync, path: string): Found {
     throw new StoreError(path, `the store ${path} is corrupt: ${e.message}`, { cause: e });
   }
   const stats = db.prepare(
-    "SELECT coalesce(sum(events), 0) AS n, min(first_version) AS lo, max(last_version) AS hi FROM batches",
-  ).get() as { n: number; lo: number | null; hi: number | null };
+    `SELECT coalesce(sum(events), 0) AS n, coalesce(sum(length(CAST(lines AS BLOB))), 0) AS bytes,
+       min(first_version) AS lo, max(last_version) AS hi FROM batches`,
+  ).get() as { n: number; bytes: number; lo: number | null; hi: number | null };
   return {
     state: stateFromTables(loaded.tree, { version: tablesVersion, nextClientId }),
     positions: loaded.positions,
@@ -863,6 +902,7 @@ function recover(db: DatabaseSync, path: string): Found {
     oldest: stats.lo,
     newest: stats.hi,
     count: stats.n,
+    bytes: stats.bytes,
     migratedFrom,
   };
 }

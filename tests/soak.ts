@@ -12,12 +12,18 @@
 // `deno task soak --cycles N` runs another attack instead: N register/goodbye
 // cycles with distinct pids against a fresh srv, printing its RSS as it goes
 // (issue 11: exited process records must not grow memory without bound).
+//
+// `deno task soak --campaign` runs the campaign's full-size attacks
+// (tests/_campaign.ts): 4,200 reorder_tabs_bulk of 10,000 tabs, and 200
+// clients each asking for a 64 MiB catch-up and reading nothing; srv must
+// stay under 600 MiB RSS in both and answer a bystander.
 import { parseArgs } from "node:util";
 import { startSrv } from "./_harness.ts";
 import { mib as mibOf, rssBytes } from "./_proc.ts";
 import { registerCycles } from "./_register_cycles.ts";
 import { pipelinedWritersAndReaders, stalledReader } from "./_delivery.ts";
 import { soakStoreRow } from "./_soak_store.ts";
+import { bigEventsRing, manyUnreadCatchUps } from "./_campaign.ts";
 import {
   type CampaignReport,
   formatReport,
@@ -39,8 +45,27 @@ const { values } = parseArgs({
     cycles: { type: "string" },
     "delivery-runs": { type: "string" },
     store: { type: "boolean" },
+    campaign: { type: "boolean" },
   },
 });
+
+if (values.campaign) {
+  const limit = 600 * 1024 * 1024;
+  say("soak --campaign: 4,200 x reorder_tabs_bulk of 10,000 tabs (390 KB events), --memory");
+  const ring = await bigEventsRing();
+  say(`  peak rss ${mibOf(ring.peak)}, srv exited ${ring.exit}`);
+  say("soak --campaign: 200 clients each asking for a 64 MiB catch-up, reading nothing");
+  const replies = await manyUnreadCatchUps();
+  say(
+    `  peak rss ${mibOf(replies.peak)}, bystander ping ${
+      replies.bystanderOk ? "answered" : "lost"
+    }, srv exited ${replies.exit}`,
+  );
+  const ok = ring.peak < limit && ring.exit === 0 && replies.peak < limit &&
+    replies.bystanderOk && replies.exit === 0;
+  say(ok ? "soak --campaign: ok" : "soak --campaign FAILED");
+  Deno.exit(ok ? 0 : 1);
+}
 
 if (values.store) {
   say("soak --store: 650 blocks of 850 KB meta, SIGTERM, restart twice");
