@@ -13,21 +13,21 @@ import {
   EndpointError,
   readResolutionEnv,
   resolveEndpoint,
-} from "./srv/endpoint.ts";
+} from "./srv/transport/endpoint.ts";
 import {
   DEFAULT_RETAIN_BYTES,
   DEFAULT_RETAIN_EVENTS,
   DurableEventLog,
   STORE_SCHEMA_VERSION,
   StoreError,
-} from "./srv/store.ts";
-import { DataDirError, DEFAULT_LOCK_WAIT_MS, LockWaitAborted } from "./srv/data_dir.ts";
-import type { State } from "./srv/state.ts";
-import { ExitCode } from "./srv/exit_code.ts";
-import { DEFAULT_MAX_LINE_BYTES } from "./srv/framing.ts";
-import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "./srv/limits.ts";
-import { DEFAULT_OUTPUT_LIMITS } from "./srv/hub.ts";
-import { DEFAULT_MAX_REPLY_BYTES } from "./srv/event_log.ts";
+} from "./srv/server/durable_event_log.ts";
+import { DataDirError, DEFAULT_LOCK_WAIT_MS, LockWaitAborted } from "./srv/server/data_dir.ts";
+import type { State } from "./srv/core/state.ts";
+import { ExitCode } from "./srv/cli/exit_code.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "./srv/core/line_splitter.ts";
+import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "./srv/core/limits.ts";
+import { DEFAULT_OUTPUT_LIMITS } from "./srv/server/hub.ts";
+import { DEFAULT_MAX_REPLY_BYTES } from "./srv/core/event_log.ts";
 import {
   flushLogs,
   LOG_FORMATS,
@@ -35,21 +35,21 @@ import {
   type LogFormat,
   setupLogging,
   type SrvLogLevel,
-} from "./srv/log.ts";
+} from "./srv/cli/log.ts";
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REGISTER_TIMEOUT_MS,
   DRAIN_DEADLINE_MS,
   Server,
-} from "./srv/server.ts";
+} from "./srv/server/server.ts";
 import {
   type OpenEndpoint,
   openEndpoint,
   type TransportChoice,
   TRANSPORTS,
-} from "./srv/transport/open_endpoint.ts";
+} from "./srv/server/open_endpoint.ts";
 import { SRV_VERSION } from "./srv/version.ts";
-import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from "./srv/cli.ts";
+import { CLIENT_COMMANDS, CLIENT_USAGE, runClientCommand } from "./srv/cli/client_commands.ts";
 import { getLogger, type Logger } from "./deps.ts";
 import inspector from "node:inspector";
 

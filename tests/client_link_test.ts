@@ -3,7 +3,7 @@
 // broadcasts before, inside and after a command's output), so every
 // interleaving the real server allows is covered deterministically.
 import assert from "node:assert/strict";
-import { Link, type Reply } from "../srv/_client_link.ts";
+import { Link, type Reply } from "../srv/client/_link.ts";
 import { ConnectionLostError, ProtocolError } from "../mod.ts";
 import type { Connection } from "../mod.ts";
 

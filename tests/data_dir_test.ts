@@ -4,7 +4,7 @@
 // or an injected uid, so these run the same as root and as anyone else.
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { checkAncestors, type PathInfo, type TrustFs } from "../srv/trusted_path.ts";
+import { checkAncestors, type PathInfo, type TrustFs } from "../srv/server/trusted_path.ts";
 import {
   DataDirError,
   describeFailure,
@@ -12,11 +12,11 @@ import {
   LockWaitAborted,
   prepareDataDir,
   prepareStoreFile,
-} from "../srv/data_dir.ts";
-import { tryLockFile } from "../srv/lock_file.ts";
+} from "../srv/server/data_dir.ts";
+import { tryLockFile } from "../srv/server/lock_file.ts";
 import { unixOnly } from "./_harness.ts";
 import { parseServeArgs } from "../main.ts";
-import { DurableEventLog, StoreError } from "../srv/store.ts";
+import { DurableEventLog, StoreError } from "../srv/server/durable_event_log.ts";
 
 type Entry = { dir: [uid: number, mode: number] } | { link: string } | { file: number };
 

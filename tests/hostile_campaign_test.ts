@@ -3,7 +3,7 @@
 // small against a real srv (the full-size versions run in `deno task soak`).
 import assert from "node:assert/strict";
 import { type Json, runSrv, TestClient, unixOnly, withSrv } from "./_harness.ts";
-import { EventLog } from "../srv/event_log.ts";
+import { EventLog } from "../srv/core/event_log.ts";
 import { waitUntil } from "./_proc.ts";
 import { Driver } from "./_fixtures.ts";
 

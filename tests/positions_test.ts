@@ -1,7 +1,7 @@
 // Sparse positions of ordered children (srv/_positions.ts): one row per rule,
 // then a random walk that checks order and the number of rows rewritten.
 import assert from "node:assert/strict";
-import { placeInOrder, POSITION_STEP } from "../srv/_positions.ts";
+import { placeInOrder, POSITION_STEP } from "../srv/server/_positions.ts";
 import { prng } from "./_random_commands.ts";
 
 const S = POSITION_STEP;

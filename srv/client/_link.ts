@@ -7,8 +7,8 @@
  * @module
  */
 
-import { ConnectionLostError, ProtocolError, SrvError } from "./client_error.ts";
-import { LineSplitter } from "./framing.ts";
+import { ConnectionLostError, ProtocolError, SrvError } from "./errors.ts";
+import { LineSplitter } from "../core/line_splitter.ts";
 import {
   type Command,
   decodeCommand,
@@ -17,8 +17,8 @@ import {
   type ErrorEvent,
   type Event,
   type ServerInfoEvent,
-} from "./protocol.ts";
-import type { Connection } from "./transport/transport.ts";
+} from "../core/protocol.ts";
+import type { Connection } from "../transport/transport.ts";
 
 /**
  * Longest line the client accepts. Answers can be big (an `event_list`

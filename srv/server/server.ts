@@ -8,9 +8,9 @@
  * @module
  */
 
-import { getLogger, type Logger } from "../deps.ts";
-import { DEFAULT_MAX_REPLY_BYTES, type EventHistory, EventLog } from "./event_log.ts";
-import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from "./framing.ts";
+import { getLogger, type Logger } from "../../deps.ts";
+import { DEFAULT_MAX_REPLY_BYTES, type EventHistory, EventLog } from "../core/event_log.ts";
+import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from "../core/line_splitter.ts";
 import { DEFAULT_OUTPUT_LIMITS, Hub, type OutputLimits, Peer } from "./hub.ts";
 import {
   encodeEvent,
@@ -22,12 +22,12 @@ import {
   type QueryCommand,
   type ReducerCommand,
   type RegisteredEvent,
-} from "./protocol.ts";
-import { type ReducerEvent, update } from "./reducer.ts";
-import { DEFAULT_LIMITS, type Limits } from "./limits.ts";
-import { privateError, Session } from "./session.ts";
-import { initialState, type State } from "./state.ts";
-import type { Connection, Listener } from "./transport/transport.ts";
+} from "../core/protocol.ts";
+import { type ReducerEvent, update } from "../core/reducer.ts";
+import { DEFAULT_LIMITS, type Limits } from "../core/limits.ts";
+import { privateError, Session } from "../core/session.ts";
+import { initialState, type State } from "../core/state.ts";
+import type { Connection, Listener } from "../transport/transport.ts";
 
 /** Default of `--max-connections`. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
@@ -115,7 +115,7 @@ function isUnpatchedRegistered(event: ReducerEvent): event is RegisteredEvent {
  * @example
  * ```ts ignore
  * import { Server } from "./server.ts";
- * import { listenUnix } from "./transport/unix.ts";
+ * import { listenUnix } from "../transport/unix.ts";
  * const server = new Server({
  *   identity: { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() },
  * });

@@ -20,7 +20,7 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
  *
  * @example
  * ```ts
- * import { LineSplitter } from "./framing.ts";
+ * import { LineSplitter } from "./line_splitter.ts";
  * const split = new LineSplitter(1024);
  * const lines: string[] = [];
  * const text = new TextDecoder();
@@ -88,7 +88,7 @@ export class LineSplitter {
    *
    * @example
    * ```ts
-   * import { LineSplitter } from "./framing.ts";
+   * import { LineSplitter } from "./line_splitter.ts";
    * const lines: (string | Uint8Array)[] = [];
    * new LineSplitter(64).pushText(new TextEncoder().encode("a\r\nb\nc"), (l) => void lines.push(l));
    * lines; // ["a", "b"] ("c" waits for its newline)
@@ -110,7 +110,7 @@ export class LineSplitter {
    *
    * @example
    * ```ts
-   * import { LineSplitter } from "./framing.ts";
+   * import { LineSplitter } from "./line_splitter.ts";
    * const split = new LineSplitter(64);
    * const lines: (string | Uint8Array)[] = [];
    * split.pushText(new TextEncoder().encode("a\nb\n"), (l) => lines.push(l) < 1);
@@ -258,7 +258,7 @@ export class LineSplitter {
  *
  * @example
  * ```ts
- * import { utf8Length } from "./framing.ts";
+ * import { utf8Length } from "./line_splitter.ts";
  * utf8Length("héllo"); // 6
  * ```
  */

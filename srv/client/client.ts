@@ -31,9 +31,9 @@
  * @module
  */
 
-import { Link, type Reply } from "./_client_link.ts";
-import { ConnectionLostError, ProtocolError, SrvError, UnreachableError } from "./client_error.ts";
-import { defaultDataDir, isPipeName, readResolutionEnv, resolveEndpoint } from "./endpoint.ts";
+import { Link, type Reply } from "./_link.ts";
+import { ConnectionLostError, ProtocolError, SrvError, UnreachableError } from "./errors.ts";
+import { defaultDataDir, isPipeName, readResolutionEnv, resolveEndpoint } from "../transport/endpoint.ts";
 import {
   type ActiveTabChangedEvent,
   type BlockCreatedEvent,
@@ -67,13 +67,13 @@ import {
   type WorkspaceDeletedEvent,
   type WorkspaceMetaUpdatedEvent,
   type WorkspaceRenamedEvent,
-} from "./protocol.ts";
-import type { Connection } from "./transport/transport.ts";
-import { connectNamedPipe } from "./transport/named_pipe.ts";
-import { UnixConnection } from "./transport/unix.ts";
-import { SRV_VERSION } from "./version.ts";
+} from "../core/protocol.ts";
+import type { Connection } from "../transport/transport.ts";
+import { connectNamedPipe } from "../transport/node_net.ts";
+import { UnixConnection } from "../transport/unix.ts";
+import { SRV_VERSION } from "../version.ts";
 
-export type { Reply } from "./_client_link.ts";
+export type { Reply } from "./_link.ts";
 
 /** How long `close()` waits for the server to acknowledge `goodbye`. */
 const GOODBYE_TIMEOUT_MS = 2000;

@@ -8,8 +8,8 @@
  */
 
 import { posix, win32 } from "node:path";
-import { lstatOrNull, tryLockFile } from "./lock_file.ts";
-import { checkAncestors } from "./trusted_path.ts";
+import { lstatOrNull, tryLockFile } from "../server/lock_file.ts";
+import { checkAncestors } from "../server/trusted_path.ts";
 
 /** The environment variables endpoint resolution reads. */
 export interface EndpointEnv {

@@ -7,7 +7,7 @@
  * @module
  */
 
-import type { ErrorCode, ErrorEvent } from "./protocol.ts";
+import type { ErrorCode, ErrorEvent } from "../core/protocol.ts";
 
 /**
  * The server answered a command with an `error` event: `code`, `message` and
@@ -16,7 +16,7 @@ import type { ErrorCode, ErrorEvent } from "./protocol.ts";
  *
  * @example
  * ```ts ignore
- * import { connect, SrvError } from "../mod.ts";
+ * import { connect, SrvError } from "../../mod.ts";
  * const client = await connect();
  * await client.register({ kind: "tool" });
  * try {
@@ -50,7 +50,7 @@ export class SrvError extends Error {
  *
  * @example
  * ```ts ignore
- * import { ConnectionLostError } from "../mod.ts";
+ * import { ConnectionLostError } from "../../mod.ts";
  * try {
  *   await client.createWorkspace("main");
  * } catch (e) {
@@ -71,7 +71,7 @@ export class ConnectionLostError extends Error {
  *
  * @example
  * ```ts ignore
- * import { connect, UnreachableError } from "../mod.ts";
+ * import { connect, UnreachableError } from "../../mod.ts";
  * try {
  *   await connect({ socket: "/tmp/nowhere/srv.sock" });
  * } catch (e) {
@@ -97,7 +97,7 @@ export class UnreachableError extends Error {
  *
  * @example
  * ```ts ignore
- * import { ProtocolError } from "../mod.ts";
+ * import { ProtocolError } from "../../mod.ts";
  * // thrown only when talking to something that is not (this version of) srv
  * ```
  */

@@ -20,8 +20,8 @@ import {
   type Struct,
   unknown,
   validate,
-} from "../deps.ts";
-import { utf8Length } from "./framing.ts";
+} from "../../deps.ts";
+import { utf8Length } from "./line_splitter.ts";
 
 /** Largest value a u64 field can hold: 2^64 - 1. */
 export const U64_MAX: bigint = (1n << 64n) - 1n;

@@ -8,7 +8,7 @@
  * @module
  */
 
-import type { Connection } from "./transport/transport.ts";
+import type { Connection } from "../transport/transport.ts";
 
 /**
  * How far behind a connection may fall, in bytes it has not read. Unsent

@@ -11,9 +11,9 @@
  */
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { type Json, type JsonObject, type LoggedEvent } from "./protocol.ts";
+import { type Json, type JsonObject, type LoggedEvent } from "../core/protocol.ts";
 import { placeInOrder, POSITION_STEP } from "./_positions.ts";
-import type { Block, Tab, Workspace } from "./state.ts";
+import type { Block, Tab, Workspace } from "../core/state.ts";
 
 /** The statements that create the tree tables (run by the migration to schema 2). */
 export const TREE_TABLES_SQL = `

@@ -11,15 +11,15 @@
  */
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import { getLogger, type Logger } from "../deps.ts";
+import { getLogger, type Logger } from "../../deps.ts";
 import {
   DEFAULT_RING_CAPACITY,
   type EventHistory,
   EventLog,
   type LogEntries,
   type LogEntry,
-} from "./event_log.ts";
-import { utf8Length } from "./framing.ts";
+} from "../core/event_log.ts";
+import { utf8Length } from "../core/line_splitter.ts";
 import {
   DataDirError,
   describeFailure,
@@ -28,11 +28,11 @@ import {
   prepareStoreFile,
   probeWritable,
 } from "./data_dir.ts";
-import { sinceBound, truncatedAfter } from "./_since.ts";
-import { type Json, type LoggedEvent, type LogStats, parseJson, type U64 } from "./protocol.ts";
-import { evolveOwned } from "./reducer.ts";
-import { measure } from "./limits.ts";
-import { initialState, type State, type Tab, type Workspace } from "./state.ts";
+import { sinceBound, truncatedAfter } from "../core/_since.ts";
+import { type Json, type LoggedEvent, type LogStats, parseJson, type U64 } from "../core/protocol.ts";
+import { evolveOwned } from "../core/reducer.ts";
+import { measure } from "../core/limits.ts";
+import { initialState, type State, type Tab, type Workspace } from "../core/state.ts";
 import {
   DamagedRowError,
   insertTree,
@@ -317,7 +317,7 @@ function joinPath(dir: string, file: string): string {
  *
  * @example
  * ```ts ignore
- * import { DurableEventLog } from "./store.ts";
+ * import { DurableEventLog } from "./durable_event_log.ts";
  * import { Server } from "./server.ts";
  * const { log, recovery } = await DurableEventLog.open({ dataDir: "/tmp/srv-data" });
  * const server = new Server({ identity, history: log, initialState: recovery.state, storePath: log.path });

@@ -13,7 +13,7 @@ import {
   jsonLinesFormatter,
   type LogLevel,
   type LogRecord,
-} from "../deps.ts";
+} from "../../deps.ts";
 
 /** Levels `--log-level` accepts. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;

@@ -6,10 +6,10 @@
  * @module
  */
 
-import { claimSocketPath, EndpointError, isPipeName } from "../endpoint.ts";
-import { isNamedPipeLive, listenNamedPipe } from "./named_pipe.ts";
-import type { Listener } from "./transport.ts";
-import { listenUnix } from "./unix.ts";
+import { claimSocketPath, EndpointError, isPipeName } from "../transport/endpoint.ts";
+import { isNamedPipeLive, listenNamedPipe } from "../transport/node_net.ts";
+import type { Listener } from "../transport/transport.ts";
+import { listenUnix } from "../transport/unix.ts";
 
 /** Values of `--transport`. */
 export const TRANSPORTS = ["auto", "unix", "node"] as const;

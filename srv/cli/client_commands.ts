@@ -9,10 +9,10 @@
  */
 
 import { parseArgs } from "node:util";
-import { connect, type SrvClient, type StreamItem } from "./client.ts";
-import { ConnectionLostError, ProtocolError, SrvError, UnreachableError } from "./client_error.ts";
+import { connect, type SrvClient, type StreamItem } from "../client/client.ts";
+import { ConnectionLostError, ProtocolError, SrvError, UnreachableError } from "../client/errors.ts";
 import { ExitCode } from "./exit_code.ts";
-import { formatTree } from "./format_tree.ts";
+import { formatTree } from "../client/format_tree.ts";
 import {
   type Command,
   encodeEvent,
@@ -21,9 +21,9 @@ import {
   type JsonObject,
   parseJson,
   type U64,
-} from "./protocol.ts";
-import { stateFromSnapshot } from "./state.ts";
-import { SRV_VERSION } from "./version.ts";
+} from "../core/protocol.ts";
+import { stateFromSnapshot } from "../core/state.ts";
+import { SRV_VERSION } from "../version.ts";
 
 const encoder = new TextEncoder();
 
@@ -284,7 +284,7 @@ function fieldText(value: unknown): string {
  *
  * @example
  * ```ts
- * import { formatEvent } from "./cli.ts";
+ * import { formatEvent } from "./client_commands.ts";
  * formatEvent({ event: "workspace_created", workspace_id: "w1", name: "my ws", version: 4 });
  * // 'v4 workspace_created workspace_id=w1 name="my ws"'
  * ```
@@ -477,7 +477,7 @@ function plan(command: string, parsed: Parsed): { action: Action; reconnect: boo
  *
  * @example
  * ```ts ignore
- * import { runClientCommand } from "./cli.ts";
+ * import { runClientCommand } from "./client_commands.ts";
  * Deno.exit(await runClientCommand(["workspace", "create", "main", "--json"]));
  * ```
  */

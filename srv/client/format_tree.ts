@@ -5,8 +5,8 @@
  * @module
  */
 
-import type { Json } from "./protocol.ts";
-import type { State } from "./state.ts";
+import type { Json } from "../core/protocol.ts";
+import type { State } from "../core/state.ts";
 
 function metaText(meta: Json): string {
   if (meta === null) return "";
@@ -24,7 +24,7 @@ function metaText(meta: Json): string {
  * @example
  * ```ts
  * import { formatTree } from "./format_tree.ts";
- * import { stateFromSnapshot } from "./state.ts";
+ * import { stateFromSnapshot } from "../core/state.ts";
  * formatTree(stateFromSnapshot({
  *   lifecycle: "running",
  *   workspaces: [["w1", "main"]],

@@ -20,7 +20,7 @@
  */
 
 import net from "node:net";
-import { EndpointError } from "../endpoint.ts";
+import { EndpointError } from "./endpoint.ts";
 import { type Connection, type Listener, MAX_READ_BUFFER } from "./transport.ts";
 
 /**
@@ -51,7 +51,7 @@ export interface NamedPipeListenOptions {
  *
  * @example
  * ```ts ignore
- * import { listenNamedPipe } from "./named_pipe.ts";
+ * import { listenNamedPipe } from "./node_net.ts";
  * const listener = await listenNamedPipe("\\\\.\\pipe\\srv-demo");
  * for await (const conn of listener) conn.close();
  * ```
@@ -118,7 +118,7 @@ function listenError(e: unknown, path: string): unknown {
  *
  * @example
  * ```ts ignore
- * import { connectNamedPipe } from "./named_pipe.ts";
+ * import { connectNamedPipe } from "./node_net.ts";
  * const conn = await connectNamedPipe("\\\\.\\pipe\\srv-demo");
  * await conn.write(new TextEncoder().encode('{"cmd":"ping","nonce":1}\n'));
  * conn.close();
@@ -142,7 +142,7 @@ export function connectNamedPipe(path: string): Promise<NamedPipeConnection> {
  *
  * @example
  * ```ts ignore
- * import { isNamedPipeLive } from "./named_pipe.ts";
+ * import { isNamedPipeLive } from "./node_net.ts";
  * if (await isNamedPipeLive("\\\\.\\pipe\\srv-demo")) console.error("already running");
  * ```
  */
@@ -238,7 +238,7 @@ interface PendingWrite {
  *
  * @example
  * ```ts ignore
- * import { connectNamedPipe } from "./named_pipe.ts";
+ * import { connectNamedPipe } from "./node_net.ts";
  * const conn = await connectNamedPipe("/run/user/1000/srv/srv.sock");
  * await conn.write(new TextEncoder().encode('{"cmd":"get_server_info"}\n'));
  * const chunk = await conn.read(); // bytes of the reply, or null at end of stream
