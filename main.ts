@@ -8,12 +8,8 @@
 
 import { resolve as resolvePath } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  defaultDataDir,
-  EndpointError,
-  readResolutionEnv,
-  resolveEndpoint,
-} from "./srv/transport/endpoint.ts";
+import { defaultDataDir, readResolutionEnv, resolveEndpoint } from "./srv/transport/endpoint.ts";
+import { EndpointError } from "./srv/transport/transport.ts";
 import {
   DEFAULT_RETAIN_BYTES,
   DEFAULT_RETAIN_EVENTS,

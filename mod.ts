@@ -36,6 +36,8 @@ export * from "./srv/core/line_splitter.ts";
 export * from "./srv/server/hub.ts";
 export * from "./srv/server/server.ts";
 export * from "./srv/transport/endpoint.ts";
+export * from "./srv/server/socket_claim.ts";
+export { EndpointError } from "./srv/transport/transport.ts";
 export * from "./srv/server/durable_event_log.ts";
 export * from "./srv/server/lock_file.ts";
 export * from "./srv/cli/exit_code.ts";

@@ -6,7 +6,9 @@
  * @module
  */
 
-import { claimSocketPath, EndpointError, isPipeName } from "../transport/endpoint.ts";
+import { isPipeName } from "../transport/endpoint.ts";
+import { EndpointError } from "../transport/transport.ts";
+import { claimSocketPath } from "./socket_claim.ts";
 import { isNamedPipeLive, listenNamedPipe } from "../transport/node_net.ts";
 import type { Listener } from "../transport/transport.ts";
 import { listenUnix } from "../transport/unix.ts";

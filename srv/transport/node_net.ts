@@ -20,8 +20,7 @@
  */
 
 import net from "node:net";
-import { EndpointError } from "./endpoint.ts";
-import { type Connection, type Listener, MAX_READ_BUFFER } from "./transport.ts";
+import { type Connection, EndpointError, type Listener, MAX_READ_BUFFER } from "./transport.ts";
 
 /**
  * Windows caps a pipe at the instance count its first instance declares,
