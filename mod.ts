@@ -27,6 +27,13 @@
  */
 
 export * from "./srv/core/protocol.ts";
+export {
+  COMMAND_NAMES,
+  commandShapeAccepts,
+  isJsonObject,
+  isLauncherCommandName,
+} from "./srv/core/command_schema.ts";
+export * from "./srv/core/codec.ts";
 export * from "./srv/core/state.ts";
 export * from "./srv/core/reducer.ts";
 export * from "./srv/core/limits.ts";

@@ -10,18 +10,22 @@
 
 import { parseArgs } from "node:util";
 import { connect, type SrvClient, type StreamItem } from "../client/client.ts";
-import { ConnectionLostError, ProtocolError, SrvError, UnreachableError } from "../client/errors.ts";
+import {
+  ConnectionLostError,
+  ProtocolError,
+  SrvError,
+  UnreachableError,
+} from "../client/errors.ts";
 import { ExitCode } from "./exit_code.ts";
 import { formatTree } from "../client/format_tree.ts";
 import {
   type Command,
-  encodeEvent,
   type Event,
   type Json,
   type JsonObject,
-  parseJson,
   type U64,
 } from "../core/protocol.ts";
+import { encodeEvent, parseJson } from "../core/codec.ts";
 import { stateFromSnapshot } from "../core/state.ts";
 import { SRV_VERSION } from "../version.ts";
 

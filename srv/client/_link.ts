@@ -11,13 +11,11 @@ import { ConnectionLostError, ProtocolError, SrvError } from "./errors.ts";
 import { LineSplitter } from "../core/line_splitter.ts";
 import {
   type Command,
-  decodeCommand,
-  decodeEvent,
-  encodeCommand,
   type ErrorEvent,
   type Event,
   type ServerInfoEvent,
 } from "../core/protocol.ts";
+import { decodeCommand, decodeEvent, encodeCommand } from "../core/codec.ts";
 import type { Connection } from "../transport/transport.ts";
 
 /**

@@ -33,7 +33,12 @@
 
 import { Link, type Reply } from "./_link.ts";
 import { ConnectionLostError, ProtocolError, SrvError, UnreachableError } from "./errors.ts";
-import { defaultDataDir, isPipeName, readResolutionEnv, resolveEndpoint } from "../transport/endpoint.ts";
+import {
+  defaultDataDir,
+  isPipeName,
+  readResolutionEnv,
+  resolveEndpoint,
+} from "../transport/endpoint.ts";
 import {
   type ActiveTabChangedEvent,
   type BlockCreatedEvent,
@@ -43,7 +48,6 @@ import {
   type ClientKind,
   type Command,
   type DomainCommand,
-  encodeEvent,
   type Event,
   type EventListEvent,
   isLogged,
@@ -68,6 +72,7 @@ import {
   type WorkspaceMetaUpdatedEvent,
   type WorkspaceRenamedEvent,
 } from "../core/protocol.ts";
+import { encodeEvent } from "../core/codec.ts";
 import type { Connection } from "../transport/transport.ts";
 import { connectNamedPipe } from "../transport/node_net.ts";
 import { UnixConnection } from "../transport/unix.ts";

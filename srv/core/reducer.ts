@@ -18,7 +18,8 @@ import type {
   ReducerCommand,
   SrvSnapshotEvent,
 } from "./protocol.ts";
-import { isJsonObject, PROTOCOL_EXTENSIONS_VERSION } from "./protocol.ts";
+import { isJsonObject } from "./command_schema.ts";
+import { PROTOCOL_EXTENSIONS_VERSION } from "./protocol.ts";
 import {
   DEFAULT_LIMITS,
   jsonBytes,

@@ -10,13 +10,13 @@
 import {
   type ClientKind,
   type Command,
-  decodeCommand,
   type ErrorCode,
   type ErrorEvent,
   type GoodbyeCommand,
   type QueryCommand,
   type ReducerCommand,
 } from "./protocol.ts";
+import { decodeCommand } from "./codec.ts";
 import type { ReducerEvent } from "./reducer.ts";
 
 /** What the server must do with one line. */

@@ -29,7 +29,8 @@ import {
   probeWritable,
 } from "./data_dir.ts";
 import { sinceBound, truncatedAfter } from "../core/_since.ts";
-import { type Json, type LoggedEvent, type LogStats, parseJson, type U64 } from "../core/protocol.ts";
+import { type Json, type LoggedEvent, type LogStats, type U64 } from "../core/protocol.ts";
+import { parseJson } from "../core/codec.ts";
 import { evolveOwned } from "../core/reducer.ts";
 import { measure } from "../core/limits.ts";
 import { initialState, type State, type Tab, type Workspace } from "../core/state.ts";
