@@ -36,6 +36,9 @@ export {
 export * from "./srv/core/codec.ts";
 export * from "./srv/core/state.ts";
 export * from "./srv/core/reducer.ts";
+export { decide, type ReducerContext, type ReducerEvent } from "./srv/core/decide.ts";
+export * from "./srv/core/evolve.ts";
+export * from "./srv/core/merge_patch.ts";
 export * from "./srv/core/limits.ts";
 export * from "./srv/core/event_log.ts";
 export * from "./srv/core/session.ts";

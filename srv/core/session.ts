@@ -17,7 +17,7 @@ import {
   type ReducerCommand,
 } from "./protocol.ts";
 import { decodeCommand } from "./codec.ts";
-import type { ReducerEvent } from "./reducer.ts";
+import type { ReducerEvent } from "./decide.ts";
 
 /** What the server must do with one line. */
 export type SessionStep =

@@ -31,7 +31,7 @@ import {
 import { sinceBound, truncatedAfter } from "../core/_since.ts";
 import { type Json, type LoggedEvent, type LogStats, type U64 } from "../core/protocol.ts";
 import { parseJson } from "../core/codec.ts";
-import { evolveOwned } from "../core/reducer.ts";
+import { evolveInPlace } from "../core/evolve.ts";
 import { measure } from "../core/limits.ts";
 import { initialState, type State, type Tab, type Workspace } from "../core/state.ts";
 import {
@@ -501,7 +501,7 @@ export class DurableEventLog implements EventHistory {
       for (const entry of read.entries) {
         // The state is ours alone here, so replay can update it in place.
         const event = parseJson(entry.json) as LoggedEvent;
-        state = evolveOwned(state, event);
+        state = evolveInPlace(state, event);
         this.#tree.track(event);
         replayed++;
       }

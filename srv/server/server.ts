@@ -21,7 +21,8 @@ import {
   type ReducerCommand,
   type RegisteredEvent,
 } from "../core/protocol.ts";
-import { type ReducerEvent, update } from "../core/reducer.ts";
+import { type ReducerEvent } from "../core/decide.ts";
+import { update } from "../core/reducer.ts";
 import { DEFAULT_LIMITS, type Limits } from "../core/limits.ts";
 import { privateError, Session } from "../core/session.ts";
 import { initialState, type State } from "../core/state.ts";
