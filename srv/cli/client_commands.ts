@@ -9,7 +9,8 @@
  */
 
 import { parseArgs } from "node:util";
-import { connect, type SrvClient, type StreamItem } from "../client/client.ts";
+import { connect, type SrvClient } from "../client/client.ts";
+import { type StreamItem } from "../client/_event_subscription.ts";
 import {
   ConnectionLostError,
   ProtocolError,

@@ -352,3 +352,14 @@ export class Link {
     this.#hooks.onClose(lost);
   }
 }
+
+/** The `name` event of a reply; its `error` as a {@linkcode SrvError}. */
+export function eventOf<T extends Event["event"]>(
+  reply: Reply,
+  name: T,
+): Extract<Event, { event: T }> {
+  if (reply.error !== null) throw new SrvError(reply.error);
+  const found = reply.events.find((e) => e.event === name);
+  if (found === undefined) throw new ProtocolError(`expected ${name} in the answer`);
+  return found as Extract<Event, { event: T }>;
+}
