@@ -22,7 +22,7 @@ import type { State } from "./srv/core/state.ts";
 import { ExitCode } from "./srv/cli/exit_code.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "./srv/core/line_splitter.ts";
 import { DEFAULT_LIMITS, LIMIT_FLAGS, type Limits } from "./srv/core/limits.ts";
-import { DEFAULT_OUTPUT_LIMITS } from "./srv/server/hub.ts";
+import { DEFAULT_OUTPUT_LIMITS } from "./srv/server/peer.ts";
 import { DEFAULT_MAX_REPLY_BYTES } from "./srv/core/event_log.ts";
 import {
   flushLogs,

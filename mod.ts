@@ -43,6 +43,7 @@ export * from "./srv/core/limits.ts";
 export * from "./srv/core/event_log.ts";
 export * from "./srv/core/session.ts";
 export * from "./srv/core/line_splitter.ts";
+export * from "./srv/server/peer.ts";
 export * from "./srv/server/hub.ts";
 export * from "./srv/server/server.ts";
 export * from "./srv/transport/endpoint.ts";

@@ -11,7 +11,8 @@
 import { getLogger, type Logger } from "../../deps.ts";
 import { DEFAULT_MAX_REPLY_BYTES, type EventHistory, EventLog } from "../core/event_log.ts";
 import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from "../core/line_splitter.ts";
-import { DEFAULT_OUTPUT_LIMITS, Hub, type OutputLimits, Peer } from "./hub.ts";
+import { DEFAULT_OUTPUT_LIMITS, type OutputLimits, Peer } from "./peer.ts";
+import { Hub } from "./hub.ts";
 import { encodeEvent, encodeEventListLine, encodeEventListRuns } from "../core/codec.ts";
 import {
   type Event,
