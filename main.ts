@@ -14,9 +14,8 @@ import {
   DEFAULT_RETAIN_BYTES,
   DEFAULT_RETAIN_EVENTS,
   DurableEventLog,
-  STORE_SCHEMA_VERSION,
-  StoreError,
 } from "./srv/server/durable_event_log.ts";
+import { STORE_SCHEMA_VERSION, StoreError } from "./srv/server/_store_schema.ts";
 import { DataDirError, DEFAULT_LOCK_WAIT_MS, LockWaitAborted } from "./srv/server/data_dir.ts";
 import type { State } from "./srv/core/state.ts";
 import { ExitCode } from "./srv/cli/exit_code.ts";

@@ -50,6 +50,11 @@ export * from "./srv/transport/endpoint.ts";
 export * from "./srv/server/socket_claim.ts";
 export { EndpointError } from "./srv/transport/transport.ts";
 export * from "./srv/server/durable_event_log.ts";
+export {
+  STORE_APPLICATION_ID,
+  STORE_SCHEMA_VERSION,
+  StoreError,
+} from "./srv/server/_store_schema.ts";
 export * from "./srv/server/lock_file.ts";
 export * from "./srv/cli/exit_code.ts";
 export * from "./srv/version.ts";

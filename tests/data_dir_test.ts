@@ -16,7 +16,8 @@ import {
 import { tryLockFile } from "../srv/server/lock_file.ts";
 import { unixOnly } from "./_harness.ts";
 import { parseServeArgs } from "../main.ts";
-import { DurableEventLog, StoreError } from "../srv/server/durable_event_log.ts";
+import { DurableEventLog } from "../srv/server/durable_event_log.ts";
+import { StoreError } from "../srv/server/_store_schema.ts";
 
 type Entry = { dir: [uid: number, mode: number] } | { link: string } | { file: number };
 

@@ -12,6 +12,8 @@
 
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { getLogger, type Logger } from "../../deps.ts";
+import { sinceBound, truncatedAfter } from "../core/_since.ts";
+import { parseJson } from "../core/codec.ts";
 import {
   DEFAULT_RING_CAPACITY,
   type EventHistory,
@@ -19,7 +21,20 @@ import {
   type LogEntries,
   type LogEntry,
 } from "../core/event_log.ts";
+import { evolveInPlace } from "../core/evolve.ts";
 import { utf8Length } from "../core/line_splitter.ts";
+import type { LoggedEvent, LogStats, U64 } from "../core/protocol.ts";
+import type { State } from "../core/state.ts";
+import {
+  type BatchRow,
+  checkBatch,
+  type Found,
+  type ReadBack,
+  readBatches,
+  recover,
+} from "./_store_recovery.ts";
+import { message, StoreError } from "./_store_schema.ts";
+import { TreeWriter } from "./_tree_tables.ts";
 import {
   DataDirError,
   describeFailure,
@@ -28,25 +43,7 @@ import {
   prepareStoreFile,
   probeWritable,
 } from "./data_dir.ts";
-import { sinceBound, truncatedAfter } from "../core/_since.ts";
-import { type Json, type LoggedEvent, type LogStats, type U64 } from "../core/protocol.ts";
-import { parseJson } from "../core/codec.ts";
-import { evolveInPlace } from "../core/evolve.ts";
-import { measure } from "../core/limits.ts";
-import { initialState, type State, type Tab, type Workspace } from "../core/state.ts";
-import {
-  DamagedRowError,
-  insertTree,
-  loadTree,
-  type Tree,
-  TREE_TABLES_SQL,
-  TreeWriter,
-} from "./_tree_tables.ts";
 
-/** `PRAGMA application_id` of an srv store: "srv1" in ASCII. */
-export const STORE_APPLICATION_ID = 0x73727631;
-/** The schema version this srv writes; older stores are migrated forward. */
-export const STORE_SCHEMA_VERSION = 2;
 /** Default of `--retain-events`: events kept on disk for `get_events`. */
 export const DEFAULT_RETAIN_EVENTS = 100_000;
 /**
@@ -67,16 +64,6 @@ export const PRUNE_CHUNK_EVENTS = 1000;
 export const STORE_FILE = "srv.db";
 /** The lock that keeps a second srv off the same data dir. */
 export const STORE_LOCK_FILE = "srv.lock";
-
-/** The store cannot be used; the message names the path and the reason. */
-export class StoreError extends Error {
-  readonly path: string;
-  constructor(path: string, message: string, options?: ErrorOptions) {
-    super(message, options);
-    this.name = "StoreError";
-    this.path = path;
-  }
-}
 
 /** How to open a store. */
 export interface StoreOptions {
@@ -118,191 +105,6 @@ export interface StoreRecovery {
   readonly stored: number;
   /** The schema version the store had before this open (0: a new store). */
   readonly migratedFrom: number;
-}
-
-/** A step forward from schema `to - 1`; runs inside the migration's transaction. */
-interface Migration {
-  readonly to: number;
-  readonly run: (db: DatabaseSync, path: string) => void;
-}
-
-/** Forward-only migrations; `to` is the schema version after each. */
-const MIGRATIONS: readonly Migration[] = [
-  {
-    to: 1,
-    // One row per committed turn: a pipelined client costs one INSERT per
-    // batch, not per event. `lines` holds the events' JSON, one per line,
-    // oldest first, exactly as broadcast.
-    run: (db) =>
-      db.exec(`
-      CREATE TABLE batches (
-        first_version INTEGER PRIMARY KEY,
-        last_version INTEGER NOT NULL,
-        events INTEGER NOT NULL,
-        lines TEXT NOT NULL
-      ) STRICT;
-      CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) STRICT;
-      CREATE TABLE checkpoints (
-        version INTEGER PRIMARY KEY, state TEXT NOT NULL, created_at TEXT NOT NULL
-      ) STRICT;
-      INSERT INTO meta (key, value) VALUES ('highest_version', 0);
-    `),
-  },
-  {
-    to: 2,
-    // The tree moves from checkpoints (the whole state as one JSON string,
-    // in srv's internal shape) to one row per entity. The latest checkpoint
-    // becomes the rows; events after it stay in \`batches\` and are replayed
-    // on top by the open that follows (tables_version says where the tables
-    // stand). \`meta\` becomes \`scalars\`, to leave "meta" to the rows' column.
-    run: (db, path) => {
-      db.exec(TREE_TABLES_SQL);
-      db.exec("ALTER TABLE meta RENAME TO scalars");
-      const checkpoint = db.prepare(
-        "SELECT version, state FROM checkpoints ORDER BY version DESC LIMIT 1",
-      ).get() as { version: number; state: string } | undefined;
-      let nextClientId = 1;
-      if (checkpoint !== undefined) {
-        const old = schema1Checkpoint(checkpoint.state, path, checkpoint.version);
-        insertTree(db, old.tree);
-        nextClientId = old.nextClientId;
-      }
-      db.prepare("INSERT INTO scalars (key, value) VALUES ('next_client_id', ?)").run(nextClientId);
-      db.prepare("INSERT INTO scalars (key, value) VALUES ('tables_version', ?)")
-        .run(checkpoint?.version ?? 0);
-      db.exec("DROP TABLE checkpoints");
-    },
-  },
-];
-
-/**
- * The tree of a schema-1 checkpoint (`{eventVersion, nextClientId,
- * workspaces, tabs, blocks}` in srv's internal camelCase shape). Only the
- * migration reads it, once.
- */
-function schema1Checkpoint(json: string, path: string, version: number) {
-  try {
-    const data = parseJson(json) as {
-      nextClientId: number;
-      workspaces: Workspace[];
-      tabs: Tab[];
-      blocks: { id: string; tabId: string; meta: Json }[];
-    };
-    return {
-      nextClientId: data.nextClientId,
-      tree: {
-        workspaces: new Map(data.workspaces.map((w) => [w.id, w])),
-        tabs: new Map(data.tabs.map((t) => [t.id, t])),
-        blocks: new Map(data.blocks.map((b) => [b.id, b])),
-      } satisfies Tree,
-    };
-  } catch (e) {
-    throw new StoreError(
-      path,
-      `the store ${path} is corrupt: checkpoint v${version} cannot be read (${message(e)})`,
-      { cause: e },
-    );
-  }
-}
-
-/** The version of a stored event line: the encoder always writes it last. */
-function versionOfLine(line: string): number {
-  return Number(line.slice(line.lastIndexOf('"version":') + 10, -1));
-}
-
-/**
- * Why a stored event line cannot be sent as it is, or null when it can: it
- * must parse as JSON, be an object with a string `event`, and carry as its
- * last field the `version` it is filed under (rows edited behind srv's back
- * pass SQLite's integrity check, but must never reach a client).
- */
-function lineProblem(line: string, version: number): string | null {
-  let value: unknown;
-  try {
-    value = JSON.parse(line);
-  } catch (e) {
-    return `not valid JSON (${message(e)})`;
-  }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return "not a JSON object";
-  }
-  const fields = value as { event?: unknown; version?: unknown };
-  if (typeof fields.event !== "string") return "without a string `event` field";
-  if (fields.version !== version) return "without its `version` as the last field";
-  return null;
-}
-
-/** A batch row as read back from disk. */
-interface BatchRow {
-  first_version: number;
-  last_version: number;
-  events: number;
-  lines: string;
-}
-
-/** What reading batches found: the good entries, and the newest damaged version. */
-interface ReadBack {
-  entries: LogEntry[];
-  /** The last version of the newest damaged row read, or 0. */
-  damagedThrough: number;
-  problems: string[];
-}
-
-/**
- * The entries of stored batches with version above \`since\`, oldest first,
- * each checked by {@linkcode lineProblem}. A damaged row is not sent: what
- * was read before it is dropped too, so the answer is the history as if it
- * began after that row (truncated), never a gap in the middle.
- */
-function readBatches(rows: Iterable<BatchRow>, since: number, path: string): ReadBack {
-  let out: LogEntry[] = [];
-  let damagedThrough = 0;
-  const problems: string[] = [];
-  for (const row of rows) {
-    const checked = checkBatch(row, since);
-    if (typeof checked === "string") {
-      problems.push(`${path}: batches row first_version=${row.first_version} ${checked}`);
-      damagedThrough = Math.max(damagedThrough, row.last_version);
-      out = [];
-      continue;
-    }
-    for (const entry of checked) out.push(entry);
-  }
-  return { entries: out, damagedThrough, problems };
-}
-
-/**
- * One batch row's entries with version above `since`, oldest first, or
- * why the row is damaged (then none of it may be sent).
- */
-function checkBatch(row: BatchRow, since: number): LogEntry[] | string {
-  const lines = row.lines.split("\n");
-  if (lines.length !== row.events) return `holds ${lines.length} lines for ${row.events} events`;
-  const good: LogEntry[] = [];
-  let previous = row.first_version - 1;
-  for (let i = 0; i < lines.length; i++) {
-    // Unlogged events (errors) take versions too: a batch's versions rise
-    // but need not be contiguous.
-    const version = versionOfLine(lines[i]);
-    const last = i === lines.length - 1;
-    if (
-      !Number.isSafeInteger(version) || version <= previous || version > row.last_version ||
-      (i === 0 && version !== row.first_version) || (last && version !== row.last_version)
-    ) {
-      return `line ${i + 1} is not an event filed between v${row.first_version} and ` +
-        `v${row.last_version}`;
-    }
-    previous = version;
-    if (version <= since) continue;
-    const why = lineProblem(lines[i], version);
-    if (why !== null) return `line ${i + 1} (v${version}) is ${why}`;
-    good.push({ version, json: lines[i] });
-  }
-  return good;
-}
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
 }
 
 function joinPath(dir: string, file: string): string {
@@ -785,125 +587,4 @@ function openDatabase(path: string, options: StoreOptions): DatabaseSync {
   db.exec("PRAGMA wal_autocheckpoint = 10000");
   if (options.maxPages !== undefined) db.exec(`PRAGMA max_page_count = ${options.maxPages}`);
   return db;
-}
-
-function pragmaNumber(db: DatabaseSync, name: string): number {
-  const row = db.prepare(`PRAGMA ${name}`).get() as Record<string, number>;
-  return Number(Object.values(row)[0]);
-}
-
-/** Migrates the store to this schema in one transaction; returns the schema it had. */
-function migrate(db: DatabaseSync, path: string): number {
-  const appId = pragmaNumber(db, "application_id");
-  const schema = pragmaNumber(db, "user_version");
-  const tables = (db.prepare("SELECT count(*) AS n FROM sqlite_schema").get() as { n: number }).n;
-  if (appId !== STORE_APPLICATION_ID) {
-    if (appId !== 0 || schema !== 0 || tables !== 0) {
-      throw new StoreError(
-        path,
-        `${path} is an SQLite database but not an srv store; refusing to use it`,
-      );
-    }
-  }
-  if (schema > STORE_SCHEMA_VERSION) {
-    throw new StoreError(
-      path,
-      `the store ${path} has schema version ${schema}, newer than this srv supports (${STORE_SCHEMA_VERSION}); use a newer srv`,
-    );
-  }
-  const pending = MIGRATIONS.filter((m) => m.to > schema);
-  if (pending.length === 0) return schema;
-  db.exec("BEGIN IMMEDIATE");
-  try {
-    for (const m of pending) m.run(db, path);
-    db.exec(`PRAGMA application_id = ${STORE_APPLICATION_ID}`);
-    db.exec(`PRAGMA user_version = ${STORE_SCHEMA_VERSION}`);
-    db.exec("COMMIT");
-  } catch (e) {
-    db.exec("ROLLBACK");
-    if (e instanceof StoreError) throw e;
-    throw new StoreError(
-      path,
-      `migrating the store ${path} from schema ${schema} to ${STORE_SCHEMA_VERSION} failed: ${
-        message(e)
-      }`,
-      { cause: e },
-    );
-  }
-  return schema;
-}
-
-/** What {@linkcode recover} found on disk. */
-interface Found {
-  readonly state: State;
-  readonly positions: Map<string, number>;
-  readonly highest: number;
-  readonly tablesVersion: number;
-  readonly nextClientId: number;
-  readonly oldest: number | null;
-  readonly newest: number | null;
-  readonly count: number;
-  /** UTF-8 bytes of the stored lines. */
-  readonly bytes: number;
-  readonly migratedFrom: number;
-}
-
-/**
- * The one place a {@linkcode State} is built from stored rows: the tree
- * from the tables and the scalars; everything else starts fresh.
- */
-function stateFromTables(tree: Tree, scalars: { version: number; nextClientId: number }): State {
-  return {
-    ...initialState(),
-    eventVersion: scalars.version,
-    nextClientId: scalars.nextClientId,
-    workspaces: tree.workspaces,
-    tabs: tree.tabs,
-    blocks: tree.blocks,
-    // Not stored: recomputed, so the size caps see the tree as it is.
-    contentBytes: measure(tree),
-  };
-}
-
-function scalar(db: DatabaseSync, path: string, key: string): number {
-  const row = db.prepare("SELECT value FROM scalars WHERE key = ?").get(key) as
-    | { value: number }
-    | undefined;
-  if (row === undefined) throw new StoreError(path, `the store ${path} is corrupt: no ${key}`);
-  return row.value;
-}
-
-function recover(db: DatabaseSync, path: string): Found {
-  const migratedFrom = migrate(db, path);
-  const check = db.prepare("PRAGMA quick_check").all() as { quick_check: string }[];
-  if (check.length !== 1 || check[0].quick_check !== "ok") {
-    const detail = check.slice(0, 3).map((r) => r.quick_check).join("; ");
-    throw new StoreError(path, `the store ${path} is corrupt: ${detail}`);
-  }
-  const highest = scalar(db, path, "highest_version");
-  const tablesVersion = scalar(db, path, "tables_version");
-  const nextClientId = scalar(db, path, "next_client_id");
-  let loaded;
-  try {
-    loaded = loadTree(db);
-  } catch (e) {
-    if (!(e instanceof DamagedRowError)) throw e;
-    throw new StoreError(path, `the store ${path} is corrupt: ${e.message}`, { cause: e });
-  }
-  const stats = db.prepare(
-    `SELECT coalesce(sum(events), 0) AS n, coalesce(sum(length(CAST(lines AS BLOB))), 0) AS bytes,
-       min(first_version) AS lo, max(last_version) AS hi FROM batches`,
-  ).get() as { n: number; bytes: number; lo: number | null; hi: number | null };
-  return {
-    state: stateFromTables(loaded.tree, { version: tablesVersion, nextClientId }),
-    positions: loaded.positions,
-    highest,
-    tablesVersion,
-    nextClientId,
-    oldest: stats.lo,
-    newest: stats.hi,
-    count: stats.n,
-    bytes: stats.bytes,
-    migratedFrom,
-  };
 }
