@@ -15,7 +15,7 @@ import {
 } from "../srv/server/data_dir.ts";
 import { tryLockFile } from "../srv/server/lock_file.ts";
 import { unixOnly } from "./_harness.ts";
-import { parseServeArgs } from "../main.ts";
+import { parseServeArgs } from "../srv/cli/serve_args.ts";
 import { DurableEventLog } from "../srv/server/durable_event_log.ts";
 import { StoreError } from "../srv/server/_store_schema.ts";
 

@@ -4,7 +4,7 @@
 import assert from "node:assert/strict";
 import { runSrv, startSrv, TestClient, unixOnly, withSrv } from "./_harness.ts";
 import { SRV_VERSION } from "../mod.ts";
-import { parseServeArgs } from "../main.ts";
+import { parseServeArgs } from "../srv/cli/serve_args.ts";
 
 Deno.test("PROTOCOL.md §9 replayed line by line across two clients", async () => {
   await withSrv(async (srv, connect) => {

@@ -29,16 +29,7 @@ import {
 import { encodeEvent, parseJson } from "../core/codec.ts";
 import { stateFromSnapshot } from "../core/state.ts";
 import { SRV_VERSION } from "../version.ts";
-
-const encoder = new TextEncoder();
-
-function out(text: string): void {
-  Deno.stdout.writeSync(encoder.encode(text.endsWith("\n") ? text : text + "\n"));
-}
-
-function err(text: string): void {
-  Deno.stderr.writeSync(encoder.encode(text.endsWith("\n") ? text : text + "\n"));
-}
+import { err, out, UsageError } from "./_terminal.ts";
 
 /** The subcommands {@linkcode runClientCommand} handles. */
 export const CLIENT_COMMANDS: ReadonlySet<string> = new Set([
@@ -72,8 +63,6 @@ export const CLIENT_USAGE: string = [
   "  --json           one JSON value per line on stdout (events as srv sends them)",
   "  PATCH            a JSON object, applied as an RFC 7386 merge patch",
 ].join("\n");
-
-class UsageError extends Error {}
 
 const OPTIONS = {
   socket: { type: "string" },
