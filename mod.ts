@@ -46,6 +46,7 @@ export * from "./srv/core/line_splitter.ts";
 export * from "./srv/server/peer.ts";
 export * from "./srv/server/hub.ts";
 export * from "./srv/server/server.ts";
+export * from "./srv/server/server_options.ts";
 export * from "./srv/transport/endpoint.ts";
 export * from "./srv/server/socket_claim.ts";
 export { EndpointError } from "./srv/transport/transport.ts";

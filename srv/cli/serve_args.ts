@@ -13,7 +13,7 @@ import { DEFAULT_LOCK_WAIT_MS } from "../server/data_dir.ts";
 import { DEFAULT_RETAIN_BYTES, DEFAULT_RETAIN_EVENTS } from "../server/durable_event_log.ts";
 import { type TransportChoice, TRANSPORTS } from "../server/open_endpoint.ts";
 import { DEFAULT_OUTPUT_LIMITS } from "../server/peer.ts";
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_REGISTER_TIMEOUT_MS } from "../server/server.ts";
+import { DEFAULT_MAX_CONNECTIONS, DEFAULT_REGISTER_TIMEOUT_MS } from "../server/server_options.ts";
 import { SRV_VERSION } from "../version.ts";
 import { UsageError } from "./_terminal.ts";
 import { CLIENT_USAGE } from "./client_commands.ts";
