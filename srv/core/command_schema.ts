@@ -36,7 +36,7 @@ import {
 // plain predicate per command that accepts exactly what the schema accepts
 // without superstruct's per-call machinery: valid lines, the hot path, are
 // checked in tens of nanoseconds; only a line the predicate rejects goes
-// through superstruct to learn why. tests/protocol_test.ts checks both agree.
+// through superstruct to learn why. tests/core/protocol_test.ts checks both agree.
 
 /** How one field is checked. */
 interface FieldRule {

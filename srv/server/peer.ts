@@ -37,7 +37,7 @@ export interface OutputLimits {
  * - hard 256 MiB: above the largest single thing srv may owe one reader,
  *   so no legal unit trips it by itself: a snapshot of the largest state
  *   §10 allows (128 MiB of names and metas as JSON writes them, plus ids:
- *   at most 148 MiB, see srv/limits.ts) and a catch-up reply
+ *   at most 148 MiB, see srv/core/limits.ts) and a catch-up reply
  *   (`--max-reply-bytes`, 64 MiB) behind it. Broadcasts are
  *   shared, so this costs memory once, not once per reader.
  * - soft 8 MiB for 10 s: a reader that keeps up on average survives any
