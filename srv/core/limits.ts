@@ -34,7 +34,7 @@ export interface Limits {
  * a `srv_snapshot` is one string (the store keeps one row per entity and
  * never serializes the whole tree). With these caps the largest possible
  * snapshot is well under that, and under the 256 MiB hard output limit
- * (srv/server/hub.ts) with a full catch-up reply behind it:
+ * (srv/server/peer.ts) with a full catch-up reply behind it:
  *
  * - names and metas: at most 128 MiB (maxStateBytes), each counted as it
  *   appears in a JSON line (compact JSON for a meta, {@linkcode nameBytes}
@@ -52,7 +52,7 @@ export interface Limits {
  * bytes, their 6-byte escapes (`\u0001`) would let the same tree reach
  * 245 MiB. The replies that grow with the history rather than the tree,
  * `event_list` (catch-up), are bounded by bytes where the server builds
- * them (the delivery bound of §10, srv/server/server.ts and srv/server/hub.ts), not
+ * them (the delivery bound of §10, srv/server/server.ts and srv/server/peer.ts), not
  * here; one event is at most a line (`--max-line-bytes`) plus the ids srv
  * adds, or a cascade's `block_ids` (≤ 100,000 × 39 characters ≈ 4 Mi).
  */

@@ -3,14 +3,9 @@
 // `evolve` over every emitted event rebuilds the live state exactly.
 // Reproduce a failure with SRV_PROPERTY_SEED=<seed printed in the message>.
 import assert from "node:assert/strict";
-import {
-  evolve,
-  initialState,
-  type ReducerEvent,
-  snapshotOf,
-  type State,
-  stateFromSnapshot,
-} from "../../mod.ts";
+import { evolve } from "../../srv/core/evolve.ts";
+import { initialState, snapshotOf, type State, stateFromSnapshot } from "../../srv/core/state.ts";
+import { type ReducerEvent } from "../../srv/core/decide.ts";
 import { Driver } from "../_fixtures.ts";
 import { prng, randomCommand } from "../_random_commands.ts";
 

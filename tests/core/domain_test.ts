@@ -1,15 +1,11 @@
 // Reducer unit tests for the workspace → tab → block domain: PROTOCOL.md
 // §3, §4 and §6. Ids come from a counter ("id-1", "id-2", ...).
 import assert from "node:assert/strict";
-import {
-  evolve,
-  initialState,
-  type Json,
-  mergePatch,
-  type ReducerEvent,
-  snapshotOf,
-  type State,
-} from "../../mod.ts";
+import { evolve } from "../../srv/core/evolve.ts";
+import { initialState, snapshotOf, type State } from "../../srv/core/state.ts";
+import { type Json } from "../../srv/core/protocol.ts";
+import { mergePatch } from "../../srv/core/merge_patch.ts";
+import { type ReducerEvent } from "../../srv/core/decide.ts";
 import { Driver } from "../_fixtures.ts";
 
 /** A driver with one workspace "id-1" holding tabs "id-2", "id-3", ... */

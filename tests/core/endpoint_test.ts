@@ -9,7 +9,7 @@ import {
   isPipeName,
   pipeNameForDataDir,
   resolveEndpoint,
-} from "../../mod.ts";
+} from "../../srv/transport/endpoint.ts";
 
 // The expected hashes were not produced by srv's code. The first three are
 // the published FNV-1a 64-bit test vectors (Fowler/Noll/Vo test suite,

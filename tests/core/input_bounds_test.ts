@@ -6,29 +6,26 @@ import assert from "node:assert/strict";
 import {
   decodeCommand,
   decodeEvent,
-  DEFAULT_LIMITS,
   encodeEvent,
-  evolve,
-  formatTree,
-  initialState,
-  type Json,
-  jsonBytes,
-  type Limits,
-  MAX_EXITED_PROCESSES,
   MAX_JSON_DEPTH,
-  measure,
-  mergePatch,
-  nameBytes,
   nestsDeeperThan,
   parseJson,
-  type ReducerCommand,
-  type ReducerEvent,
-  snapshotOf,
-  type State,
-  stateFromSnapshot,
-  update,
+} from "../../srv/core/codec.ts";
+import {
+  DEFAULT_LIMITS,
+  jsonBytes,
+  type Limits,
+  measure,
+  nameBytes,
   utf8Bytes,
-} from "../../mod.ts";
+} from "../../srv/core/limits.ts";
+import { evolve, MAX_EXITED_PROCESSES } from "../../srv/core/evolve.ts";
+import { formatTree } from "../../srv/client/format_tree.ts";
+import { initialState, snapshotOf, type State, stateFromSnapshot } from "../../srv/core/state.ts";
+import { type Json, type ReducerCommand } from "../../srv/core/protocol.ts";
+import { mergePatch } from "../../srv/core/merge_patch.ts";
+import { type ReducerEvent } from "../../srv/core/decide.ts";
+import { update } from "../../srv/core/reducer.ts";
 import { counterIds } from "../_fixtures.ts";
 
 const T = "00000000-0000-4000-8000-000000000001";

@@ -1,6 +1,6 @@
 // Line splitter unit tests: PROTOCOL.md §1 framing and line cap.
 import assert from "node:assert/strict";
-import { LineSplitter } from "../../mod.ts";
+import { LineSplitter } from "../../srv/core/line_splitter.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();

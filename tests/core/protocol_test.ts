@@ -1,10 +1,9 @@
 // Codec unit tests: PROTOCOL.md §2–§4 (command shapes, parse errors, u64
-// exactness, event field order). Imports only mod.ts.
+// exactness, event field order). Imports the core modules it tests directly.
 import assert from "node:assert/strict";
+import { type Command, type Event, isLogged, U64_MAX } from "../../srv/core/protocol.ts";
+import { COMMAND_NAMES, commandShapeAccepts } from "../../srv/core/command_schema.ts";
 import {
-  type Command,
-  COMMAND_NAMES,
-  commandShapeAccepts,
   decodeCommand,
   decodeEvent,
   encodeCommand,
@@ -12,11 +11,8 @@ import {
   encodeEventList,
   encodeEventListLine,
   encodeEventListRuns,
-  type Event,
-  isLogged,
   parseJson,
-  U64_MAX,
-} from "../../mod.ts";
+} from "../../srv/core/codec.ts";
 
 const W = "11111111-1111-4111-8111-111111111111";
 const T = "22222222-2222-4222-8222-222222222222";

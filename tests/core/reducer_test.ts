@@ -1,6 +1,8 @@
 // Reducer unit tests for the lifecycle commands: PROTOCOL.md §6.
 import assert from "node:assert/strict";
-import { decide, evolve, initialState, type ReducerEvent, type State } from "../../mod.ts";
+import { decide, type ReducerEvent } from "../../srv/core/decide.ts";
+import { evolve } from "../../srv/core/evolve.ts";
+import { initialState, type State } from "../../srv/core/state.ts";
 import { Driver } from "../_fixtures.ts";
 
 const register = (pid: number, kind: "host" | "tool" = "host", version = "1.0") =>

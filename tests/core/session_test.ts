@@ -1,6 +1,7 @@
 // Session unit tests: the per-line algorithm of PROTOCOL.md §5, no sockets.
 import assert from "node:assert/strict";
-import { type ReducerEvent, Session } from "../../mod.ts";
+import { type ReducerEvent } from "../../srv/core/decide.ts";
+import { Session } from "../../srv/core/session.ts";
 
 const enc = new TextEncoder();
 const REGISTER = '{"cmd":"register","kind":"host","pid":100,"version":"1.0"}';

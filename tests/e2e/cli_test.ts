@@ -1,7 +1,8 @@
 // The client subcommands of the srv binary, run as a user runs them: a real
 // process against a real server. Output (human and --json) and exit codes.
 import assert from "node:assert/strict";
-import { ExitCode, parseJson } from "../../mod.ts";
+import { ExitCode } from "../../srv/cli/exit_code.ts";
+import { parseJson } from "../../srv/core/codec.ts";
 import { type Json, runSrv, srvCommand, testEndpoint, unixOnly, withSrv } from "../_harness.ts";
 
 const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}";

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { SRV_VERSION } from "../../mod.ts";
+import { SRV_VERSION } from "../../srv/version.ts";
 
 const ROOT = fileURLToPath(new URL("../..", import.meta.url));
 const TARGET = Deno.build.target;

@@ -2,7 +2,9 @@
 // watches; both see the same events in the same order, and a snapshot
 // afterwards matches the tree both can rebuild from those events.
 import assert from "node:assert/strict";
-import { evolve, initialState, type ReducerEvent, snapshotOf, type State } from "../../mod.ts";
+import { evolve } from "../../srv/core/evolve.ts";
+import { initialState, snapshotOf, type State } from "../../srv/core/state.ts";
+import { type ReducerEvent } from "../../srv/core/decide.ts";
 import { type Json, withSrv } from "../_harness.ts";
 import { TREE_KEYS } from "../_fixtures.ts";
 

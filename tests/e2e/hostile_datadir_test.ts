@@ -14,7 +14,7 @@ import {
   unixOnly,
 } from "../_harness.ts";
 import { linuxOnly, waitUntil } from "../_proc.ts";
-import { ExitCode } from "../../mod.ts";
+import { ExitCode } from "../../srv/cli/exit_code.ts";
 
 const decoder = new TextDecoder();
 

@@ -6,18 +6,13 @@
 // the flag; exited process records stay bounded. The long version of the
 // register/goodbye cycles runs in `deno task soak --cycles N`.
 import assert from "node:assert/strict";
-import {
-  evolve,
-  ExitCode,
-  initialState,
-  listenUnix,
-  MAX_EXITED_PROCESSES,
-  parseJson,
-  type ReducerEvent,
-  Server,
-  snapshotOf,
-  type State,
-} from "../../mod.ts";
+import { evolve, MAX_EXITED_PROCESSES } from "../../srv/core/evolve.ts";
+import { ExitCode } from "../../srv/cli/exit_code.ts";
+import { initialState, snapshotOf, type State } from "../../srv/core/state.ts";
+import { listenUnix } from "../../srv/transport/unix.ts";
+import { parseJson } from "../../srv/core/codec.ts";
+import { type ReducerEvent } from "../../srv/core/decide.ts";
+import { Server } from "../../srv/server/server.ts";
 import {
   type Json,
   runSrv,

@@ -2,7 +2,7 @@
 // there, through real processes and real sockets (named pipes on Windows).
 // `deno task test` runs this file for both transports (see deno.json).
 import assert from "node:assert/strict";
-import { pipeNameForDataDir } from "../../mod.ts";
+import { pipeNameForDataDir } from "../../srv/transport/endpoint.ts";
 import {
   ON_WINDOWS,
   runSrv,

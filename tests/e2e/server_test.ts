@@ -3,7 +3,7 @@
 // §1, §5 and §6 as a client written from the document sees them.
 import assert from "node:assert/strict";
 import { runSrv, startSrv, TestClient, unixOnly, withSrv } from "../_harness.ts";
-import { SRV_VERSION } from "../../mod.ts";
+import { SRV_VERSION } from "../../srv/version.ts";
 import { parseServeArgs } from "../../srv/cli/serve_args.ts";
 
 Deno.test("PROTOCOL.md §9 replayed line by line across two clients", async () => {

@@ -4,17 +4,12 @@
 // keeps every workspace, tab, block, meta and the event history.
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import {
-  DurableEventLog,
-  evolve,
-  initialState,
-  parseJson,
-  type ReducerEvent,
-  snapshotOf,
-  type State,
-  STORE_SCHEMA_VERSION,
-  StoreError,
-} from "../../mod.ts";
+import { DurableEventLog } from "../../srv/server/durable_event_log.ts";
+import { evolve } from "../../srv/core/evolve.ts";
+import { initialState, snapshotOf, type State } from "../../srv/core/state.ts";
+import { parseJson } from "../../srv/core/codec.ts";
+import { type ReducerEvent } from "../../srv/core/decide.ts";
+import { STORE_SCHEMA_VERSION, StoreError } from "../../srv/server/_store_schema.ts";
 import { TREE_KEYS } from "../_fixtures.ts";
 import { type Json, runSrv, startSrv, TestClient } from "../_harness.ts";
 

@@ -4,21 +4,12 @@
 // directly (fast, many steps), once against a real srv process killed with
 // SIGTERM and SIGKILL. Reproduce a failure with SRV_PROPERTY_SEED=<seed>.
 import assert from "node:assert/strict";
-import {
-  DurableEventLog,
-  encodeCommand,
-  encodeEvent,
-  evolve,
-  initialState,
-  isLogged,
-  type Json,
-  type JsonObject,
-  parseJson,
-  type ReducerEvent,
-  snapshotOf,
-  type State,
-  stateFromSnapshot,
-} from "../../mod.ts";
+import { DurableEventLog } from "../../srv/server/durable_event_log.ts";
+import { encodeCommand, encodeEvent, parseJson } from "../../srv/core/codec.ts";
+import { evolve } from "../../srv/core/evolve.ts";
+import { initialState, snapshotOf, type State, stateFromSnapshot } from "../../srv/core/state.ts";
+import { isLogged, type Json, type JsonObject } from "../../srv/core/protocol.ts";
+import { type ReducerEvent } from "../../srv/core/decide.ts";
 import { Driver } from "../_fixtures.ts";
 import { TREE_KEYS } from "../_fixtures.ts";
 import { type Json as AnyJson, startSrv, TestClient } from "../_harness.ts";

@@ -3,14 +3,10 @@
 // bad-store cases that must stop srv with a message naming the path.
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import {
-  evolve,
-  initialState,
-  isLogged,
-  type ReducerEvent,
-  snapshotOf,
-  type State,
-} from "../../mod.ts";
+import { evolve } from "../../srv/core/evolve.ts";
+import { initialState, snapshotOf, type State } from "../../srv/core/state.ts";
+import { isLogged } from "../../srv/core/protocol.ts";
+import { type ReducerEvent } from "../../srv/core/decide.ts";
 import { type Json, runSrv, startSrv, TestClient } from "../_harness.ts";
 import { TREE_KEYS } from "../_fixtures.ts";
 

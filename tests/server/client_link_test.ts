@@ -4,8 +4,8 @@
 // interleaving the real server allows is covered deterministically.
 import assert from "node:assert/strict";
 import { Link, type Reply } from "../../srv/client/_link.ts";
-import { ConnectionLostError, ProtocolError } from "../../mod.ts";
-import type { Connection } from "../../mod.ts";
+import { ConnectionLostError, ProtocolError } from "../../srv/client/errors.ts";
+import type { Connection } from "../../srv/transport/transport.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

@@ -1,14 +1,10 @@
 // Event log unit tests: PROTOCOL.md §6 (ring of 4096, `since` strictly
 // greater, truncation flag).
 import assert from "node:assert/strict";
-import {
-  DEFAULT_RING_CAPACITY,
-  DurableEventLog,
-  EventLog,
-  initialState,
-  type LogEntry,
-  U64_MAX,
-} from "../../mod.ts";
+import { DEFAULT_RING_CAPACITY, EventLog, type LogEntry } from "../../srv/core/event_log.ts";
+import { DurableEventLog } from "../../srv/server/durable_event_log.ts";
+import { initialState } from "../../srv/core/state.ts";
+import { U64_MAX } from "../../srv/core/protocol.ts";
 
 function filled(count: number, capacity?: number, first = 1): EventLog {
   const log = new EventLog(capacity);

@@ -3,8 +3,16 @@
 // write stays pending until the test completes or fails it, so "the socket's
 // buffer is full" is a state the test controls instead of a race.
 import assert from "node:assert/strict";
-import { COALESCE_BYTES, Hub, judgeOutput, type OutputLimits, Peer, single } from "../../mod.ts";
-import type { Connection, EvictionReport } from "../../mod.ts";
+import {
+  COALESCE_BYTES,
+  judgeOutput,
+  type OutputLimits,
+  Peer,
+  single,
+} from "../../srv/server/peer.ts";
+import { Hub } from "../../srv/server/hub.ts";
+import type { Connection } from "../../srv/transport/transport.ts";
+import type { EvictionReport } from "../../srv/server/peer.ts";
 
 /** A connection whose writes resolve only when the test says so. */
 class ScriptedConnection implements Connection {

@@ -2,15 +2,13 @@
 // interface the server uses: a Unix socket path on Linux and macOS, a real
 // named pipe on Windows (the same code either way).
 import assert from "node:assert/strict";
+import { type Connection, EndpointError, type Listener } from "../../srv/transport/transport.ts";
 import {
-  type Connection,
   connectNamedPipe,
-  EndpointError,
   isNamedPipeLive,
-  type Listener,
   listenNamedPipe,
   type NamedPipeConnection,
-} from "../../mod.ts";
+} from "../../srv/transport/node_net.ts";
 import { MAX_READ_BUFFER } from "../../srv/transport/transport.ts";
 import { LINE_TIMEOUT_MS, testEndpoint, unixOnly } from "../_harness.ts";
 

@@ -4,7 +4,8 @@
 // still gets its synthetic goodbye.
 import assert from "node:assert/strict";
 import { configure, type LogRecord, reset } from "../../deps.ts";
-import { listenUnix, Server } from "../../mod.ts";
+import { listenUnix } from "../../srv/transport/unix.ts";
+import { Server } from "../../srv/server/server.ts";
 import { TestClient, unixOnly } from "../_harness.ts";
 
 Deno.test("a bug while handling a line drops that connection only, logged once with its stack", {

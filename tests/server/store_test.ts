@@ -4,15 +4,13 @@ import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import {
   DurableEventLog,
-  encodeEvent,
-  isLogged,
   PRUNE_CHUNK_EVENTS,
-  type ReducerCommand,
-  type State,
-  STORE_SCHEMA_VERSION,
-  StoreError,
   type StoreOptions,
-} from "../../mod.ts";
+} from "../../srv/server/durable_event_log.ts";
+import { encodeEvent } from "../../srv/core/codec.ts";
+import { isLogged, type ReducerCommand } from "../../srv/core/protocol.ts";
+import { type State } from "../../srv/core/state.ts";
+import { STORE_SCHEMA_VERSION, StoreError } from "../../srv/server/_store_schema.ts";
 import { Driver } from "../_fixtures.ts";
 
 async function tempDir(): Promise<string> {
