@@ -247,7 +247,7 @@ export interface ServeConfig {
  *
  * @example
  * ```ts
- * import { parseServeArgs } from "./main.ts";
+ * import { parseServeArgs } from "./serve_args.ts";
  * parseServeArgs(["--socket", "/tmp/s.sock", "--memory"]).memory; // true
  * ```
  */

@@ -63,7 +63,8 @@ export function defaultClientSocket(): string {
  *
  * @example
  * ```ts ignore
- * import { connect, dialEndpoint } from "./dial.ts";
+ * import { connect } from "./client.ts";
+ * import { dialEndpoint } from "./dial.ts";
  * const client = await connect({
  *   dial: (path) => { console.error("dialing", path); return dialEndpoint(path); },
  * });

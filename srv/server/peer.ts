@@ -73,7 +73,7 @@ export type OutputVerdict =
  *
  * @example
  * ```ts
- * import { judgeOutput } from "./hub.ts";
+ * import { judgeOutput } from "./peer.ts";
  * const limits = { hardBytes: 100, softBytes: 10, softMs: 1000 };
  * judgeOutput(50, null, 0, limits); // { evict: false, overSoftSince: 0 }
  * judgeOutput(50, 0, 1000, limits).evict; // true
@@ -124,7 +124,7 @@ export interface Outgoing {
  *
  * @example
  * ```ts
- * import { single } from "./hub.ts";
+ * import { single } from "./peer.ts";
  * single(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n')).events; // 1
  * ```
  */
@@ -164,7 +164,7 @@ interface Watch {
  *
  * @example
  * ```ts ignore
- * import { Peer, single } from "./hub.ts";
+ * import { Peer, single } from "./peer.ts";
  * const peer = new Peer(1, conn);
  * peer.enqueue(single(new TextEncoder().encode('{"event":"pong","nonce":1,"version":1}\n')));
  * peer.kick(); // writes what is queued
