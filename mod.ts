@@ -61,7 +61,7 @@ export * from "./srv/cli/exit_code.ts";
 export * from "./srv/version.ts";
 export * from "./srv/client/client.ts";
 export * from "./srv/client/options.ts";
-export * from "./srv/client/dial.ts";
+export { defaultClientSocket, dialEndpoint } from "./srv/client/dial.ts";
 export * from "./srv/client/_domain_commands.ts";
 export type { EventsOptions, StreamItem } from "./srv/client/_event_subscription.ts";
 export * from "./srv/client/errors.ts";
