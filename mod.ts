@@ -26,24 +26,47 @@
  * @module
  */
 
-export * from "./srv/protocol.ts";
-export * from "./srv/state.ts";
-export * from "./srv/reducer.ts";
-export * from "./srv/limits.ts";
-export * from "./srv/event_log.ts";
-export * from "./srv/session.ts";
-export * from "./srv/framing.ts";
-export * from "./srv/hub.ts";
-export * from "./srv/server.ts";
-export * from "./srv/endpoint.ts";
-export * from "./srv/store.ts";
-export * from "./srv/lock_file.ts";
-export * from "./srv/exit_code.ts";
+export * from "./srv/core/protocol.ts";
+export {
+  COMMAND_NAMES,
+  commandShapeAccepts,
+  isJsonObject,
+  isLauncherCommandName,
+} from "./srv/core/command_schema.ts";
+export * from "./srv/core/codec.ts";
+export * from "./srv/core/state.ts";
+export * from "./srv/core/reducer.ts";
+export { decide, type ReducerContext, type ReducerEvent } from "./srv/core/decide.ts";
+export * from "./srv/core/evolve.ts";
+export * from "./srv/core/merge_patch.ts";
+export * from "./srv/core/limits.ts";
+export * from "./srv/core/event_log.ts";
+export * from "./srv/core/session.ts";
+export * from "./srv/core/line_splitter.ts";
+export * from "./srv/server/peer.ts";
+export * from "./srv/server/hub.ts";
+export * from "./srv/server/server.ts";
+export * from "./srv/server/server_options.ts";
+export * from "./srv/transport/endpoint.ts";
+export * from "./srv/server/socket_claim.ts";
+export { EndpointError } from "./srv/transport/transport.ts";
+export * from "./srv/server/durable_event_log.ts";
+export {
+  STORE_APPLICATION_ID,
+  STORE_SCHEMA_VERSION,
+  StoreError,
+} from "./srv/server/_store_schema.ts";
+export * from "./srv/server/lock_file.ts";
+export * from "./srv/cli/exit_code.ts";
 export * from "./srv/version.ts";
-export * from "./srv/client.ts";
-export * from "./srv/client_error.ts";
-export * from "./srv/format_tree.ts";
+export * from "./srv/client/client.ts";
+export * from "./srv/client/options.ts";
+export { defaultClientSocket, dialEndpoint } from "./srv/client/dial.ts";
+export * from "./srv/client/_domain_commands.ts";
+export type { EventsOptions, StreamItem } from "./srv/client/_event_subscription.ts";
+export * from "./srv/client/errors.ts";
+export * from "./srv/client/format_tree.ts";
 export type * from "./srv/transport/transport.ts";
 export { listenUnix, UnixConnection } from "./srv/transport/unix.ts";
-export * from "./srv/transport/named_pipe.ts";
-export * from "./srv/transport/open_endpoint.ts";
+export * from "./srv/transport/node_net.ts";
+export * from "./srv/server/open_endpoint.ts";

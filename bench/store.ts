@@ -18,7 +18,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { tryLockFile } from "../srv/lock_file.ts";
+import { tryLockFile } from "../srv/server/lock_file.ts";
 import { killAll, type Running, startTarget } from "./_servers.ts";
 import { STORE_SECTION_END, STORE_SECTION_START } from "./_store_section.ts";
 

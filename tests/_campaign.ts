@@ -1,5 +1,5 @@
 // The full-size attacks of the campaign against the merged bounds (see
-// tests/hostile_campaign_test.ts for the small versions in the suite), run
+// tests/e2e/hostile_campaign_test.ts for the small versions in the suite), run
 // by `deno task soak --campaign`: each returns srv's peak RSS under it.
 import { startSrv, TestClient } from "./_harness.ts";
 import { rssBytes } from "./_proc.ts";

@@ -1,13 +1,9 @@
 // Shared pure-test helpers: a deterministic reducer context and a driver
 // that folds commands through `update` like the server does.
-import {
-  initialState,
-  type ReducerCommand,
-  type ReducerContext,
-  type ReducerEvent,
-  type State,
-  update,
-} from "../mod.ts";
+import { initialState, type State } from "../srv/core/state.ts";
+import { type ReducerCommand } from "../srv/core/protocol.ts";
+import { type ReducerContext, type ReducerEvent } from "../srv/core/decide.ts";
+import { update } from "../srv/core/reducer.ts";
 
 /** Ids "id-1", "id-2", ... so expected events can be written down. */
 export function counterIds(prefix = "id-"): () => string {

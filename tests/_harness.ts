@@ -8,8 +8,9 @@
  */
 
 import { fileURLToPath } from "node:url";
-import { LineSplitter, parseJson } from "../mod.ts";
-import { connectNamedPipe } from "../srv/transport/named_pipe.ts";
+import { LineSplitter } from "../srv/core/line_splitter.ts";
+import { parseJson } from "../srv/core/codec.ts";
+import { connectNamedPipe } from "../srv/transport/node_net.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 const encoder = new TextEncoder();

@@ -1,6 +1,7 @@
 // Seeded random commands for property tests: the reducer's (domain_property_test.ts)
 // and the store's (store_property_test.ts, against a real server).
-import type { DomainCommand, JsonObject, ReducerCommand, State } from "../mod.ts";
+import type { DomainCommand, JsonObject, ReducerCommand } from "../srv/core/protocol.ts";
+import type { State } from "../srv/core/state.ts";
 
 /** mulberry32: a tiny seeded PRNG, so every run can be replayed. */
 export function prng(seed: number): () => number {

@@ -1,6 +1,6 @@
 // Register/goodbye cycles with distinct pids, as fast as srv takes them: each
 // cycle is a fresh connection that registers, says goodbye and waits for srv
-// to close it. Used by tests/hostile_input_test.ts (a few thousand) and
+// to close it. Used by tests/e2e/hostile_input_test.ts (a few thousand) and
 // `deno task soak --cycles N` (tens of thousands, with RSS figures).
 import { connectClient } from "./_harness.ts";
 

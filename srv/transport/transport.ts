@@ -31,3 +31,13 @@ export interface Listener extends AsyncIterable<Connection> {
 export const MIN_READ_BUFFER = 4 * 1024;
 /** Largest read buffer a connection grows to. */
 export const MAX_READ_BUFFER = 64 * 1024;
+
+/** Why the endpoint cannot be used; `code` picks the exit code. */
+export class EndpointError extends Error {
+  readonly code: "in_use" | "unsafe";
+  constructor(code: "in_use" | "unsafe", message: string) {
+    super(message);
+    this.name = "EndpointError";
+    this.code = code;
+  }
+}

@@ -1,0 +1,342 @@
+/**
+ * `srv serve`: the server's life from the endpoint claim and the store's
+ * open to the drain on a stop signal, with the signals it stops on and the
+ * ones it survives.
+ *
+ * @module
+ */
+
+import inspector from "node:inspector";
+import { resolve as resolvePath } from "node:path";
+import { getLogger, type Logger } from "../../deps.ts";
+import type { State } from "../core/state.ts";
+import { STORE_SCHEMA_VERSION, StoreError } from "../server/_store_schema.ts";
+import { DataDirError, LockWaitAborted } from "../server/data_dir.ts";
+import { DurableEventLog } from "../server/durable_event_log.ts";
+import { type OpenEndpoint, openEndpoint } from "../server/open_endpoint.ts";
+import { DRAIN_DEADLINE_MS } from "../server/server_options.ts";
+import { Server } from "../server/server.ts";
+import { defaultDataDir, readResolutionEnv, resolveEndpoint } from "../transport/endpoint.ts";
+import { EndpointError } from "../transport/transport.ts";
+import { SRV_VERSION } from "../version.ts";
+import { err, out, UsageError } from "./_terminal.ts";
+import { ExitCode } from "./exit_code.ts";
+import { flushLogs, setupLogging } from "./log.ts";
+import { parseServeArgs, type ServeConfig, usage } from "./serve_args.ts";
+
+function currentUid(): number | null {
+  try {
+    return Deno.uid();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A repeat within this many ms is the same keypress delivered twice (the
+ * terminal signals the whole process group, and `deno task` forwards it
+ * again), not a second request.
+ */
+const SIGNAL_ECHO_MS = 300;
+
+/**
+ * Signals that stop srv gracefully. SIGHUP is what a closing terminal sends
+ * (and what `nohup`-less launchers pass on): its default action kills the
+ * process on the spot, leaving the socket file behind and skipping the
+ * drain, so it is handled like SIGTERM. Windows has only these two.
+ */
+const STOP_SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
+  ? ["SIGINT", "SIGBREAK"]
+  : ["SIGINT", "SIGTERM", "SIGHUP"];
+
+/**
+ * Signals srv has no use for but must survive: their default action, too,
+ * kills the process without a shutdown, so a stray `kill -USR1` (a log
+ * rotation script aimed at another daemon, a typo in a pkill) would take
+ * srv down with its socket left behind. They are logged and ignored.
+ */
+const IGNORED_SIGNALS: readonly Deno.Signal[] = Deno.build.os === "windows"
+  ? []
+  : ["SIGUSR1", "SIGUSR2"];
+
+/**
+ * Resolves on the first stop signal. A second one (after the echo window)
+ * runs `onForce` and exits at once with code 130. Ignored signals are
+ * logged.
+ */
+function onceSignalled(onForce: () => void, log: Logger): Promise<Deno.Signal> {
+  // Someone who started srv under --inspect wants the debugger; keep it then.
+  const debuggerWanted = runtimeInspectorUrl() !== undefined;
+  for (const signal of IGNORED_SIGNALS) {
+    Deno.addSignalListener(signal, () => {
+      log.warn("{signal} received; srv does not use it, ignoring it", { signal });
+      if (signal === "SIGUSR1" && !debuggerWanted) closeRuntimeInspector(log);
+    });
+  }
+  return new Promise((resolve) => {
+    let firstAt: number | null = null;
+    for (const signal of STOP_SIGNALS) {
+      Deno.addSignalListener(signal, () => {
+        const now = performance.now();
+        if (firstAt === null) {
+          firstAt = now;
+          resolve(signal);
+          return;
+        }
+        if (now - firstAt < SIGNAL_ECHO_MS) return;
+        err(`srv: second ${signal} during shutdown; exiting now`);
+        onForce();
+        Deno.exit(ExitCode.interrupted);
+      });
+    }
+  });
+}
+
+/** The runtime's debugger URL, or undefined (also without --allow-sys). */
+function runtimeInspectorUrl(): string | undefined {
+  try {
+    return inspector.url();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Deno (since 2.9.2, denoland/deno#35738) answers SIGUSR1 as Node does: it
+ * opens its debugger on 127.0.0.1:9229, where any local user, not only the
+ * one who may signal srv, could connect and run code as srv. It comes up a
+ * moment after the signal; close it as soon as it does.
+ */
+async function closeRuntimeInspector(log: Logger): Promise<void> {
+  const deadline = performance.now() + 2000;
+  while (performance.now() < deadline) {
+    const url = runtimeInspectorUrl();
+    if (url !== undefined) {
+      try {
+        inspector.close();
+        log.warn("closed the debugger the Deno runtime opened on SIGUSR1 ({url})", { url });
+      } catch (e) {
+        // Nothing thrown here may reach the event loop: that would stop srv.
+        log.error(
+          "could not close the debugger the Deno runtime opened on SIGUSR1 ({url}): {error}",
+          {
+            url,
+            error: (e as Error).message,
+          },
+        );
+      }
+      return;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+}
+
+/** Runs `srv serve ARGS` to its end and returns the process exit code. */
+export async function serve(args: string[]): Promise<number> {
+  let config: ServeConfig;
+  try {
+    config = parseServeArgs(args);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    err(`srv serve: ${e.message}\n\n${usage()}`);
+    return ExitCode.usage;
+  }
+  if (config.help) {
+    out(usage());
+    return ExitCode.ok;
+  }
+  await setupLogging(config.logLevel, config.logFormat);
+  const log = getLogger(["srv", "main"]);
+  const os = Deno.build.os;
+  const env = readResolutionEnv();
+  const dataDir = config.dataDir !== undefined
+    ? resolvePath(config.dataDir)
+    : defaultDataDir(env, os);
+  const endpoint = resolveEndpoint({
+    flag: config.socket,
+    env,
+    os,
+    uid: currentUid(),
+    dataDir: dataDir ?? "",
+  });
+  if (os === "windows" && endpoint.source === "default" && dataDir === null) {
+    err(
+      "srv serve: no data directory to derive the pipe name from (LOCALAPPDATA and USERPROFILE are unset); pass --data-dir or --socket",
+    );
+    return ExitCode.usage;
+  }
+
+  let opened: OpenEndpoint;
+  try {
+    opened = await openEndpoint({
+      path: endpoint.path,
+      transport: config.transport,
+      os,
+      uid: currentUid(),
+    });
+  } catch (e) {
+    await flushLogs();
+    if (e instanceof EndpointError) {
+      err(`srv: ${e.message}`);
+      return e.code === "in_use" ? ExitCode.endpointInUse : ExitCode.endpointUnsafe;
+    }
+    err(`srv: cannot use ${endpoint.path}: ${(e as Error).message}`);
+    return ExitCode.endpointUnsafe;
+  }
+
+  // Stop signals are handled from here on, before the store is opened: a
+  // SIGHUP or SIGTERM while srv waits for the data dir's lock (up to
+  // --lock-wait) must not kill it with its socket file left behind.
+  const stopWaiting = new AbortController();
+  const signalled = onceSignalled(() => opened.release(), log);
+  signalled.then((signal) => stopWaiting.abort(signal));
+  let store: DurableEventLog | null = null;
+  let recovered: State | undefined;
+  if (!config.memory) {
+    const started = performance.now();
+    try {
+      if (dataDir === null) {
+        throw new StoreError(
+          "",
+          "no data directory (HOME, or LOCALAPPDATA on Windows, is unset); pass --data-dir or --memory",
+        );
+      }
+      const maxPagesText = Deno.env.get("SRV_STORE_MAX_PAGES");
+      if (maxPagesText && !/^[1-9][0-9]*$/.test(maxPagesText)) {
+        err(`srv serve: SRV_STORE_MAX_PAGES must be a positive integer, got "${maxPagesText}"`);
+        opened.release();
+        return ExitCode.usage;
+      }
+      const maxPages = maxPagesText ? Number(maxPagesText) : undefined;
+      const found = await DurableEventLog.open({
+        dataDir,
+        retainEvents: config.retainEvents,
+        retainBytes: config.retainBytes,
+        ringBytes: config.maxReplyBytes,
+        sync: config.sync,
+        maxPages,
+        lockWaitMs: config.lockWaitMs,
+        signal: stopWaiting.signal,
+        onLockWait: (lockPath, waitMs) =>
+          log.info(
+            "the data dir is locked by another srv ({lock}); waiting up to {seconds} s for it to shut down",
+            { lock: lockPath, seconds: waitMs / 1000 },
+          ),
+      });
+      store = found.log;
+      recovered = found.recovery.state;
+      log.info(
+        "store {path}: {workspaces} workspaces, {tabs} tabs, {blocks} blocks, {stored} events on disk, tables at v{tables}{migrated}, replayed {replayed}, next version v{next} ({ms} ms)",
+        {
+          path: store.path,
+          workspaces: recovered.workspaces.size,
+          tabs: recovered.tabs.size,
+          blocks: recovered.blocks.size,
+          stored: found.recovery.stored,
+          tables: found.recovery.tablesVersion,
+          migrated: found.recovery.migratedFrom > 0 &&
+              found.recovery.migratedFrom < STORE_SCHEMA_VERSION
+            ? ` (migrated from schema ${found.recovery.migratedFrom})`
+            : "",
+          replayed: found.recovery.replayed,
+          next: recovered.eventVersion + 1,
+          ms: Math.round(performance.now() - started),
+        },
+      );
+    } catch (e) {
+      opened.release();
+      if (e instanceof StoreError && e.cause instanceof LockWaitAborted) {
+        // Asked to stop before it served anything: a clean exit.
+        log.info("{signal} received while waiting for the data dir's lock; exiting", {
+          signal: stopWaiting.signal.reason,
+        });
+        await flushLogs();
+        return ExitCode.ok;
+      }
+      await flushLogs();
+      err(`srv: ${(e as Error).message}`);
+      // Another user could read, write or swap the data dir: refused like
+      // an unsafe socket directory.
+      if (e instanceof StoreError && e.cause instanceof DataDirError && e.cause.unsafe) {
+        return ExitCode.endpointUnsafe;
+      }
+      return e instanceof StoreError ? ExitCode.store : ExitCode.failure;
+    }
+  }
+
+  if (opened.replacedStale) {
+    log.info("removed a stale socket left at {path}", { path: endpoint.path });
+  }
+
+  let fatal: unknown = null;
+  const failed = Promise.withResolvers<void>();
+  const server = new Server({
+    identity: { pid: Deno.pid, version: SRV_VERSION, instanceId: crypto.randomUUID() },
+    history: store ?? undefined,
+    initialState: recovered,
+    storePath: store?.path ?? null,
+    maxLineBytes: config.maxLineBytes,
+    maxConnections: config.maxConnections,
+    limits: config.limits,
+    outputLimits: {
+      hardBytes: config.maxQueueBytes,
+      softBytes: config.softQueueBytes,
+      softMs: config.softQueueMs,
+    },
+    maxReplyBytes: config.maxReplyBytes,
+    registerTimeoutMs: config.registerTimeoutMs,
+    onFatal: (error) => {
+      fatal = error;
+      failed.resolve();
+    },
+  });
+  let acceptFailure: unknown = null;
+  const serving = server.serve(opened.listener).catch((error) => {
+    acceptFailure = error;
+  });
+  log.info("listening on {path} ({source}, {transport}), {mode}", {
+    path: endpoint.path,
+    source: endpoint.source,
+    transport: opened.transport,
+    mode: store === null ? "memory only" : `store ${store.path}`,
+  });
+  // The signal handlers went in before the store was opened, so before the
+  // readiness line too: a launcher may signal as soon as it reads that line.
+  out(
+    `srv ready socket=${endpoint.path} pid=${Deno.pid} version=${SRV_VERSION} instance=${server.identity.instanceId}`,
+  );
+  const signal = await Promise.race([
+    signalled,
+    failed.promise.then(() => null),
+    serving.then(() => null),
+  ]);
+  if (signal !== null) log.info("{signal} received; shutting down", { signal });
+  await server.shutdown(DRAIN_DEADLINE_MS);
+  await serving;
+  opened.release();
+  if (fatal !== null) {
+    // The store failed mid-write: what it holds is all that was broadcast.
+    log.error("stopped: {error}", { error: (fatal as Error).message ?? String(fatal) });
+    try {
+      store?.close();
+    } catch {
+      // Already failing; the first error is the one to report.
+    }
+    await flushLogs();
+    err(`srv: stopped because the store failed: ${(fatal as Error).message ?? fatal}`);
+    return ExitCode.store;
+  }
+  try {
+    store?.close(server.state);
+  } catch (e) {
+    await flushLogs();
+    err(`srv: ${(e as Error).message}`);
+    return ExitCode.store;
+  }
+  await flushLogs();
+  if (acceptFailure !== null) {
+    err(`srv: stopped: cannot accept connections: ${(acceptFailure as Error).message}`);
+    return ExitCode.failure;
+  }
+  return ExitCode.ok;
+}

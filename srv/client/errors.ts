@@ -1,0 +1,109 @@
+/**
+ * What the client ({@linkcode ./client.ts}) rejects with: the server's own
+ * error ({@linkcode SrvError}), a connection that went away before the
+ * answer ({@linkcode ConnectionLostError}), and no server at the endpoint
+ * ({@linkcode UnreachableError}).
+ *
+ * @module
+ */
+
+import type { ErrorCode, ErrorEvent } from "../core/protocol.ts";
+
+/**
+ * The server answered a command with an `error` event: `code`, `message` and
+ * `fatal` are the server's, `version` is 0 for a private error and the
+ * event's version for a broadcast one.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, SrvError } from "../../mod.ts";
+ * const client = await connect();
+ * await client.register({ kind: "tool" });
+ * try {
+ *   await client.createTab("no-such-workspace", "shell");
+ * } catch (e) {
+ *   if (e instanceof SrvError) console.log(e.code, e.message); // invalid_command CreateTab: workspace not found: …
+ * }
+ * ```
+ */
+export class SrvError extends Error {
+  readonly code: ErrorCode;
+  readonly fatal: boolean;
+  readonly version: number;
+  /** The error event as the server sent it. */
+  readonly event: ErrorEvent;
+
+  constructor(event: ErrorEvent) {
+    super(event.message);
+    this.name = "SrvError";
+    this.code = event.code;
+    this.fatal = event.fatal;
+    this.version = Number(event.version);
+    this.event = event;
+  }
+}
+
+/**
+ * The connection closed before a command was answered. The command may or
+ * may not have been applied: look at the event stream (or the state) to
+ * find out before sending it again.
+ *
+ * @example
+ * ```ts ignore
+ * import { ConnectionLostError } from "../../mod.ts";
+ * try {
+ *   await client.createWorkspace("main");
+ * } catch (e) {
+ *   if (e instanceof ConnectionLostError) console.log("outcome unknown:", e.message);
+ * }
+ * ```
+ */
+export class ConnectionLostError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "ConnectionLostError";
+  }
+}
+
+/**
+ * Nothing accepts connections at the endpoint: no socket file, a socket
+ * left by a dead server (connection refused), or no permission to use it.
+ *
+ * @example
+ * ```ts ignore
+ * import { connect, UnreachableError } from "../../mod.ts";
+ * try {
+ *   await connect({ socket: "/tmp/nowhere/srv.sock" });
+ * } catch (e) {
+ *   if (e instanceof UnreachableError) console.log(e.path, e.message);
+ * }
+ * ```
+ */
+export class UnreachableError extends Error {
+  /** The endpoint that was tried. */
+  readonly path: string;
+
+  constructor(path: string, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "UnreachableError";
+    this.path = path;
+  }
+}
+
+/**
+ * The server broke the protocol contract the client relies on (an answer
+ * that cannot be matched to a request, an undecodable line, or a server too
+ * old to report `server_info.last_command`).
+ *
+ * @example
+ * ```ts ignore
+ * import { ProtocolError } from "../../mod.ts";
+ * // thrown only when talking to something that is not (this version of) srv
+ * ```
+ */
+export class ProtocolError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "ProtocolError";
+  }
+}

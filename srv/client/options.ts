@@ -1,0 +1,59 @@
+/**
+ * The options of {@linkcode connect} and {@linkcode SrvClient.register}, and
+ * the connection status a client reports.
+ *
+ * @module
+ */
+
+import type { ClientKind } from "../core/protocol.ts";
+import type { Connection } from "../transport/transport.ts";
+
+/** Backoff between reconnect attempts. */
+export interface ReconnectOptions {
+  /** Wait before the first attempt, in ms (default 50). */
+  readonly initialDelayMs?: number;
+  /** The wait doubles per failed attempt up to this, in ms (default 2000). */
+  readonly maxDelayMs?: number;
+}
+
+/** A change in the client's connection, for logs and progress output. */
+export type ClientStatus =
+  /** The connection dropped; a reconnect follows when enabled. */
+  | { readonly state: "disconnected"; readonly reason: string }
+  /** An attempt to reconnect failed; the next one comes after `delayMs`. */
+  | { readonly state: "retrying"; readonly attempt: number; readonly error: string }
+  /** Connected, registered and caught up again. */
+  | {
+    readonly state: "reconnected";
+    readonly instanceId: string;
+    /** True when the stream resumed from a snapshot (a `resync` item). */
+    readonly resynced: boolean;
+  };
+
+/** Options of {@linkcode connect}. */
+export interface ConnectOptions {
+  /**
+   * The endpoint. Default: like `srv serve`, `$SRV_SOCKET`, then
+   * `$AGENTMUX_SRV_PIPE_PATH`, then the per-user default.
+   */
+  readonly socket?: string;
+  /**
+   * Reconnect after a drop (default true, with the default backoff). Only a
+   * registered client reconnects; it registers again with the same kind,
+   * pid and version.
+   */
+  readonly reconnect?: boolean | ReconnectOptions;
+  /** Opens a connection to `path`; {@linkcode dialEndpoint} by default. */
+  readonly dial?: (path: string) => Promise<Connection>;
+  /** Told about drops and reconnects. */
+  readonly onStatus?: (status: ClientStatus) => void;
+}
+
+/** What {@linkcode SrvClient.register} sends. */
+export interface RegisterOptions {
+  readonly kind: ClientKind;
+  /** Default: this process's pid. */
+  readonly pid?: number;
+  /** The client's version string. Default: srv's version. */
+  readonly version?: string;
+}

@@ -1,0 +1,376 @@
+/**
+ * The state half of the reducer: {@linkcode evolve} applies one event to a
+ * state. Live traffic and crash recovery share it, so a restart rebuilds
+ * exactly what was served.
+ *
+ * @module
+ */
+
+import { patched, type ReducerEvent } from "./decide.ts";
+import { jsonBytes, nameBytes } from "./limits.ts";
+import type { Json, JsonObject, LifecyclePhase } from "./protocol.ts";
+import type { Block, ProcessRecord, State, Tab, Workspace } from "./state.ts";
+
+/**
+ * Exited processes whose records are kept (PROTOCOL.md §10): the most
+ * recent ones; a running process is always kept. A constant, not a flag:
+ * `evolve` applies it, and replay must forget exactly what live traffic
+ * forgot.
+ */
+export const MAX_EXITED_PROCESSES = 1024;
+// ---------------------------------------------------------------------------
+// evolve
+
+/**
+ * Applies one event to a state and returns the new state; `state` is left
+ * as it was (the maps the event touches are copied). Every event with a
+ * version moves `eventVersion` to it, so folding the reducer's output
+ * reproduces the live version counter.
+ *
+ * @example
+ * ```ts
+ * import { evolve } from "./evolve.ts";
+ * import { initialState } from "./state.ts";
+ * const s = evolve(initialState(), {
+ *   event: "workspace_created", workspace_id: "w1", name: "main", version: 1,
+ * });
+ * s.workspaces.get("w1")?.name; // "main"
+ * ```
+ */
+export function evolve(state: State, event: ReducerEvent): State {
+  return applyEvent(new Draft(state, false), event);
+}
+
+/**
+ * Like {@linkcode evolve}, for a caller that owns `state` outright and
+ * never looks at an old version again: the state and its maps are updated
+ * in place and the same object is returned, so an event costs O(1) and
+ * allocates nothing beyond the entities it changes, however large the tree.
+ * The server and the store's replay use this; anything that keeps old
+ * states must use `evolve`.
+ *
+ * @example
+ * ```ts
+ * import { evolveInPlace } from "./evolve.ts";
+ * import { initialState } from "./state.ts";
+ * let s = initialState();
+ * s = evolveInPlace(s, { event: "workspace_created", workspace_id: "w1", name: "a", version: 1 });
+ * ```
+ */
+export function evolveInPlace(state: State, event: ReducerEvent): State {
+  return applyEvent(new Draft(state, true), event);
+}
+
+/** A state being changed: maps are copied on first write unless owned. */
+class Draft {
+  readonly base: State;
+  readonly #owned: boolean;
+  #workspaces?: Map<string, Workspace>;
+  #tabs?: Map<string, Tab>;
+  #blocks?: Map<string, Block>;
+  #processes?: Map<number, ProcessRecord>;
+  #lifecycle?: LifecyclePhase;
+  #nextClientId?: number;
+  #contentBytes?: number;
+
+  constructor(base: State, owned: boolean) {
+    this.base = base;
+    this.#owned = owned;
+  }
+
+  #writable<K, V>(map: ReadonlyMap<K, V>): Map<K, V> {
+    return this.#owned ? map as Map<K, V> : new Map(map);
+  }
+
+  workspaces(): Map<string, Workspace> {
+    return this.#workspaces ??= this.#writable(this.base.workspaces);
+  }
+  tabs(): Map<string, Tab> {
+    return this.#tabs ??= this.#writable(this.base.tabs);
+  }
+  blocks(): Map<string, Block> {
+    return this.#blocks ??= this.#writable(this.base.blocks);
+  }
+  processes(): Map<number, ProcessRecord> {
+    return this.#processes ??= this.#writable(this.base.processes);
+  }
+  setLifecycle(phase: LifecyclePhase): void {
+    this.#lifecycle = phase;
+  }
+  setNextClientId(id: number): void {
+    this.#nextClientId = id;
+  }
+  /** Moves the running total of names and metas (`State.contentBytes`). */
+  addBytes(delta: number): void {
+    this.#contentBytes = (this.#contentBytes ?? this.base.contentBytes) + delta;
+  }
+
+  /** An entity as this draft has it: once a map is copied, only the copy counts. */
+  workspace(id: string): Workspace | undefined {
+    return (this.#workspaces ?? this.base.workspaces).get(id);
+  }
+  tab(id: string): Tab | undefined {
+    return (this.#tabs ?? this.base.tabs).get(id);
+  }
+  block(id: string): Block | undefined {
+    return (this.#blocks ?? this.base.blocks).get(id);
+  }
+
+  /** Adds (or replaces) an entity, keeping the byte total exact. */
+  putWorkspace(ws: Workspace): void {
+    this.addBytes(growthOf(this.workspace(ws.id), ws));
+    this.workspaces().set(ws.id, ws);
+  }
+  putTab(tab: Tab): void {
+    this.addBytes(growthOf(this.tab(tab.id), tab));
+    this.tabs().set(tab.id, tab);
+  }
+  putBlock(block: Block): void {
+    const old = this.block(block.id);
+    if (old?.meta !== block.meta) {
+      this.addBytes(jsonBytes(block.meta) - (old === undefined ? 0 : jsonBytes(old.meta)));
+    }
+    this.blocks().set(block.id, block);
+  }
+  /** Removes an entity if present, keeping the byte total exact. */
+  removeWorkspace(id: string): void {
+    const old = this.workspace(id);
+    if (old === undefined) return;
+    this.addBytes(-sizeOf(old));
+    this.workspaces().delete(id);
+  }
+  removeTab(id: string): void {
+    const old = this.tab(id);
+    if (old === undefined) return;
+    this.addBytes(-sizeOf(old));
+    this.tabs().delete(id);
+  }
+  removeBlock(id: string): void {
+    const old = this.block(id);
+    if (old === undefined) return;
+    this.addBytes(-jsonBytes(old.meta));
+    this.blocks().delete(id);
+  }
+
+  /** Changes one workspace if it exists. */
+  patchWorkspace(id: string, change: (ws: Workspace) => Partial<Workspace>): void {
+    const current = this.workspace(id);
+    if (current !== undefined) this.putWorkspace({ ...current, ...change(current) });
+  }
+  patchTab(id: string, change: (tab: Tab) => Partial<Tab>): void {
+    const current = this.tab(id);
+    if (current !== undefined) this.putTab({ ...current, ...change(current) });
+  }
+  patchBlock(id: string, change: (block: Block) => Partial<Block>): void {
+    const current = this.block(id);
+    if (current !== undefined) this.putBlock({ ...current, ...change(current) });
+  }
+
+  done(version: number): State {
+    const base = this.base;
+    const eventVersion = version > base.eventVersion ? version : base.eventVersion;
+    if (this.#owned) {
+      // The caller gave the state up: update it in place, allocate nothing.
+      const own = base as { -readonly [K in keyof State]: State[K] };
+      if (this.#lifecycle !== undefined) own.lifecycle = this.#lifecycle;
+      if (this.#nextClientId !== undefined) own.nextClientId = this.#nextClientId;
+      if (this.#contentBytes !== undefined) own.contentBytes = this.#contentBytes;
+      own.eventVersion = eventVersion;
+      return own;
+    }
+    return {
+      lifecycle: this.#lifecycle ?? base.lifecycle,
+      processes: this.#processes ?? base.processes,
+      eventVersion,
+      nextClientId: this.#nextClientId ?? base.nextClientId,
+      workspaces: this.#workspaces ?? base.workspaces,
+      tabs: this.#tabs ?? base.tabs,
+      blocks: this.#blocks ?? base.blocks,
+      contentBytes: this.#contentBytes ?? base.contentBytes,
+    };
+  }
+}
+
+/** What a workspace or tab adds to `State.contentBytes`. */
+function sizeOf(entity: { readonly name: string; readonly meta: Json }): number {
+  return nameBytes(entity.name) + jsonBytes(entity.meta);
+}
+
+/**
+ * How much `contentBytes` grows when `next` replaces `old` (or is new).
+ * Most changes (order, active tab, moves) touch neither name nor meta and
+ * cost nothing to measure.
+ */
+function growthOf(
+  old: { readonly name: string; readonly meta: Json } | undefined,
+  next: { readonly name: string; readonly meta: Json },
+): number {
+  if (old === undefined) return sizeOf(next);
+  const names = old.name === next.name ? 0 : nameBytes(next.name) - nameBytes(old.name);
+  return old.meta === next.meta ? names : names + jsonBytes(next.meta) - jsonBytes(old.meta);
+}
+
+/**
+ * Forgets the longest-exited process once more than
+ * {@linkcode MAX_EXITED_PROCESSES} have exited. The map lists exited pids
+ * in the order they exited (see `process_exited`), so the first exited
+ * entry is the one to go.
+ */
+function forgetOldestExited(processes: Map<number, ProcessRecord>): void {
+  if (processes.size <= MAX_EXITED_PROCESSES) return;
+  let exited = 0;
+  let oldest: number | null = null;
+  for (const [pid, record] of processes) {
+    if (record.status !== "exited") continue;
+    exited++;
+    oldest ??= pid;
+  }
+  if (exited > MAX_EXITED_PROCESSES && oldest !== null) processes.delete(oldest);
+}
+
+function applyEvent(d: Draft, event: ReducerEvent): State {
+  const state = d.base;
+  switch (event.event) {
+    case "process_spawned":
+      d.processes().set(event.pid, {
+        kind: event.kind,
+        status: "running",
+        exitCode: null,
+        clientVersion: event.client_version,
+      });
+      break;
+    case "process_exited": {
+      const record = state.processes.get(event.pid);
+      if (record !== undefined) {
+        const processes = d.processes();
+        // Re-inserted rather than updated, so the map's order is the order
+        // of exits: the oldest exited pid is forgotten first.
+        processes.delete(event.pid);
+        processes.set(event.pid, { ...record, status: "exited", exitCode: event.code });
+        forgetOldestExited(processes);
+      }
+      break;
+    }
+    case "lifecycle_phase_changed":
+      d.setLifecycle(event.to);
+      break;
+    case "registered":
+      d.setNextClientId(Math.max(state.nextClientId, event.client_id + 1));
+      break;
+    case "pong":
+    case "error":
+    case "srv_snapshot":
+      break;
+    case "workspace_created":
+      d.putWorkspace({
+        id: event.workspace_id,
+        name: event.name,
+        tabIds: [],
+        activeTabId: null,
+        meta: {},
+      });
+      break;
+    case "workspace_deleted": {
+      const ws = state.workspaces.get(event.workspace_id);
+      if (ws === undefined) break;
+      for (const tabId of ws.tabIds) {
+        for (const blockId of d.tab(tabId)?.blockIds ?? []) d.removeBlock(blockId);
+        d.removeTab(tabId);
+      }
+      for (const blockId of event.block_ids) d.removeBlock(blockId);
+      d.removeWorkspace(ws.id);
+      break;
+    }
+    case "workspace_renamed":
+      d.patchWorkspace(event.workspace_id, () => ({ name: event.name }));
+      break;
+    case "tab_created": {
+      if (!state.workspaces.has(event.workspace_id)) break;
+      d.patchWorkspace(event.workspace_id, (ws) => ({ tabIds: [...ws.tabIds, event.tab_id] }));
+      d.putTab({
+        id: event.tab_id,
+        workspaceId: event.workspace_id,
+        name: event.name,
+        blockIds: [],
+        meta: {},
+      });
+      break;
+    }
+    case "tab_deleted": {
+      for (const blockId of state.tabs.get(event.tab_id)?.blockIds ?? []) d.removeBlock(blockId);
+      for (const blockId of event.block_ids) d.removeBlock(blockId);
+      d.patchWorkspace(event.workspace_id, (ws) => ({
+        tabIds: ws.tabIds.filter((t) => t !== event.tab_id),
+        activeTabId: ws.activeTabId === event.tab_id ? null : ws.activeTabId,
+      }));
+      d.removeTab(event.tab_id);
+      break;
+    }
+    case "tab_renamed":
+      d.patchTab(event.tab_id, () => ({ name: event.name }));
+      break;
+    case "active_tab_changed":
+      d.patchWorkspace(event.workspace_id, () => ({ activeTabId: event.tab_id }));
+      break;
+    case "tab_reordered":
+      d.patchWorkspace(event.workspace_id, (ws) => ({
+        tabIds: movedTo(ws.tabIds, event.tab_id, event.new_index),
+      }));
+      break;
+    case "tabs_reordered_bulk":
+      d.patchWorkspace(event.workspace_id, () => ({ tabIds: [...event.tab_ids] }));
+      break;
+    case "tab_moved":
+      d.patchWorkspace(event.src_workspace_id, (ws) => ({
+        tabIds: ws.tabIds.filter((t) => t !== event.tab_id),
+        activeTabId: event.new_src_active_tab_id,
+      }));
+      d.patchWorkspace(event.dst_workspace_id, (ws) => ({
+        tabIds: movedTo(ws.tabIds, event.tab_id, event.dst_index),
+        activeTabId: event.new_dst_active_tab_id,
+      }));
+      d.patchTab(event.tab_id, () => ({ workspaceId: event.dst_workspace_id }));
+      break;
+    case "block_created":
+      if (!state.tabs.has(event.tab_id)) break;
+      d.patchTab(event.tab_id, (tab) => ({ blockIds: [...tab.blockIds, event.block_id] }));
+      d.putBlock({ id: event.block_id, tabId: event.tab_id, meta: event.meta });
+      break;
+    case "block_deleted":
+      d.patchTab(event.tab_id, (tab) => ({
+        blockIds: tab.blockIds.filter((b) => b !== event.block_id),
+      }));
+      d.removeBlock(event.block_id);
+      break;
+    case "block_moved":
+      d.patchTab(event.src_tab_id, (tab) => ({
+        blockIds: tab.blockIds.filter((b) => b !== event.block_id),
+      }));
+      d.patchTab(event.dst_tab_id, (tab) => ({
+        blockIds: movedTo(tab.blockIds, event.block_id, event.dst_index),
+      }));
+      d.patchBlock(event.block_id, () => ({ tabId: event.dst_tab_id }));
+      break;
+    case "workspace_meta_updated":
+      d.patchWorkspace(event.workspace_id, (ws) => ({
+        meta: patched(ws.meta, event) as JsonObject,
+      }));
+      break;
+    case "tab_meta_updated":
+      d.patchTab(event.tab_id, (tab) => ({
+        meta: patched(tab.meta, event) as JsonObject,
+      }));
+      break;
+    case "block_meta_updated":
+      d.patchBlock(event.block_id, (block) => ({ meta: patched(block.meta, event) }));
+      break;
+  }
+  return d.done(event.version);
+}
+
+/** `ids` with `id` taken out and put back at `index` (clamped). */
+function movedTo(ids: readonly string[], id: string, index: number): string[] {
+  const copy = ids.filter((x) => x !== id);
+  copy.splice(Math.min(index, copy.length), 0, id);
+  return copy;
+}

@@ -1,0 +1,56 @@
+/**
+ * RFC 7386 JSON merge patch, as the `*_meta_updated` events apply it.
+ *
+ * @module
+ */
+
+import { isJsonObject } from "./command_schema.ts";
+import type { Json, JsonObject } from "./protocol.ts";
+
+/**
+ * Applies an RFC 7386 JSON merge patch: `null` deletes a key, objects merge
+ * recursively, anything else replaces. Neither input is modified; what the
+ * patch does not touch is shared with `target`. Iterative (a work list, not
+ * recursion), so no patch is too deep for the stack.
+ *
+ * @example
+ * ```ts
+ * import { mergePatch } from "./merge_patch.ts";
+ * mergePatch({ a: 1, b: { c: 2 } }, { a: null, b: { d: 3 } }); // { b: { c: 2, d: 3 } }
+ * ```
+ */
+export function mergePatch(target: Json, patch: Json): Json {
+  if (!isJsonObject(patch)) return patch;
+  const root: JsonObject = isJsonObject(target) ? { ...target } : {};
+  // Each item: a fresh copy in the result, and the patch object to merge into it.
+  const work: [JsonObject, JsonObject][] = [[root, patch]];
+  for (let item = work.pop(); item !== undefined; item = work.pop()) {
+    const [result, changes] = item;
+    for (const key of Object.keys(changes)) {
+      const value = changes[key];
+      if (value === null) {
+        delete result[key];
+        continue;
+      }
+      let merged: Json = value;
+      if (isJsonObject(value)) {
+        const current = Object.hasOwn(result, key) ? result[key] : undefined;
+        const copy: JsonObject = isJsonObject(current) ? { ...current } : {};
+        work.push([copy, value]);
+        merged = copy;
+      }
+      if (key !== "__proto__") {
+        result[key] = merged;
+        continue;
+      }
+      // defineProperty, not assignment: a "__proto__" key must stay data.
+      Object.defineProperty(result, key, {
+        value: merged,
+        enumerable: true,
+        writable: true,
+        configurable: true,
+      });
+    }
+  }
+  return root;
+}

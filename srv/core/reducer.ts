@@ -1,0 +1,53 @@
+/**
+ * The pure core of srv, in the decider pattern: `decide` (decide.ts) turns a
+ * command into events without touching state, `evolve` (evolve.ts) applies one
+ * event, {@linkcode update} does both. Live traffic and crash recovery share
+ * `evolve`, so a restart rebuilds exactly what was served. No I/O, no clock,
+ * no randomness: new ids and the size limits come from the
+ * {@linkcode ReducerContext}.
+ *
+ * @module
+ */
+
+import { decide, type ReducerContext, type ReducerEvent } from "./decide.ts";
+import { evolve, evolveInPlace } from "./evolve.ts";
+import type { ReducerCommand } from "./protocol.ts";
+import type { State } from "./state.ts";
+
+/** What {@linkcode update} returns. */
+export interface UpdateResult {
+  readonly state: State;
+  readonly events: ReducerEvent[];
+}
+
+/**
+ * Decides and applies a command: the events, and the state after all of
+ * them. With `owned: true` the caller hands over `state` (see
+ * {@linkcode evolveInPlace}).
+ *
+ * @example
+ * ```ts
+ * import { update } from "./reducer.ts";
+ * import { initialState } from "./state.ts";
+ * const ctx = { registeredPid: null, newId: () => crypto.randomUUID() };
+ * const { state, events } = update(
+ *   initialState(),
+ *   { cmd: "register", kind: "host", pid: 100, version: "1.0" },
+ *   ctx,
+ * );
+ * state.lifecycle; // "running"
+ * events.length; // 3
+ * ```
+ */
+export function update(
+  state: State,
+  command: ReducerCommand,
+  ctx: ReducerContext,
+  options: { owned?: boolean } = {},
+): UpdateResult {
+  const events = decide(state, command, ctx);
+  const apply = options.owned === true ? evolveInPlace : evolve;
+  let next = state;
+  for (const event of events) next = apply(next, event);
+  return { state: next, events };
+}
