@@ -30,8 +30,11 @@ export * from "./srv/core/protocol.ts";
 export {
   COMMAND_NAMES,
   commandShapeAccepts,
+  DOMAIN_EVENT_NAMES,
+  type DomainEventName,
   isJsonObject,
   isLauncherCommandName,
+  type RegisteredCommandName,
 } from "./srv/core/command_schema.ts";
 export * from "./srv/core/codec.ts";
 export * from "./srv/core/state.ts";
