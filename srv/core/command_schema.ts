@@ -107,10 +107,19 @@ const RULES = {
   },
   object: { struct: define<JsonObject>("object", isJsonObject), accepts: isJsonObject },
   anyJson: { struct: optional(unknown()), accepts: () => true },
-} satisfies Record<string, FieldRule>;
+} satisfies { [R in Rule]: FieldRule };
 
 /** The name of a field rule: how a command's field is checked (and how the CLI reads it). */
-export type Rule = keyof typeof RULES;
+export type Rule =
+  | "string"
+  | "name"
+  | "u32"
+  | "u64"
+  | "kind"
+  | "flag"
+  | "strings"
+  | "object"
+  | "anyJson";
 
 /** The value each rule accepts, so a row's rule can be checked against its field's type. */
 interface RuleValue {
@@ -152,7 +161,9 @@ type RuleFor<K extends RegisteredCommandName, F extends FieldOf<K>> = {
  * name (`--force` for a `flag` rule, `--meta JSON` for the others).
  */
 export interface CliVerb<F extends string = string> {
+  /** The first word: what the verb acts on. */
   readonly noun: "workspace" | "tab" | "block";
+  /** The second word: what it does. */
   readonly verb: string;
   /** Positionals in order: the field each fills and its name in the usage text. */
   readonly args: readonly (readonly [field: F, metavar: string])[];
@@ -165,7 +176,7 @@ export interface CliVerb<F extends string = string> {
 }
 
 /** One registry row: a command's fields and their rules, its CLI verb, the events it may cause. */
-export type CommandRow<K extends RegisteredCommandName> =
+type CommandRow<K extends RegisteredCommandName> =
   & {
     /** Every field of the command and the rule it is checked by (missing or extra: a compile error). */
     readonly fields: { readonly [F in FieldOf<K>]-?: RuleFor<K, F> };
@@ -176,7 +187,7 @@ export type CommandRow<K extends RegisteredCommandName> =
     : { readonly cli?: never });
 
 /** The shape of {@linkcode COMMAND_REGISTRY}: one row per registered command, no more, no less. */
-export type CommandRegistry = { readonly [K in RegisteredCommandName]: CommandRow<K> };
+type CommandRegistry = { readonly [K in RegisteredCommandName]: CommandRow<K> };
 
 /**
  * The one command registry (as Watchman's `W_CMD_REG`, but data): every
