@@ -29,9 +29,13 @@
 export * from "./srv/core/protocol.ts";
 export {
   COMMAND_NAMES,
+  type CommandEventMap,
   commandShapeAccepts,
+  DOMAIN_EVENT_NAMES,
+  type DomainEventName,
   isJsonObject,
   isLauncherCommandName,
+  type RegisteredCommandName,
 } from "./srv/core/command_schema.ts";
 export * from "./srv/core/codec.ts";
 export * from "./srv/core/state.ts";
@@ -62,7 +66,6 @@ export * from "./srv/version.ts";
 export * from "./srv/client/client.ts";
 export * from "./srv/client/options.ts";
 export { defaultClientSocket, dialEndpoint } from "./srv/client/dial.ts";
-export * from "./srv/client/_domain_commands.ts";
 export type { EventsOptions, StreamItem } from "./srv/client/_event_subscription.ts";
 export * from "./srv/client/errors.ts";
 export * from "./srv/client/format_tree.ts";

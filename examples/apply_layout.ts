@@ -112,18 +112,36 @@ try {
   await using client = await connect({ socket: values.socket, reconnect: false });
   await client.register({ kind: "tool", version: "apply_layout example" });
   for (const ws of layout.workspaces) {
-    const [created] = await client.createWorkspace(ws.name);
+    const [created] = await client.command({ cmd: "create_workspace", name: ws.name });
     const wsId = created.workspace_id;
     report("workspace", ws.name, wsId, null);
-    if (ws.meta) await client.updateWorkspaceMeta(wsId, ws.meta);
+    if (ws.meta) {
+      await client.command({
+        cmd: "update_workspace_meta",
+        workspace_id: wsId,
+        meta_patch: ws.meta,
+      });
+    }
     for (const tab of ws.tabs ?? []) {
-      const events = await client.createTab(wsId, tab.name);
+      const events = await client.command({
+        cmd: "create_tab",
+        workspace_id: wsId,
+        name: tab.name,
+      });
       const tabId = events.find((e): e is TabCreatedEvent => e.event === "tab_created")!.tab_id;
       report("tab", tab.name, tabId, wsId);
-      if (tab.meta) await client.updateTabMeta(tabId, tab.meta);
-      if (tab.active) await client.setActiveTab(wsId, tabId);
+      if (tab.meta) {
+        await client.command({ cmd: "update_tab_meta", tab_id: tabId, meta_patch: tab.meta });
+      }
+      if (tab.active) {
+        await client.command({ cmd: "set_active_tab", workspace_id: wsId, tab_id: tabId });
+      }
       for (const block of tab.blocks ?? []) {
-        const [made] = await client.createBlock(tabId, block.meta ?? null);
+        const [made] = await client.command({
+          cmd: "create_block",
+          tab_id: tabId,
+          meta: block.meta ?? null,
+        });
         report("block", "", made.block_id, tabId);
       }
     }

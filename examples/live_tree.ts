@@ -20,26 +20,16 @@
 // deno-lint-ignore-file no-console
 
 import { parseArgs } from "node:util";
-import { connect, evolve, formatTree, type State, stateFromSnapshot } from "../mod.ts";
+import {
+  connect,
+  DOMAIN_EVENT_NAMES,
+  evolve,
+  formatTree,
+  type State,
+  stateFromSnapshot,
+} from "../mod.ts";
 
-const TREE_EVENTS = new Set([
-  "workspace_created",
-  "workspace_deleted",
-  "workspace_renamed",
-  "tab_created",
-  "tab_deleted",
-  "tab_renamed",
-  "active_tab_changed",
-  "tab_reordered",
-  "tabs_reordered_bulk",
-  "tab_moved",
-  "block_created",
-  "block_deleted",
-  "block_moved",
-  "workspace_meta_updated",
-  "tab_meta_updated",
-  "block_meta_updated",
-]);
+const TREE_EVENTS: ReadonlySet<string> = new Set(DOMAIN_EVENT_NAMES);
 
 const { values } = parseArgs({ options: { socket: { type: "string" } } });
 const client = await connect({

@@ -8,7 +8,6 @@
  * @module
  */
 
-import { parseArgs } from "node:util";
 import { connect, type SrvClient } from "../client/client.ts";
 import { type StreamItem } from "../client/_event_subscription.ts";
 import {
@@ -19,14 +18,18 @@ import {
 } from "../client/errors.ts";
 import { ExitCode } from "./exit_code.ts";
 import { formatTree } from "../client/format_tree.ts";
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import {
+  CLIENT_KINDS,
   type Command,
   type Event,
+  type GetEventsCommand,
   type Json,
-  type JsonObject,
+  type PingCommand,
   type U64,
 } from "../core/protocol.ts";
-import { encodeEvent, parseJson } from "../core/codec.ts";
+import { decodeCommand, encodeCommand, encodeEvent, parseJson } from "../core/codec.ts";
+import { type CliVerb, COMMAND_REGISTRY, isJsonObject, type Rule } from "../core/command_schema.ts";
 import { stateFromSnapshot } from "../core/state.ts";
 import { SRV_VERSION } from "../version.ts";
 import { err, out, UsageError } from "./_terminal.ts";
@@ -43,7 +46,34 @@ export const CLIENT_COMMANDS: ReadonlySet<string> = new Set([
   "block",
 ]);
 
-/** Usage text of the client subcommands, for `srv --help`. */
+/** One domain verb: the command it sends, its CLI spelling and the rules of the command's fields. */
+interface DomainVerb {
+  readonly cmd: string;
+  readonly cli: CliVerb;
+  readonly rules: Readonly<Record<string, Rule>>;
+}
+
+/** Every domain verb by `"<noun> <verb>"`, in registry order. */
+const DOMAIN_VERBS: ReadonlyMap<string, DomainVerb> = new Map(
+  Object.entries(COMMAND_REGISTRY).flatMap(([cmd, row]) =>
+    "cli" in row
+      ? [[`${row.cli.noun} ${row.cli.verb}`, {
+        cmd,
+        cli: row.cli as CliVerb,
+        rules: row.fields as Record<string, Rule>,
+      }]]
+      : []
+  ),
+);
+
+/** `srv <noun> <verb> ARGS [--flags]`, from the verb's registry row. */
+function verbSynopsis({ cli, rules }: DomainVerb): string {
+  const flags = (cli.flags ?? []).map((f) => rules[f] === "flag" ? `[--${f}]` : `[--${f} JSON]`);
+  const args = cli.args.map(([, metavar]) => metavar);
+  return ["srv", cli.noun, cli.verb, ...args, ...flags].join(" ");
+}
+
+/** Usage text of the client subcommands, for `srv --help`; the domain verbs come from the registry. */
 export const CLIENT_USAGE: string = [
   "  srv ping [--nonce N]                       round trip: register, ping, print the pong",
   "  srv info                                   server_info: pid, version, instance, log, store",
@@ -52,11 +82,12 @@ export const CLIENT_USAGE: string = [
   "                                             live ones (after N when given), across reconnects,",
   "                                             until a signal",
   "  srv send '<json command>'                  send one command, print every event it caused",
-  "  srv workspace create NAME | delete ID [--force] | rename ID NAME | meta ID PATCH",
-  "  srv tab create WS NAME | delete WS TAB [--force] | rename TAB NAME | activate WS TAB",
-  "          | reorder WS TAB INDEX | order WS TAB... | move TAB SRC_WS DST_WS INDEX | meta TAB PATCH",
-  "  srv block create TAB [--meta JSON] | delete TAB BLOCK | move BLOCK SRC_TAB DST_TAB INDEX",
-  "          | meta BLOCK PATCH",
+  // Grouped by noun, in registry order within each.
+  ...(["workspace", "tab", "block"] as const).flatMap((noun) =>
+    [...DOMAIN_VERBS.values()].filter((v) => v.cli.noun === noun).map((v) =>
+      `  ${verbSynopsis(v).padEnd(42)} ${v.cli.summary}`
+    )
+  ),
   "",
   "Flags of the client commands:",
   "  --socket PATH    endpoint (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then the default)",
@@ -71,11 +102,15 @@ const OPTIONS = {
   since: { type: "string" },
   follow: { type: "boolean" },
   nonce: { type: "string" },
-  force: { type: "boolean" },
-  meta: { type: "string" },
-} as const;
+  // The domain verbs' flags: a `flag` field is a switch, any other takes a value.
+  ...Object.fromEntries(
+    [...DOMAIN_VERBS.values()].flatMap(({ cli, rules }) =>
+      (cli.flags ?? []).map((f) => [f, { type: rules[f] === "flag" ? "boolean" : "string" }])
+    ),
+  ),
+} as const satisfies ParseArgsOptionsConfig;
 
-type Flag = keyof typeof OPTIONS;
+type Flag = string;
 const COMMON_FLAGS: readonly Flag[] = ["socket", "json", "help"];
 
 interface Parsed {
@@ -112,18 +147,48 @@ function arity(positionals: string[], names: string[], what: string): string[] {
   return positionals;
 }
 
-function u64(name: string, raw: string): U64 {
-  if (!/^[0-9]+$/.test(raw)) throw new UsageError(`${name} must be a non-negative integer`);
-  const big = BigInt(raw);
-  if (big > (1n << 64n) - 1n) throw new UsageError(`${name} is larger than 2^64 - 1`);
-  return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
-}
+/** What each rule asks of a command-line value, for the usage error when it is refused. */
+const EXPECTED: Record<Rule, string> = {
+  string: "text",
+  name: "well-formed text (no lone surrogate)",
+  u32: "an integer from 0 to 4294967295",
+  u64: "an integer from 0 to 2^64 - 1",
+  kind: `one of ${CLIENT_KINDS.join(", ")}`,
+  flag: "a switch",
+  strings: "a list of words",
+  object: "a JSON object",
+  anyJson: "JSON",
+};
 
-function index(name: string, raw: string): number {
-  if (!/^[0-9]+$/.test(raw) || Number(raw) > 0xffff_ffff) {
-    throw new UsageError(`${name} must be an integer from 0 to 4294967295`);
+/**
+ * Reads one command-line value by its field's rule: numbers as digits,
+ * objects and JSON as JSON text, the rest as given. Only the syntax is
+ * checked here; whether the value fits (range, object, ...) is the decoder's
+ * call, in {@linkcode decoded}.
+ */
+function readValue(rule: Rule, label: string, raw: string): unknown {
+  switch (rule) {
+    case "u32":
+    case "u64": {
+      if (!/^[0-9]+$/.test(raw)) throw new UsageError(`${label} must be ${EXPECTED[rule]}`);
+      const big = BigInt(raw);
+      return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
+    }
+    case "object":
+    case "anyJson":
+      return json(label, raw);
+    case "string":
+    case "name":
+    case "kind":
+      return raw;
+    case "flag":
+    case "strings":
+      throw new Error(`a ${rule} field is not read from one value`);
+    default: {
+      const unhandled: never = rule;
+      throw new Error(`unknown rule ${unhandled}`);
+    }
   }
-  return Number(raw);
 }
 
 function json(name: string, raw: string): Json {
@@ -134,136 +199,56 @@ function json(name: string, raw: string): Json {
   }
 }
 
-function patch(name: string, raw: string): JsonObject {
-  const value = json(name, raw);
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    throw new UsageError(`${name} must be a JSON object`);
-  }
-  return value;
+/**
+ * The command as the server would decode it: the same decoder, so the CLI
+ * refuses exactly what srv refuses, naming the argument (`labels` maps a
+ * field to it) and what its rule asks for.
+ */
+function decoded(command: Record<string, unknown>, labels: Record<string, string>): Command {
+  const result = decodeCommand(encodeCommand(command as unknown as Command));
+  if (result.ok) return result.command;
+  const rules = COMMAND_REGISTRY[command.cmd as keyof typeof COMMAND_REGISTRY]
+    ?.fields as Record<string, Rule> | undefined;
+  const rule = result.field === undefined ? undefined : rules?.[result.field];
+  if (rule === undefined || result.field === undefined) throw new UsageError(result.reason);
+  const label = labels[result.field] ?? result.field;
+  throw new UsageError(`${label} must be ${EXPECTED[rule]} (${result.reason})`);
 }
 
-/** A domain verb, turned into the command it sends. */
+/** A domain verb, turned into the command it sends by its registry row. */
 function domainCommand(noun: string, parsed: Parsed): Command {
   const [verb, ...rest] = parsed.positionals.slice(1);
   const what = `srv ${noun} ${verb ?? ""}`.trim();
-  const force = parsed.values.force === true;
-  const flags: Flag[] = [];
-  let command: Command;
-  const key = `${noun} ${verb}`;
-  switch (key) {
-    case "workspace create": {
-      const [name] = arity(rest, ["NAME"], what);
-      command = { cmd: "create_workspace", name };
-      break;
-    }
-    case "workspace delete": {
-      const [id] = arity(rest, ["ID"], what);
-      flags.push("force");
-      command = { cmd: "delete_workspace", workspace_id: id, ...(force ? { force } : {}) };
-      break;
-    }
-    case "workspace rename": {
-      const [id, name] = arity(rest, ["ID", "NAME"], what);
-      command = { cmd: "rename_workspace", workspace_id: id, name };
-      break;
-    }
-    case "workspace meta": {
-      const [id, raw] = arity(rest, ["ID", "PATCH"], what);
-      command = { cmd: "update_workspace_meta", workspace_id: id, meta_patch: patch("PATCH", raw) };
-      break;
-    }
-    case "tab create": {
-      const [ws, name] = arity(rest, ["WS", "NAME"], what);
-      command = { cmd: "create_tab", workspace_id: ws, name };
-      break;
-    }
-    case "tab delete": {
-      const [ws, tab] = arity(rest, ["WS", "TAB"], what);
-      flags.push("force");
-      command = { cmd: "delete_tab", workspace_id: ws, tab_id: tab, ...(force ? { force } : {}) };
-      break;
-    }
-    case "tab rename": {
-      const [tab, name] = arity(rest, ["TAB", "NAME"], what);
-      command = { cmd: "rename_tab", tab_id: tab, name };
-      break;
-    }
-    case "tab activate": {
-      const [ws, tab] = arity(rest, ["WS", "TAB"], what);
-      command = { cmd: "set_active_tab", workspace_id: ws, tab_id: tab };
-      break;
-    }
-    case "tab reorder": {
-      const [ws, tab, raw] = arity(rest, ["WS", "TAB", "INDEX"], what);
-      command = {
-        cmd: "reorder_tab",
-        workspace_id: ws,
-        tab_id: tab,
-        new_index: index("INDEX", raw),
-      };
-      break;
-    }
-    case "tab order": {
-      if (rest.length < 1) throw new UsageError(`${what} needs WS TAB...`);
-      const [ws, ...tabs] = rest;
-      command = { cmd: "reorder_tabs_bulk", workspace_id: ws, tab_ids: tabs };
-      break;
-    }
-    case "tab move": {
-      const [tab, src, dst, raw] = arity(rest, ["TAB", "SRC_WS", "DST_WS", "INDEX"], what);
-      command = {
-        cmd: "move_tab",
-        tab_id: tab,
-        src_workspace_id: src,
-        dst_workspace_id: dst,
-        dst_index: index("INDEX", raw),
-      };
-      break;
-    }
-    case "tab meta": {
-      const [tab, raw] = arity(rest, ["TAB", "PATCH"], what);
-      command = { cmd: "update_tab_meta", tab_id: tab, meta_patch: patch("PATCH", raw) };
-      break;
-    }
-    case "block create": {
-      const [tab] = arity(rest, ["TAB"], what);
-      flags.push("meta");
-      const meta = parsed.values.meta;
-      command = {
-        cmd: "create_block",
-        tab_id: tab,
-        meta: typeof meta === "string" ? json("--meta", meta) : null,
-      };
-      break;
-    }
-    case "block delete": {
-      const [tab, block] = arity(rest, ["TAB", "BLOCK"], what);
-      command = { cmd: "delete_block", tab_id: tab, block_id: block };
-      break;
-    }
-    case "block move": {
-      const [block, src, dst, raw] = arity(rest, ["BLOCK", "SRC_TAB", "DST_TAB", "INDEX"], what);
-      command = {
-        cmd: "move_block",
-        block_id: block,
-        src_tab_id: src,
-        dst_tab_id: dst,
-        dst_index: index("INDEX", raw),
-      };
-      break;
-    }
-    case "block meta": {
-      const [block, raw] = arity(rest, ["BLOCK", "PATCH"], what);
-      command = { cmd: "update_block_meta", block_id: block, meta_patch: patch("PATCH", raw) };
-      break;
-    }
-    default:
-      throw new UsageError(
-        verb === undefined ? `srv ${noun} needs a verb` : `unknown verb "${verb}" for srv ${noun}`,
-      );
+  const found = DOMAIN_VERBS.get(`${noun} ${verb}`);
+  if (found === undefined) {
+    throw new UsageError(
+      verb === undefined ? `srv ${noun} needs a verb` : `unknown verb "${verb}" for srv ${noun}`,
+    );
   }
-  allowOnly(parsed, what, flags);
-  return command;
+  const { cmd, cli, rules } = found;
+  const metavars = cli.args.map(([, metavar]) => metavar);
+  // A `strings` field last takes every remaining word (at least one).
+  const last = cli.args.at(-1);
+  const variadic = last !== undefined && rules[last[0]] === "strings";
+  const arityOk = variadic ? rest.length >= cli.args.length : rest.length === cli.args.length;
+  if (!arityOk) throw new UsageError(`${what} needs ${metavars.join(" ")}`);
+  const command: Record<string, unknown> = { cmd };
+  const labels: Record<string, string> = {};
+  cli.args.forEach(([field, metavar], i) => {
+    labels[field] = metavar;
+    command[field] = rules[field] === "strings"
+      ? rest.slice(i)
+      : readValue(rules[field], metavar, rest[i]);
+  });
+  for (const field of cli.flags ?? []) {
+    const raw = parsed.values[field];
+    labels[field] = `--${field}`;
+    // An absent flag is not sent: the decoder's default applies.
+    if (raw === undefined || raw === false) continue;
+    command[field] = typeof raw === "boolean" ? raw : readValue(rules[field], `--${field}`, raw);
+  }
+  allowOnly(parsed, what, cli.flags ?? []);
+  return decoded(command, labels);
 }
 
 function fieldText(value: unknown): string {
@@ -357,7 +342,11 @@ function plan(command: string, parsed: Parsed): { action: Action; reconnect: boo
       arity(rest, [], "srv ping");
       allowOnly(parsed, "srv ping", ["nonce"]);
       const raw = parsed.values.nonce;
-      const nonce = typeof raw === "string" ? u64("--nonce", raw) : undefined;
+      const nonce = typeof raw === "string"
+        ? (decoded({ cmd: "ping", nonce: readValue("u64", "--nonce", raw) }, {
+          nonce: "--nonce",
+        }) as PingCommand).nonce
+        : undefined;
       return {
         reconnect: false,
         action: async (client, printer) => {
@@ -407,7 +396,11 @@ function plan(command: string, parsed: Parsed): { action: Action; reconnect: boo
       arity(rest, [], "srv events");
       allowOnly(parsed, "srv events", ["since", "follow"]);
       const raw = parsed.values.since;
-      const since = typeof raw === "string" ? u64("--since", raw) : undefined;
+      const since = typeof raw === "string"
+        ? (decoded({ cmd: "get_events", since: readValue("u64", "--since", raw) }, {
+          since: "--since",
+        }) as GetEventsCommand).since
+        : undefined;
       if (parsed.values.follow === true) {
         return {
           reconnect: true,
@@ -436,9 +429,7 @@ function plan(command: string, parsed: Parsed): { action: Action; reconnect: boo
       const [raw] = arity(rest, ["'<json command>'"], "srv send");
       allowOnly(parsed, "srv send", []);
       const value = json("the command", raw);
-      if (typeof value !== "object" || value === null || Array.isArray(value)) {
-        throw new UsageError("the command must be a JSON object");
-      }
+      if (!isJsonObject(value)) throw new UsageError("the command must be a JSON object");
       return {
         reconnect: false,
         action: async (client, printer) => {
@@ -482,7 +473,15 @@ export async function runClientCommand(args: string[]): Promise<number> {
   try {
     parsed = parse(args);
     if (parsed.values.help === true) {
-      out(`Usage:\n${CLIENT_USAGE}`);
+      // `srv <noun> <verb> --help`: that verb alone, with its example.
+      const verb = DOMAIN_VERBS.get(parsed.positionals.slice(0, 2).join(" "));
+      out(
+        verb === undefined
+          ? `Usage:\n${CLIENT_USAGE}`
+          : `Usage: ${
+            verbSynopsis(verb)
+          }\n  ${verb.cli.summary}\n\nExample:\n  ${verb.cli.example}`,
+      );
       return ExitCode.ok;
     }
     planned = plan(command, parsed);

@@ -23,8 +23,8 @@
  * import { connect } from "./client.ts";
  * await using client = await connect({ socket: "/tmp/srv-demo/srv.sock" });
  * await client.register({ kind: "tool" });
- * const [ws] = await client.createWorkspace("main");
- * const [tab] = await client.createTab(ws.workspace_id, "shell");
+ * const [ws] = await client.command({ cmd: "create_workspace", name: "main" });
+ * const [tab] = await client.command({ cmd: "create_tab", workspace_id: ws.workspace_id, name: "shell" });
  * console.log(ws.workspace_id, tab.event === "tab_created" ? tab.tab_id : "");
  * ```
  *
@@ -32,6 +32,7 @@
  */
 
 import { encodeEvent } from "../core/codec.ts";
+import type { CommandEventMap } from "../core/command_schema.ts";
 import {
   type Command,
   type DomainCommand,
@@ -48,7 +49,6 @@ import {
 } from "../core/protocol.ts";
 import type { Connection } from "../transport/transport.ts";
 import { SRV_VERSION } from "../version.ts";
-import { type CommandEventMap, DomainCommands } from "./_domain_commands.ts";
 import { type EventsOptions, EventSubscription, type StreamItem } from "./_event_subscription.ts";
 import { eventOf, Link, type Reply } from "./_link.ts";
 import { defaultClientSocket, dialEndpoint, dialOrExplain } from "./dial.ts";
@@ -103,7 +103,7 @@ export async function connect(options: ConnectOptions = {}): Promise<SrvClient> 
  * }
  * ```
  */
-export class SrvClient extends DomainCommands implements AsyncDisposable {
+export class SrvClient implements AsyncDisposable {
   /** The endpoint this client talks to. */
   readonly socket: string;
   readonly #dial: (path: string) => Promise<Connection>;
@@ -129,7 +129,6 @@ export class SrvClient extends DomainCommands implements AsyncDisposable {
 
   /** Use {@linkcode connect}. */
   constructor(socket: string, conn: Connection, options: ConnectOptions = {}) {
-    super();
     this.socket = socket;
     this.#dial = options.dial ?? dialEndpoint;
     const reconnect = options.reconnect ?? true;
@@ -254,7 +253,10 @@ export class SrvClient extends DomainCommands implements AsyncDisposable {
   /**
    * Sends a domain command; resolves with its events (possibly none: a
    * delete of something unknown changes nothing), rejects with
-   * {@linkcode SrvError} when the server refuses it.
+   * {@linkcode SrvError} when the server refuses it. The one way a script
+   * changes the tree: the command is an object literal whose fields are
+   * named (two ids cannot be swapped unnoticed), and the result is typed by
+   * the command registry's {@linkcode CommandEventMap}.
    *
    * @example
    * ```ts ignore

@@ -20,7 +20,7 @@ import type { ErrorCode, ErrorEvent } from "../core/protocol.ts";
  * const client = await connect();
  * await client.register({ kind: "tool" });
  * try {
- *   await client.createTab("no-such-workspace", "shell");
+ *   await client.command({ cmd: "create_tab", workspace_id: "no-such-workspace", name: "shell" });
  * } catch (e) {
  *   if (e instanceof SrvError) console.log(e.code, e.message); // invalid_command CreateTab: workspace not found: …
  * }
@@ -52,7 +52,7 @@ export class SrvError extends Error {
  * ```ts ignore
  * import { ConnectionLostError } from "../../mod.ts";
  * try {
- *   await client.createWorkspace("main");
+ *   await client.command({ cmd: "create_workspace", name: "main" });
  * } catch (e) {
  *   if (e instanceof ConnectionLostError) console.log("outcome unknown:", e.message);
  * }

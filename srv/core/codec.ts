@@ -18,7 +18,12 @@ import type { Command, Event } from "./protocol.ts";
 /** What {@linkcode decodeCommand} returns: a command, or why the line is not one. */
 export type DecodeResult =
   | { ok: true; command: Command }
-  | { ok: false; reason: string };
+  | {
+    ok: false;
+    reason: string;
+    /** The field that failed its rule, when one did (so a caller can name it its own way). */
+    field?: string;
+  };
 
 /**
  * Deepest nesting a line may have, objects and arrays together (PROTOCOL.md
@@ -229,7 +234,9 @@ export function decodeCommand(line: string): DecodeResult {
   }
   if (!fastAccepts(schema, value as Record<string, unknown>)) {
     const [error] = validate(value, schema.struct);
-    if (error !== undefined) return { ok: false, reason: describeFailure(error) };
+    if (error !== undefined) {
+      return { ok: false, reason: describeFailure(error), field: error.path.join(".") };
+    }
   }
   const command = value as Command;
   if (command.cmd === "create_block" && command.meta === undefined) command.meta = null;

@@ -22,6 +22,13 @@ import {
 } from "../../deps.ts";
 import {
   CLIENT_KINDS,
+  type ClientKind,
+  type Command,
+  type DomainCommand,
+  type DomainEvent,
+  type Event,
+  type EventName,
+  type Json,
   type JsonObject,
   type LauncherCommand,
   type U64,
@@ -100,39 +107,342 @@ const RULES = {
   },
   object: { struct: define<JsonObject>("object", isJsonObject), accepts: isJsonObject },
   anyJson: { struct: optional(unknown()), accepts: () => true },
-} satisfies Record<string, FieldRule>;
+} satisfies { [R in Rule]: FieldRule };
 
-type Rule = keyof typeof RULES;
+/** The name of a field rule: how a command's field is checked (and how the CLI reads it). */
+export type Rule =
+  | "string"
+  | "name"
+  | "u32"
+  | "u64"
+  | "kind"
+  | "flag"
+  | "strings"
+  | "object"
+  | "anyJson";
 
-const COMMAND_FIELDS: Record<string, Record<string, Rule>> = {
-  register: { kind: "kind", pid: "u32", version: "string" },
-  ping: { nonce: "u64" },
-  goodbye: {},
-  get_srv_snapshot: {},
-  get_events: { since: "u64" },
-  get_server_info: {},
-  create_workspace: { name: "name" },
-  delete_workspace: { workspace_id: "string", force: "flag" },
-  rename_workspace: { workspace_id: "string", name: "name" },
-  create_tab: { workspace_id: "string", name: "name" },
-  delete_tab: { workspace_id: "string", tab_id: "string", force: "flag" },
-  rename_tab: { tab_id: "string", name: "name" },
-  set_active_tab: { workspace_id: "string", tab_id: "string" },
-  reorder_tab: { workspace_id: "string", tab_id: "string", new_index: "u32" },
-  reorder_tabs_bulk: { workspace_id: "string", tab_ids: "strings" },
-  move_tab: {
-    tab_id: "string",
-    src_workspace_id: "string",
-    dst_workspace_id: "string",
-    dst_index: "u32",
+/** The value each rule accepts, so a row's rule can be checked against its field's type. */
+interface RuleValue {
+  string: string;
+  name: string;
+  u32: number;
+  u64: U64;
+  kind: ClientKind;
+  flag: boolean | null | undefined;
+  strings: string[];
+  object: JsonObject;
+  anyJson: Json | undefined;
+}
+// A rule missing from RuleValue (or one too many) fails here.
+type _RulesTyped = Expect<Same<keyof RuleValue, Rule>>;
+
+// Type-level checks: `Expect<Same<A, B>>` does not compile unless A and B are the same set.
+type Same<A, B> = [A] extends [B] ? [B] extends [A] ? true : false : false;
+type Expect<T extends true> = T;
+
+/** Every command in the registry: all of {@linkcode Command} but the launcher pipe's. */
+export type RegisteredCommand = Exclude<Command, LauncherCommand>;
+/** The `cmd` of every {@linkcode RegisteredCommand}. */
+export type RegisteredCommandName = RegisteredCommand["cmd"];
+/** The field names of command `K` (`cmd` aside). */
+export type FieldOf<K extends RegisteredCommandName> = Exclude<
+  keyof Extract<RegisteredCommand, { cmd: K }>,
+  "cmd"
+>;
+/** The rules that accept only values field `F` of command `K` may hold. */
+type RuleFor<K extends RegisteredCommandName, F extends FieldOf<K>> = {
+  [R in Rule]: RuleValue[R] extends Extract<RegisteredCommand, { cmd: K }>[F] ? R : never;
+}[Rule];
+
+/**
+ * How a domain command is spelt on the command line:
+ * `srv <noun> <verb> ARGS... [--flag]`. Each positional names the field it
+ * fills and is read by that field's rule; a flag is a field of the same
+ * name (`--force` for a `flag` rule, `--meta JSON` for the others).
+ */
+export interface CliVerb<F extends string = string> {
+  /** The first word: what the verb acts on. */
+  readonly noun: "workspace" | "tab" | "block";
+  /** The second word: what it does. */
+  readonly verb: string;
+  /** Positionals in order: the field each fills and its name in the usage text. */
+  readonly args: readonly (readonly [field: F, metavar: string])[];
+  /** Fields given as `--field`; absent means not sent (the decoder's default applies). */
+  readonly flags?: readonly F[];
+  /** One line for the usage text. */
+  readonly summary: string;
+  /** One example command line, for per-verb help. */
+  readonly example: string;
+}
+
+/** One registry row: a command's fields and their rules, its CLI verb, the events it may cause. */
+type CommandRow<K extends RegisteredCommandName> =
+  & {
+    /** Every field of the command and the rule it is checked by (missing or extra: a compile error). */
+    readonly fields: { readonly [F in FieldOf<K>]-?: RuleFor<K, F> };
+    /** The events a success may cause (an `error` is always possible and not listed). */
+    readonly causes: readonly Exclude<EventName, "error">[];
+  }
+  & (K extends DomainCommand["cmd"] ? { readonly cli: CliVerb<FieldOf<K> & string> }
+    : { readonly cli?: never });
+
+/** The shape of {@linkcode COMMAND_REGISTRY}: one row per registered command, no more, no less. */
+type CommandRegistry = { readonly [K in RegisteredCommandName]: CommandRow<K> };
+
+/**
+ * The one command registry (as Watchman's `W_CMD_REG`, but data): every
+ * command srv accepts, its fields and their rules, the events it may cause,
+ * and, for domain commands, the CLI verb that sends it. The decoder's
+ * schemas and fast predicate, the CLI's domain verbs and their usage text,
+ * {@linkcode CommandEventMap} and {@linkcode DOMAIN_EVENT_NAMES} all come
+ * from it. It is typed against the hand-written command interfaces of
+ * `protocol.ts` (which stay the documentation): a missing or extra command,
+ * a missing or extra field, or a rule that does not fit a field's type is a
+ * compile error.
+ *
+ * Adding a command: its interface and union member in `protocol.ts`, one
+ * row here, its case in `decide` (and `evolve` for a new event), tests.
+ */
+export const COMMAND_REGISTRY = {
+  register: {
+    fields: { kind: "kind", pid: "u32", version: "string" },
+    causes: ["process_spawned", "lifecycle_phase_changed", "registered"],
   },
-  create_block: { tab_id: "string", meta: "anyJson" },
-  delete_block: { tab_id: "string", block_id: "string" },
-  move_block: { block_id: "string", src_tab_id: "string", dst_tab_id: "string", dst_index: "u32" },
-  update_workspace_meta: { workspace_id: "string", meta_patch: "object" },
-  update_tab_meta: { tab_id: "string", meta_patch: "object" },
-  update_block_meta: { block_id: "string", meta_patch: "object" },
+  ping: { fields: { nonce: "u64" }, causes: ["pong"] },
+  goodbye: { fields: {}, causes: ["process_exited"] },
+  get_srv_snapshot: { fields: {}, causes: ["srv_snapshot"] },
+  get_events: { fields: { since: "u64" }, causes: ["event_list"] },
+  get_server_info: { fields: {}, causes: ["server_info"] },
+  create_workspace: {
+    fields: { name: "name" },
+    causes: ["workspace_created"],
+    cli: {
+      noun: "workspace",
+      verb: "create",
+      args: [["name", "NAME"]],
+      summary: "create a workspace",
+      example: "srv workspace create main",
+    },
+  },
+  delete_workspace: {
+    fields: { workspace_id: "string", force: "flag" },
+    causes: ["workspace_deleted"],
+    cli: {
+      noun: "workspace",
+      verb: "delete",
+      args: [["workspace_id", "ID"]],
+      flags: ["force"],
+      summary: "delete a workspace with its tabs and blocks",
+      example: "srv workspace delete 6f1c…",
+    },
+  },
+  rename_workspace: {
+    fields: { workspace_id: "string", name: "name" },
+    causes: ["workspace_renamed"],
+    cli: {
+      noun: "workspace",
+      verb: "rename",
+      args: [["workspace_id", "ID"], ["name", "NAME"]],
+      summary: "rename a workspace",
+      example: "srv workspace rename 6f1c… work",
+    },
+  },
+  create_tab: {
+    fields: { workspace_id: "string", name: "name" },
+    causes: ["tab_created", "active_tab_changed"],
+    cli: {
+      noun: "tab",
+      verb: "create",
+      args: [["workspace_id", "WS"], ["name", "NAME"]],
+      summary: "create a tab (a first tab becomes active)",
+      example: "srv tab create 6f1c… shell",
+    },
+  },
+  delete_tab: {
+    fields: { workspace_id: "string", tab_id: "string", force: "flag" },
+    causes: ["tab_deleted", "active_tab_changed"],
+    cli: {
+      noun: "tab",
+      verb: "delete",
+      args: [["workspace_id", "WS"], ["tab_id", "TAB"]],
+      flags: ["force"],
+      summary: "delete a tab and its blocks (the last needs --force)",
+      example: "srv tab delete 6f1c… 9a2e… --force",
+    },
+  },
+  rename_tab: {
+    fields: { tab_id: "string", name: "name" },
+    causes: ["tab_renamed"],
+    cli: {
+      noun: "tab",
+      verb: "rename",
+      args: [["tab_id", "TAB"], ["name", "NAME"]],
+      summary: "rename a tab",
+      example: "srv tab rename 9a2e… logs",
+    },
+  },
+  set_active_tab: {
+    fields: { workspace_id: "string", tab_id: "string" },
+    causes: ["active_tab_changed"],
+    cli: {
+      noun: "tab",
+      verb: "activate",
+      args: [["workspace_id", "WS"], ["tab_id", "TAB"]],
+      summary: "make a tab its workspace's active tab",
+      example: "srv tab activate 6f1c… 9a2e…",
+    },
+  },
+  reorder_tab: {
+    fields: { workspace_id: "string", tab_id: "string", new_index: "u32" },
+    causes: ["tab_reordered"],
+    cli: {
+      noun: "tab",
+      verb: "reorder",
+      args: [["workspace_id", "WS"], ["tab_id", "TAB"], ["new_index", "INDEX"]],
+      summary: "move a tab to INDEX (clamped) in its workspace",
+      example: "srv tab reorder 6f1c… 9a2e… 0",
+    },
+  },
+  reorder_tabs_bulk: {
+    fields: { workspace_id: "string", tab_ids: "strings" },
+    causes: ["tabs_reordered_bulk"],
+    cli: {
+      noun: "tab",
+      verb: "order",
+      args: [["workspace_id", "WS"], ["tab_ids", "TAB..."]],
+      summary: "set the order of all of a workspace's tabs",
+      example: "srv tab order 6f1c… 9a2e… 3b7d…",
+    },
+  },
+  move_tab: {
+    fields: {
+      tab_id: "string",
+      src_workspace_id: "string",
+      dst_workspace_id: "string",
+      dst_index: "u32",
+    },
+    causes: ["tab_moved"],
+    cli: {
+      noun: "tab",
+      verb: "move",
+      args: [
+        ["tab_id", "TAB"],
+        ["src_workspace_id", "SRC_WS"],
+        ["dst_workspace_id", "DST_WS"],
+        ["dst_index", "INDEX"],
+      ],
+      summary: "move a tab to INDEX of a workspace",
+      example: "srv tab move 9a2e… 6f1c… 0d4b… 0",
+    },
+  },
+  create_block: {
+    fields: { tab_id: "string", meta: "anyJson" },
+    causes: ["block_created"],
+    cli: {
+      noun: "block",
+      verb: "create",
+      args: [["tab_id", "TAB"]],
+      flags: ["meta"],
+      summary: "create a block, --meta any JSON (default null)",
+      example: `srv block create 9a2e… --meta '{"kind":"term"}'`,
+    },
+  },
+  delete_block: {
+    fields: { tab_id: "string", block_id: "string" },
+    causes: ["block_deleted"],
+    cli: {
+      noun: "block",
+      verb: "delete",
+      args: [["tab_id", "TAB"], ["block_id", "BLOCK"]],
+      summary: "delete a block",
+      example: "srv block delete 9a2e… c81f…",
+    },
+  },
+  move_block: {
+    fields: { block_id: "string", src_tab_id: "string", dst_tab_id: "string", dst_index: "u32" },
+    causes: ["block_moved"],
+    cli: {
+      noun: "block",
+      verb: "move",
+      args: [
+        ["block_id", "BLOCK"],
+        ["src_tab_id", "SRC_TAB"],
+        ["dst_tab_id", "DST_TAB"],
+        ["dst_index", "INDEX"],
+      ],
+      summary: "move a block to INDEX of a tab",
+      example: "srv block move c81f… 9a2e… 3b7d… 0",
+    },
+  },
+  update_workspace_meta: {
+    fields: { workspace_id: "string", meta_patch: "object" },
+    causes: ["workspace_meta_updated"],
+    cli: {
+      noun: "workspace",
+      verb: "meta",
+      args: [["workspace_id", "ID"], ["meta_patch", "PATCH"]],
+      summary: "merge PATCH into a workspace's metadata",
+      example: `srv workspace meta 6f1c… '{"color":"red"}'`,
+    },
+  },
+  update_tab_meta: {
+    fields: { tab_id: "string", meta_patch: "object" },
+    causes: ["tab_meta_updated"],
+    cli: {
+      noun: "tab",
+      verb: "meta",
+      args: [["tab_id", "TAB"], ["meta_patch", "PATCH"]],
+      summary: "merge PATCH into a tab's metadata",
+      example: `srv tab meta 9a2e… '{"pinned":true}'`,
+    },
+  },
+  update_block_meta: {
+    fields: { block_id: "string", meta_patch: "object" },
+    causes: ["block_meta_updated"],
+    cli: {
+      noun: "block",
+      verb: "meta",
+      args: [["block_id", "BLOCK"], ["meta_patch", "PATCH"]],
+      summary: "merge PATCH into a block's metadata",
+      example: `srv block meta c81f… '{"title":"build"}'`,
+    },
+  },
+} as const satisfies CommandRegistry;
+
+/**
+ * The events each registered command may cause, from
+ * {@linkcode COMMAND_REGISTRY}'s `causes` (an `error` rejects instead).
+ * `SrvClient.command` resolves with `CommandEventMap[cmd][]`.
+ */
+export type CommandEventMap = {
+  [K in RegisteredCommandName]: Extract<
+    Event,
+    { event: (typeof COMMAND_REGISTRY)[K]["causes"][number] }
+  >;
 };
+
+/** The name of every event a domain command may cause. */
+export type DomainEventName = CommandEventMap[DomainCommand["cmd"]]["event"];
+// The registry's domain events are exactly the DomainEvent union's.
+type _DomainEventsTyped = Expect<Same<DomainEventName, DomainEvent["event"]>>;
+
+/**
+ * Every {@linkcode DomainEvent}'s name, the events that change the tree:
+ * what domain commands cause, in registry order.
+ *
+ * @example
+ * ```ts
+ * import { DOMAIN_EVENT_NAMES } from "./command_schema.ts";
+ * DOMAIN_EVENT_NAMES.includes("tab_moved"); // true
+ * ```
+ */
+export const DOMAIN_EVENT_NAMES: readonly DomainEventName[] = [
+  ...new Set(
+    Object.values(COMMAND_REGISTRY).flatMap((row) =>
+      "cli" in row ? row.causes as readonly DomainEventName[] : []
+    ),
+  ),
+];
 
 /** One command's superstruct schema and its fast per-field predicates. */
 export interface CommandSchema {
@@ -144,8 +454,8 @@ export interface CommandSchema {
 // Built once: decoding dispatches on `cmd` and validates only that variant.
 /** Every command's schema and fast predicate, by `cmd` (used by `codec.ts`). */
 export const COMMAND_SCHEMAS: ReadonlyMap<string, CommandSchema> = new Map(
-  Object.entries(COMMAND_FIELDS).map(([cmd, fields]) => {
-    const entries = Object.entries(fields);
+  Object.entries(COMMAND_REGISTRY).map(([cmd, row]) => {
+    const entries = Object.entries(row.fields as Record<string, Rule>);
     return [cmd, {
       struct: looseObject(Object.fromEntries(entries.map(([f, rule]) => [f, RULES[rule].struct]))),
       fields: entries.map(([f, rule]) => [f, RULES[rule].accepts] as const),

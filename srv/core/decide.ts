@@ -19,6 +19,7 @@ import {
   type ErrorEvent,
   type Json,
   type JsonObject,
+  type LauncherCommand,
   type LoggedEvent,
   PROTOCOL_EXTENSIONS_VERSION,
   type ReducerCommand,
@@ -400,10 +401,19 @@ export function decide(
         version: 0,
       });
     }
+    case "get_snapshot":
+      return refuseLauncher(d, command);
     default:
-      // The launcher pipe's commands parse so that they can be refused here.
-      return d.error("invalid_command", `srv reducer does not accept: ${command.cmd}`);
+      // Only `report_*` is left: a template-literal tag no `case` can name.
+      // refuseLauncher takes a LauncherCommand, so a command added to the
+      // union without a case here fails to compile instead of being refused.
+      return refuseLauncher(d, command);
   }
+}
+
+/** The launcher pipe's commands parse so that they can be refused here (PROTOCOL.md §3). */
+function refuseLauncher(d: Decision, command: LauncherCommand): ReducerEvent[] {
+  return d.error("invalid_command", `srv reducer does not accept: ${command.cmd}`);
 }
 
 /** Collects one command's events and numbers them. */

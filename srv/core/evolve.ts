@@ -364,6 +364,12 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "block_meta_updated":
       d.patchBlock(event.block_id, (block) => ({ meta: patched(block.meta, event) }));
       break;
+    default: {
+      // An event forgotten here would compile and split live state from
+      // restart replay; this makes it a compile error.
+      const unhandled: never = event;
+      throw new Error(`evolve: unknown event ${(unhandled as ReducerEvent).event}`);
+    }
   }
   return d.done(event.version);
 }

@@ -297,6 +297,19 @@ export class TreeWriter {
         this.#blocks.add(event.block_id);
         this.#blockOrder.add(event.dst_tab_id);
         break;
+      case "registered":
+      case "pong":
+      case "process_spawned":
+      case "process_exited":
+      case "lifecycle_phase_changed":
+        // Not tree rows: they live in the event log only.
+        break;
+      default: {
+        // A tree event forgotten here would be logged but never written to
+        // its row, and lost on restart; this makes it a compile error.
+        const unhandled: never = event;
+        throw new Error(`track: unknown event ${(unhandled as LoggedEvent).event}`);
+      }
     }
   }
 

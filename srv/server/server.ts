@@ -23,7 +23,7 @@ import {
   type RegisteredEvent,
 } from "../core/protocol.ts";
 import { update } from "../core/reducer.ts";
-import { privateError, Session } from "../core/session.ts";
+import { privateError, Session, type SessionStep } from "../core/session.ts";
 import { initialState, type State } from "../core/state.ts";
 import type { Connection, Listener } from "../transport/transport.ts";
 import { Hub } from "./hub.ts";
@@ -320,7 +320,7 @@ export class Server {
     return !client.session.ended && !this.#failed && !this.#isBehind(client);
   }
 
-  #apply(client: Client, step: ReturnType<Session["receiveLine"]>): void {
+  #apply(client: Client, step: SessionStep): void {
     switch (step.kind) {
       case "ignore":
         return;
@@ -357,6 +357,11 @@ export class Server {
           this.#endWith(client, "debug", "goodbye");
           this.#closeAfterTurn(client);
         }
+        return;
+      }
+      default: {
+        const unhandled: never = step;
+        throw new Error(`unknown session step ${(unhandled as SessionStep).kind}`);
       }
     }
   }

@@ -2,7 +2,12 @@
 // exactness, event field order). Imports the core modules it tests directly.
 import assert from "node:assert/strict";
 import { type Command, type Event, isLogged, U64_MAX } from "../../srv/core/protocol.ts";
-import { COMMAND_NAMES, commandShapeAccepts } from "../../srv/core/command_schema.ts";
+import {
+  COMMAND_NAMES,
+  COMMAND_REGISTRY,
+  commandShapeAccepts,
+  DOMAIN_EVENT_NAMES,
+} from "../../srv/core/command_schema.ts";
 import {
   decodeCommand,
   decodeEvent,
@@ -55,6 +60,24 @@ function reasonOf(line: string): string {
 
 Deno.test("the valid table covers every command name", () => {
   assert.deepEqual(Object.keys(VALID).sort(), [...COMMAND_NAMES].sort());
+});
+
+Deno.test("registry: one CLI verb per domain command, each noun/verb pair once", () => {
+  // The types check each row against its command; they cannot see two rows
+  // claiming the same `srv <noun> <verb>`.
+  const verbs = Object.values(COMMAND_REGISTRY).flatMap((row) =>
+    "cli" in row ? [`${row.cli.noun} ${row.cli.verb}`] : []
+  );
+  assert.equal(verbs.length, 16);
+  assert.equal(new Set(verbs).size, verbs.length);
+});
+
+Deno.test("registry: DOMAIN_EVENT_NAMES lists each tree event once, and only those", () => {
+  assert.equal(DOMAIN_EVENT_NAMES.length, 16);
+  assert.equal(new Set(DOMAIN_EVENT_NAMES).size, 16);
+  for (const name of DOMAIN_EVENT_NAMES) {
+    assert.equal(isLogged({ event: name } as Event), true, name);
+  }
 });
 
 Deno.test("every command shape decodes to itself", () => {

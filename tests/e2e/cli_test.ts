@@ -198,6 +198,13 @@ Deno.test("srv ping, info, snapshot, send and every domain verb: output and exit
       assert.equal(jsonLines(r.stdout)[0].event, "pong");
     });
 
+    await t.step("<noun> <verb> --help shows that verb and its example", async () => {
+      const r = await srvRun("tab", "move", "--help");
+      assert.equal(r.code, ExitCode.ok, r.stderr);
+      assert.match(r.stdout, /^Usage: srv tab move TAB SRC_WS DST_WS INDEX\n/);
+      assert.match(r.stdout, /Example:\n {2}srv tab move /);
+    });
+
     await t.step("bad command lines exit 2 and say why", async () => {
       for (
         const [args, why] of [
@@ -206,6 +213,10 @@ Deno.test("srv ping, info, snapshot, send and every domain verb: output and exit
           [["ping", "--follow"], /srv ping takes no --follow/],
           [["tab", "reorder", "w", "t", "x"], /INDEX must be an integer/],
           [["block", "meta", "b", "[1]"], /PATCH must be a JSON object/],
+          // Past the rule's range: refused by the server's own decoder, named as the CLI spells it.
+          [["tab", "reorder", "w", "t", "4294967296"], /INDEX must be an integer.*`u32`/],
+          [["ping", "--nonce", "18446744073709551616"], /--nonce must be an integer.*`u64`/],
+          [["tab", "order", "w"], /srv tab order needs WS TAB\.\.\./],
           [["events", "--since", "-1"], /./],
         ] as const
       ) {

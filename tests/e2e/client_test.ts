@@ -81,50 +81,110 @@ Deno.test("every helper resolves with exactly the events its command caused", as
         caused.push(events);
         return events;
       };
-      const [ws] = await note(c.createWorkspace("main"));
-      const [ws2] = await note(c.createWorkspace("other"));
-      const first = await note(c.createTab(ws.workspace_id, "a"));
+      const [ws] = await note(c.command({ cmd: "create_workspace", name: "main" }));
+      const [ws2] = await note(c.command({ cmd: "create_workspace", name: "other" }));
+      const first = await note(
+        c.command({ cmd: "create_tab", workspace_id: ws.workspace_id, name: "a" }),
+      );
       assert.deepEqual(first.map((e) => e.event), ["tab_created", "active_tab_changed"]);
       const tabA = (first[0] as { tab_id: string }).tab_id;
-      const [second] = await note(c.createTab(ws.workspace_id, "b"));
+      const [second] = await note(
+        c.command({ cmd: "create_tab", workspace_id: ws.workspace_id, name: "b" }),
+      );
       const tabB = (second as { tab_id: string }).tab_id;
       assert.deepEqual(
-        (await note(c.renameWorkspace(ws.workspace_id, "main!"))).map((e) => e.name),
+        (await note(
+          c.command({ cmd: "rename_workspace", workspace_id: ws.workspace_id, name: "main!" }),
+        )).map((e) => e.name),
         ["main!"],
       );
-      assert.deepEqual((await note(c.renameTab(tabA, "a!"))).map((e) => e.name), ["a!"]);
-      assert.deepEqual((await note(c.setActiveTab(ws.workspace_id, tabB))).map((e) => e.tab_id), [
-        tabB,
-      ]);
       assert.deepEqual(
-        (await note(c.reorderTab(ws.workspace_id, tabB, 0))).map((e) => e.new_index),
+        (await note(c.command({ cmd: "rename_tab", tab_id: tabA, name: "a!" }))).map((e) => e.name),
+        ["a!"],
+      );
+      assert.deepEqual(
+        (await note(
+          c.command({ cmd: "set_active_tab", workspace_id: ws.workspace_id, tab_id: tabB }),
+        )).map((e) => e.tab_id),
+        [
+          tabB,
+        ],
+      );
+      assert.deepEqual(
+        (await note(
+          c.command({
+            cmd: "reorder_tab",
+            workspace_id: ws.workspace_id,
+            tab_id: tabB,
+            new_index: 0,
+          }),
+        )).map((e) => e.new_index),
         [0],
       );
       assert.deepEqual(
-        (await note(c.reorderTabsBulk(ws.workspace_id, [tabA, tabB]))).map((e) => e.tab_ids),
+        (await note(
+          c.command({
+            cmd: "reorder_tabs_bulk",
+            workspace_id: ws.workspace_id,
+            tab_ids: [tabA, tabB],
+          }),
+        )).map((e) => e.tab_ids),
         [[tabA, tabB]],
       );
-      const [term] = await note(c.createBlock(tabA, { kind: "term" }));
+      const [term] = await note(
+        c.command({ cmd: "create_block", tab_id: tabA, meta: { kind: "term" } }),
+      );
       assert.deepEqual(term.meta, { kind: "term" });
-      const [plain] = await note(c.createBlock(tabA));
+      const [plain] = await note(c.command({ cmd: "create_block", tab_id: tabA }));
       assert.equal(plain.meta, null);
       assert.deepEqual(
-        (await note(c.moveBlock(plain.block_id, tabA, tabB, 0))).map((e) => e.dst_tab_id),
+        (await note(
+          c.command({
+            cmd: "move_block",
+            block_id: plain.block_id,
+            src_tab_id: tabA,
+            dst_tab_id: tabB,
+            dst_index: 0,
+          }),
+        )).map((e) => e.dst_tab_id),
         [tabB],
       );
       assert.deepEqual(
-        (await note(c.deleteBlock(tabB, plain.block_id))).map((e) => e.event),
+        (await note(c.command({ cmd: "delete_block", tab_id: tabB, block_id: plain.block_id })))
+          .map((e) => e.event),
         ["block_deleted"],
       );
-      await note(c.updateWorkspaceMeta(ws.workspace_id, { color: "red" }));
-      await note(c.updateTabMeta(tabA, { pinned: true }));
-      await note(c.updateBlockMeta(term.block_id, { title: "build" }));
-      const [moved] = await note(c.moveTab(tabB, ws.workspace_id, ws2.workspace_id, 0));
+      await note(
+        c.command({
+          cmd: "update_workspace_meta",
+          workspace_id: ws.workspace_id,
+          meta_patch: { color: "red" },
+        }),
+      );
+      await note(c.command({ cmd: "update_tab_meta", tab_id: tabA, meta_patch: { pinned: true } }));
+      await note(
+        c.command({
+          cmd: "update_block_meta",
+          block_id: term.block_id,
+          meta_patch: { title: "build" },
+        }),
+      );
+      const [moved] = await note(
+        c.command({
+          cmd: "move_tab",
+          tab_id: tabB,
+          src_workspace_id: ws.workspace_id,
+          dst_workspace_id: ws2.workspace_id,
+          dst_index: 0,
+        }),
+      );
       assert.equal(moved.new_dst_active_tab_id, tabB);
-      const deleted = await note(c.deleteTab(ws.workspace_id, tabA, { force: true }));
+      const deleted = await note(
+        c.command({ cmd: "delete_tab", workspace_id: ws.workspace_id, tab_id: tabA, force: true }),
+      );
       assert.deepEqual(deleted.map((e) => e.event), ["tab_deleted", "active_tab_changed"]);
       assert.deepEqual((deleted[0] as { block_ids: string[] }).block_ids, [term.block_id]);
-      await note(c.deleteWorkspace(ws2.workspace_id));
+      await note(c.command({ cmd: "delete_workspace", workspace_id: ws2.workspace_id }));
       const pong = await c.ping(18446744073709551615n);
       assert.equal(pong.nonce, 18446744073709551615n);
       caused.push([pong]);
@@ -162,7 +222,7 @@ Deno.test("errors: typed rejections from helpers, values from send, no-ops resol
     const c = await client(srv, 5000);
     const other = await connect({ socket: srv.socket });
     try {
-      const refused = await c.createTab("nope", "x").then(
+      const refused = await c.command({ cmd: "create_tab", workspace_id: "nope", name: "x" }).then(
         () => assert.fail("createTab on an unknown workspace must reject"),
         (e) => e,
       );
@@ -171,8 +231,11 @@ Deno.test("errors: typed rejections from helpers, values from send, no-ops resol
       assert.equal(refused.message, "CreateTab: workspace not found: nope");
       assert.ok(refused.version > 0, "a reducer error is broadcast with a version");
 
-      assert.deepEqual(await c.deleteWorkspace("nope"), []);
-      assert.deepEqual(await c.deleteBlock("nope", "nope"), []);
+      assert.deepEqual(await c.command({ cmd: "delete_workspace", workspace_id: "nope" }), []);
+      assert.deepEqual(
+        await c.command({ cmd: "delete_block", tab_id: "nope", block_id: "nope" }),
+        [],
+      );
 
       const launcher = await c.send({ cmd: "get_snapshot" });
       assert.equal(launcher.error?.message, "srv reducer does not accept: get_snapshot");
@@ -259,9 +322,16 @@ Deno.test("concurrent writers: each call gets its own events, never another's", 
         // Pipelined: every call is in flight at once, on all four connections.
         const calls = [];
         for (let i = 0; i < perClient; i++) {
-          calls.push(c.createWorkspace("same"));
-          calls.push(c.renameTab(`ghost-${ci}-${i}`, "x").then(() => null, (e) => e));
-          calls.push(c.deleteBlock(`ghost-${ci}`, `ghost-${i}`));
+          calls.push(c.command({ cmd: "create_workspace", name: "same" }));
+          calls.push(
+            c.command({ cmd: "rename_tab", tab_id: `ghost-${ci}-${i}`, name: "x" }).then(
+              () => null,
+              (e) => e,
+            ),
+          );
+          calls.push(
+            c.command({ cmd: "delete_block", tab_id: `ghost-${ci}`, block_id: `ghost-${i}` }),
+          );
         }
         return await Promise.all(calls);
       }));
@@ -301,11 +371,18 @@ Deno.test("the event stream under concurrent writers: the server's history, in o
     const live = collect(consumer.events(), watch);
     try {
       const lasts = await Promise.all(writers.map(async (w, wi) => {
-        const [ws] = await w.createWorkspace(`w${wi}`);
-        const [tab] = await w.createTab(ws.workspace_id, "t");
+        const [ws] = await w.command({ cmd: "create_workspace", name: `w${wi}` });
+        const [tab] = await w.command({
+          cmd: "create_tab",
+          workspace_id: ws.workspace_id,
+          name: "t",
+        });
         const tabId = (tab as { tab_id: string }).tab_id;
         await Promise.all(
-          Array.from({ length: 40 }, (_, i) => w.createBlock(tabId, { i })),
+          Array.from(
+            { length: 40 },
+            (_, i) => w.command({ cmd: "create_block", tab_id: tabId, meta: { i } }),
+          ),
         );
         return (await w.ping()).version;
       }));
@@ -354,12 +431,16 @@ Deno.test("SIGKILL and restart on the same data dir while events flow: nothing l
   let written = 0;
   let lost = 0;
   const writing = (async () => {
-    const [ws] = await writer.createWorkspace("flow");
-    const [tab] = await writer.createTab(ws.workspace_id, "t");
+    const [ws] = await writer.command({ cmd: "create_workspace", name: "flow" });
+    const [tab] = await writer.command({
+      cmd: "create_tab",
+      workspace_id: ws.workspace_id,
+      name: "t",
+    });
     const tabId = (tab as { tab_id: string }).tab_id;
     while (!stop) {
       try {
-        await writer.createBlock(tabId, { n: written });
+        await writer.command({ cmd: "create_block", tab_id: tabId, meta: { n: written } });
         written++;
       } catch (e) {
         if (!(e instanceof ConnectionLostError)) throw e;
@@ -524,7 +605,7 @@ Deno.test("over node:net, the Windows transport, on both ends: commands, stream,
   const stream = collect(c.events({ since: 0 }), watch);
   const ended = stream.done.then(() => null, (e: Error) => e);
   try {
-    const [ws] = await c.createWorkspace("piped");
+    const [ws] = await c.command({ cmd: "create_workspace", name: "piped" });
     assert.deepEqual((await c.snapshot()).workspaces, [[ws.workspace_id, "piped"]]);
     await watch.until(
       () => stream.events().some((e) => e.version === ws.version),

@@ -120,10 +120,18 @@ Deno.test("live_tree prints the tree from a snapshot, then after every change", 
     try {
       await waitFor(/== v\d+ snapshot \(requested\)\n\(no workspaces\)\n/);
       await client.register({ kind: "tool" });
-      const [ws] = await client.createWorkspace("main");
-      const [tab] = await client.createTab(ws.workspace_id, "shell");
+      const [ws] = await client.command({ cmd: "create_workspace", name: "main" });
+      const [tab] = await client.command({
+        cmd: "create_tab",
+        workspace_id: ws.workspace_id,
+        name: "shell",
+      });
       const tabId = (tab as { tab_id: string }).tab_id;
-      const [block] = await client.createBlock(tabId, { kind: "term" });
+      const [block] = await client.command({
+        cmd: "create_block",
+        tab_id: tabId,
+        meta: { kind: "term" },
+      });
       await waitFor(
         new RegExp(
           `== v${block.version} block_created\\n` +
