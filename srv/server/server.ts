@@ -20,7 +20,6 @@ import {
   type LastCommand,
   type QueryCommand,
   type ReducerCommand,
-  type RegisteredEvent,
 } from "../core/protocol.ts";
 import { update } from "../core/reducer.ts";
 import { privateError, Session } from "../core/session.ts";
@@ -59,11 +58,6 @@ const encoder = new TextEncoder();
 
 /** Most characters of broadcast lines joined into one unit (see #flush). */
 const RUN_CHARS = 32 * 1024;
-
-/** The `registered` fields the reducer leaves as placeholders. */
-function isUnpatchedRegistered(event: ReducerEvent): event is RegisteredEvent {
-  return event.event === "registered" && event.launcher_pid === 0 && event.launcher_version === "";
-}
 
 /**
  * A running srv: give it a {@linkcode Listener} and it serves the protocol
@@ -361,21 +355,21 @@ export class Server {
     }
   }
 
-  /** Runs the reducer and stages its events: patch identity, log, broadcast. */
+  /**
+   * Runs the reducer and stages its events as they are: log, broadcast. The
+   * server's identity reaches `registered` through the context, so the
+   * event logged, broadcast and replayed is the one `decide` returned.
+   */
   #reduce(command: ReducerCommand, registeredPid: number | null): ReducerEvent[] {
     // The server owns its state outright, so the reducer may update it in place.
     const { state, events } = update(this.#state, command, {
       registeredPid,
+      identity: this.identity,
       newId: this.#newId,
       limits: this.limits,
     }, { owned: true });
     this.#state = state;
     for (const event of events) {
-      if (isUnpatchedRegistered(event)) {
-        event.launcher_pid = this.identity.pid;
-        event.launcher_version = this.identity.version;
-        event.instance_id = this.identity.instanceId;
-      }
       const json = encodeEvent(event);
       if (isLogged(event)) this.history.append({ version: event.version, json, event });
       this.#stage(null, json);
