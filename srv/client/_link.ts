@@ -211,7 +211,7 @@ export class Link {
     const decoded = decodeEvent(text);
     if (!decoded.ok) throw new ProtocolError(`undecodable line from srv: ${decoded.reason}`);
     const event = decoded.event;
-    const isPrivate = Number(event.version) === 0 || event.event === "event_list" ||
+    const isPrivate = event.version === 0 || event.event === "event_list" ||
       event.event === "server_info";
     if (isPrivate) {
       this.#onPrivate(event);
@@ -301,12 +301,12 @@ export class Link {
         `server_info.last_command is ${last?.cmd ?? "null"}, expected ${head.command.cmd}`,
       );
     }
-    if (last.first === null || last.last === null) return { events: [], error: null };
-    const events = this.#recent.filter((e) => {
-      const v = Number(e.version);
-      return v >= last.first! && v <= last.last!;
-    });
-    if (events.length !== last.last - last.first + 1) {
+    const { first, last: lastVersion } = last;
+    if (first === null || lastVersion === null) return { events: [], error: null };
+    // Versions are numbers or, above 2^53 - 1, bigints (see decodeEvent):
+    // comparisons are exact across both, the count is taken in bigint.
+    const events = this.#recent.filter((e) => e.version >= first && e.version <= lastVersion);
+    if (BigInt(events.length) !== BigInt(lastVersion) - BigInt(first) + 1n) {
       throw new ProtocolError(
         `missing events of ${head.command.cmd}: expected v${last.first}..v${last.last}`,
       );
@@ -317,8 +317,7 @@ export class Link {
 
   /** Events up to `info.event_version` cannot belong to a later request. */
   #prune(info: ServerInfoEvent): void {
-    const upTo = Number(info.event_version);
-    this.#recent = this.#recent.filter((e) => Number(e.version) > upTo);
+    this.#recent = this.#recent.filter((e) => e.version > info.event_version);
   }
 
   #settle(reply: Reply): void {
