@@ -277,17 +277,22 @@ export class Link {
       head.ownError ??= event;
       return;
     }
-    // The marker was refused, so the register was: by the reducer (a
-    // broadcast error naming the pid) unless the line itself was.
+    // The marker was refused, so the register was: by the line itself
+    // (its private error came first), or else by the reducer, whose
+    // broadcast `already_registered` reached us before the marker's answer.
+    // Taken as the server sent it (code, message, version), never rebuilt
+    // from its text: the latest such broadcast, since the register and its
+    // marker go out in one write, so another connection's refusal rarely
+    // lands between them (and would differ only in the pid it names).
     this.#registering = false;
-    let error = head.ownError;
-    if (error === null && head.command.cmd === "register") {
-      const message = `pid ${head.command.pid} is already registered with srv`;
-      error = this.#recent.findLast((e): e is ErrorEvent =>
-        e.event === "error" && e.code === "already_registered" && e.message === message
-      ) ?? { event: "error", code: "already_registered", message, fatal: false, version: 0 };
+    const error = head.ownError ??
+      this.#recent.findLast((e): e is ErrorEvent =>
+        e.event === "error" && e.code === "already_registered"
+      );
+    if (error === undefined) {
+      throw new ProtocolError("register refused without an already_registered error from srv");
     }
-    this.#settle({ events: [error!], error });
+    this.#settle({ events: [error], error });
   }
 
   /** The broadcasts a command caused, from the range its marker reports. */
