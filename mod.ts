@@ -40,7 +40,12 @@ export {
 export * from "./srv/core/codec.ts";
 export * from "./srv/core/state.ts";
 export * from "./srv/core/reducer.ts";
-export { decide, type ReducerContext, type ReducerEvent } from "./srv/core/decide.ts";
+export {
+  decide,
+  type LauncherIdentity,
+  type ReducerContext,
+  type ReducerEvent,
+} from "./srv/core/decide.ts";
 export * from "./srv/core/evolve.ts";
 export * from "./srv/core/merge_patch.ts";
 export * from "./srv/core/limits.ts";

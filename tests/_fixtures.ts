@@ -2,7 +2,11 @@
 // that folds commands through `update` like the server does.
 import { initialState, type State } from "../srv/core/state.ts";
 import { type ReducerCommand } from "../srv/core/protocol.ts";
-import { type ReducerContext, type ReducerEvent } from "../srv/core/decide.ts";
+import {
+  type LauncherIdentity,
+  type ReducerContext,
+  type ReducerEvent,
+} from "../srv/core/decide.ts";
 import { update } from "../srv/core/reducer.ts";
 
 /** Ids "id-1", "id-2", ... so expected events can be written down. */
@@ -19,19 +23,22 @@ export class Driver {
 
   /** With `owned`, the driver hands its state over like the server does (in-place maps). */
   readonly owned: boolean;
+  /** The server `registered` names; none (zeros) by default. */
+  readonly identity: LauncherIdentity | undefined;
 
   constructor(
     state: State = initialState(),
     newId: () => string = counterIds(),
-    options: { owned?: boolean } = {},
+    options: { owned?: boolean; identity?: LauncherIdentity } = {},
   ) {
     this.state = state;
     this.newId = newId;
     this.owned = options.owned ?? false;
+    this.identity = options.identity;
   }
 
   run(command: ReducerCommand, registeredPid: number | null = null): ReducerEvent[] {
-    const ctx: ReducerContext = { registeredPid, newId: this.newId };
+    const ctx: ReducerContext = { registeredPid, identity: this.identity, newId: this.newId };
     const { state, events } = update(this.state, command, ctx, { owned: this.owned });
     this.state = state;
     this.events.push(...events);

@@ -38,7 +38,7 @@ export class EventSubscription implements AsyncIterableIterator<StreamItem> {
   #items: StreamItem[] = [];
   #head = 0;
   /** Version of the last item handed over; later ones must be above it. */
-  #cursor: number | null = null;
+  #cursor: U64 | null = null;
   /** Items held back while the replay that starts this stream is fetched. */
   #joining: StreamItem[] | null;
   #ended = false;
@@ -72,23 +72,23 @@ export class EventSubscription implements AsyncIterableIterator<StreamItem> {
   }
 
   /** The replay arrived: hand it over, then what was held back, above `upTo`. */
-  completeJoin(replay: StreamItem[], upTo: number): void {
+  completeJoin(replay: StreamItem[], upTo: U64): void {
     if (this.#joining === null || this.#ended) return;
     const held = this.#joining;
     this.#joining = null;
     for (const item of replay) this.#push(item);
-    this.#cursor = Math.max(this.#cursor ?? 0, upTo);
+    if (this.#cursor === null || upTo > this.#cursor) this.#cursor = upTo;
     for (const item of held) this.#push(item);
   }
 
   #push(item: StreamItem): void {
     if (item.type === "event") {
-      const v = Number(item.event.version);
+      const v = item.event.version;
       if (this.#cursor !== null && v <= this.#cursor) return;
       this.#cursor = v;
     } else {
       // Versions may restart after a snapshot (a fresh memory server).
-      this.#cursor = Number(item.snapshot.version);
+      this.#cursor = item.snapshot.version;
     }
     this.#items.push(item);
     this.#notify();

@@ -211,7 +211,7 @@ export class Link {
     const decoded = decodeEvent(text);
     if (!decoded.ok) throw new ProtocolError(`undecodable line from srv: ${decoded.reason}`);
     const event = decoded.event;
-    const isPrivate = Number(event.version) === 0 || event.event === "event_list" ||
+    const isPrivate = event.version === 0 || event.event === "event_list" ||
       event.event === "server_info";
     if (isPrivate) {
       this.#onPrivate(event);
@@ -277,17 +277,22 @@ export class Link {
       head.ownError ??= event;
       return;
     }
-    // The marker was refused, so the register was: by the reducer (a
-    // broadcast error naming the pid) unless the line itself was.
+    // The marker was refused, so the register was: by the line itself
+    // (its private error came first), or else by the reducer, whose
+    // broadcast `already_registered` reached us before the marker's answer.
+    // Taken as the server sent it (code, message, version), never rebuilt
+    // from its text: the latest such broadcast, since the register and its
+    // marker go out in one write, so another connection's refusal rarely
+    // lands between them (and would differ only in the pid it names).
     this.#registering = false;
-    let error = head.ownError;
-    if (error === null && head.command.cmd === "register") {
-      const message = `pid ${head.command.pid} is already registered with srv`;
-      error = this.#recent.findLast((e): e is ErrorEvent =>
-        e.event === "error" && e.code === "already_registered" && e.message === message
-      ) ?? { event: "error", code: "already_registered", message, fatal: false, version: 0 };
+    const error = head.ownError ??
+      this.#recent.findLast((e): e is ErrorEvent =>
+        e.event === "error" && e.code === "already_registered"
+      );
+    if (error === undefined) {
+      throw new ProtocolError("register refused without an already_registered error from srv");
     }
-    this.#settle({ events: [error!], error });
+    this.#settle({ events: [error], error });
   }
 
   /** The broadcasts a command caused, from the range its marker reports. */
@@ -301,12 +306,12 @@ export class Link {
         `server_info.last_command is ${last?.cmd ?? "null"}, expected ${head.command.cmd}`,
       );
     }
-    if (last.first === null || last.last === null) return { events: [], error: null };
-    const events = this.#recent.filter((e) => {
-      const v = Number(e.version);
-      return v >= last.first! && v <= last.last!;
-    });
-    if (events.length !== last.last - last.first + 1) {
+    const { first, last: lastVersion } = last;
+    if (first === null || lastVersion === null) return { events: [], error: null };
+    // Versions are numbers or, above 2^53 - 1, bigints (see decodeEvent):
+    // comparisons are exact across both, the count is taken in bigint.
+    const events = this.#recent.filter((e) => e.version >= first && e.version <= lastVersion);
+    if (BigInt(events.length) !== BigInt(lastVersion) - BigInt(first) + 1n) {
       throw new ProtocolError(
         `missing events of ${head.command.cmd}: expected v${last.first}..v${last.last}`,
       );
@@ -317,8 +322,7 @@ export class Link {
 
   /** Events up to `info.event_version` cannot belong to a later request. */
   #prune(info: ServerInfoEvent): void {
-    const upTo = Number(info.event_version);
-    this.#recent = this.#recent.filter((e) => Number(e.version) > upTo);
+    this.#recent = this.#recent.filter((e) => e.version > info.event_version);
   }
 
   #settle(reply: Reply): void {

@@ -61,6 +61,15 @@ export type { Reply } from "./_link.ts";
 const GOODBYE_TIMEOUT_MS = 2000;
 
 /**
+ * The version before `v` (0 at the start): where a replay that must begin
+ * with the event at `v` asks from. Exact above 2^53 - 1 too, where the
+ * decoder hands versions over as `bigint`.
+ */
+function versionBefore(v: U64): U64 {
+  return typeof v === "bigint" ? v - 1n : Math.max(0, v - 1);
+}
+
+/**
  * Connects to srv. Rejects with {@linkcode UnreachableError} when nothing
  * listens there; the returned client is not registered yet.
  *
@@ -371,7 +380,7 @@ export class SrvClient implements AsyncDisposable {
           const snapshot = await this.snapshot();
           subscription.completeJoin(
             [{ type: "resync", reason: "requested", snapshot }],
-            Number(snapshot.version),
+            snapshot.version,
           );
           return;
         }
@@ -382,12 +391,12 @@ export class SrvClient implements AsyncDisposable {
             event,
           }));
           // A `since` above the current version skips live events up to it too.
-          subscription.completeJoin(replay, Math.max(Number(list.version), Number(since)));
+          subscription.completeJoin(replay, since > list.version ? since : list.version);
         } else {
           const snapshot = await this.snapshot();
           subscription.completeJoin(
             [{ type: "resync", reason: "truncated", snapshot }],
-            Number(snapshot.version),
+            snapshot.version,
           );
         }
         return;
@@ -407,9 +416,8 @@ export class SrvClient implements AsyncDisposable {
 
   #deliver(event: Event): void {
     if (!isLogged(event)) return;
-    const version = Number(event.version);
-    if (version <= this.#lastLogged) return; // already delivered
-    this.#lastLogged = version;
+    if (event.version <= this.#lastLogged) return; // already delivered
+    this.#lastLogged = event.version;
     this.#lastLoggedEvent = event;
     this.#offer({ type: "event", event });
   }
@@ -502,24 +510,23 @@ export class SrvClient implements AsyncDisposable {
   async #resync(link: Link): Promise<boolean> {
     const reply = await link.request({ cmd: "register", ...this.#registration! });
     this.#registered = eventOf(reply, "registered");
-    const since = Math.max(0, this.#lastLogged - 1);
+    const since = versionBefore(this.#lastLogged);
     const list = eventOf(await link.request({ cmd: "get_events", since }), "event_list");
     const reason = this.#discontinuity(list);
     if (reason === null) {
       const held = this.#holding!;
       this.#holding = null;
       for (const event of list.events) this.#deliver(event);
-      const upTo = Number(list.version);
-      for (const event of held) if (Number(event.version) > upTo) this.#deliver(event);
+      for (const event of held) if (event.version > list.version) this.#deliver(event);
       return false;
     }
     const snapshot = eventOf(await link.request({ cmd: "get_srv_snapshot" }), "srv_snapshot");
     const held = this.#holding!;
     this.#holding = null;
-    this.#lastLogged = Number(snapshot.version);
+    this.#lastLogged = snapshot.version;
     this.#lastLoggedEvent = null;
     this.#offer({ type: "resync", reason, snapshot });
-    for (const event of held) if (Number(event.version) > this.#lastLogged) this.#deliver(event);
+    for (const event of held) if (event.version > this.#lastLogged) this.#deliver(event);
     return true;
   }
 
@@ -531,11 +538,13 @@ export class SrvClient implements AsyncDisposable {
    */
   #discontinuity(list: EventListEvent): "truncated" | "diverged" | null {
     if (list.truncated) return "truncated";
-    if (Number(list.version) < this.#lastLogged) return "diverged";
+    if (list.version < this.#lastLogged) return "diverged";
     const last = this.#lastLoggedEvent;
     if (last === null) return null;
+    // `last` is the event at #lastLogged, version included: the replay's
+    // first event must be it, byte for byte.
     const first = list.events[0];
-    if (first === undefined || Number(first.version) !== this.#lastLogged) return "diverged";
+    if (first === undefined) return "diverged";
     return encodeEvent(first) === encodeEvent(last) ? null : "diverged";
   }
 

@@ -38,7 +38,7 @@ export class SrvError extends Error {
     this.name = "SrvError";
     this.code = event.code;
     this.fatal = event.fatal;
-    this.version = Number(event.version);
+    this.version = event.version;
     this.event = event;
   }
 }

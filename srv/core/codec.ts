@@ -466,9 +466,41 @@ export type DecodeEventResult =
   | { ok: false; reason: string };
 
 /**
+ * A version the client can order by: a non-negative integer, a `number`
+ * while it is safe (every version srv can reach) and an exact `bigint`
+ * above 2^53 - 1 (PROTOCOL.md §1: versions are u64).
+ */
+function isVersion(value: unknown): boolean {
+  return typeof value === "number"
+    ? Number.isInteger(value) && value >= 0
+    : typeof value === "bigint" && value >= 0n;
+}
+
+/** The nested versions of the private answers the client reads: the first one that is not one. */
+function badNestedVersion(value: Record<string, unknown>): string | null {
+  if (value.event === "event_list" && Array.isArray(value.events)) {
+    for (const e of value.events as { version?: unknown }[]) {
+      if (!isVersion(e?.version)) return "events[].version";
+    }
+  } else if (value.event === "server_info") {
+    if (!isVersion(value.event_version)) return "event_version";
+    const last = value.last_command as { first?: unknown; last?: unknown } | null | undefined;
+    if (last !== null && last !== undefined) {
+      if (last.first !== null && !isVersion(last.first)) return "last_command.first";
+      if (last.last !== null && !isVersion(last.last)) return "last_command.last";
+    }
+  }
+  return null;
+}
+
+/**
  * Decodes one event line (client side). It checks the envelope, an `event`
- * tag and a numeric `version`, and trusts the server for the rest; integers
- * above 2^53 - 1 come back as `bigint`.
+ * tag and the versions the client orders by (the event's own, those of an
+ * `event_list`'s events, `server_info`'s `event_version` and
+ * `last_command`): non-negative integers, a `number` while safe and an
+ * exact `bigint` above 2^53 - 1, so nothing after this converts them. It
+ * trusts the server for the rest; other integers above 2^53 - 1 come back
+ * as `bigint` too.
  *
  * @example
  * ```ts
@@ -488,8 +520,9 @@ export function decodeEvent(line: string): DecodeEventResult {
   }
   const { event, version } = value as { event?: unknown; version?: unknown };
   if (typeof event !== "string") return { ok: false, reason: "missing field `event`" };
-  if (typeof version !== "number" && typeof version !== "bigint") {
-    return { ok: false, reason: "missing field `version`" };
-  }
+  if (version === undefined) return { ok: false, reason: "missing field `version`" };
+  if (!isVersion(version)) return { ok: false, reason: "invalid value for `version`" };
+  const bad = badNestedVersion(value as Record<string, unknown>);
+  if (bad !== null) return { ok: false, reason: `invalid value for \`${bad}\`` };
   return { ok: true, event: value as Event };
 }

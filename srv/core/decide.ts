@@ -30,10 +30,35 @@ import { snapshotOf, type State, type Workspace } from "./state.ts";
 /** What the reducer may emit: logged events, broadcast errors and snapshots. */
 export type ReducerEvent = LoggedEvent | ErrorEvent | SrvSnapshotEvent;
 
-/** What the reducer needs from outside: the connection's pid, fresh ids, the limits. */
+/**
+ * Who the server is, as `registered` reports it (PROTOCOL.md §5): its pid,
+ * its version and this run's instance id.
+ */
+export interface LauncherIdentity {
+  readonly pid: number;
+  readonly version: string;
+  readonly instanceId: string;
+}
+
+/**
+ * Outside a server (a pure test, a tool folding commands) nobody launched
+ * anything: `registered` then names pid 0, version "" and instance "".
+ */
+const NO_LAUNCHER: LauncherIdentity = { pid: 0, version: "", instanceId: "" };
+
+/**
+ * What the reducer needs from outside: the connection's pid, the server's
+ * identity, fresh ids, the limits.
+ */
 export interface ReducerContext {
   /** The pid the sending connection registered with, or null. `goodbye` uses it. */
   readonly registeredPid: number | null;
+  /**
+   * The server, for `registered`: the event is final when decided, so what
+   * is logged, broadcast and replayed is what `decide` returned. Pid 0 and
+   * empty strings when absent.
+   */
+  readonly identity?: LauncherIdentity;
   /** Mints a new id (lowercase UUIDv4 in the server; anything unique in tests). */
   newId(): string;
   /** The size caps of PROTOCOL.md §10; {@linkcode DEFAULT_LIMITS} when absent. */
@@ -82,14 +107,13 @@ export function decide(
           version: d.next(),
         });
       }
-      // Identity placeholders: the server fills in its own pid, version and
-      // instance before the event is logged (PROTOCOL.md §5).
+      const launcher = ctx.identity ?? NO_LAUNCHER;
       d.push({
         event: "registered",
         client_id: state.nextClientId,
-        launcher_pid: 0,
-        launcher_version: "",
-        instance_id: "",
+        launcher_pid: launcher.pid,
+        launcher_version: launcher.version,
+        instance_id: launcher.instanceId,
         protocol: PROTOCOL_EXTENSIONS_VERSION,
         version: d.next(),
       });

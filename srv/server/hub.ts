@@ -63,10 +63,19 @@ export class Hub {
     return this.#peers.size;
   }
 
-  /** Adds a peer: it gets broadcasts and is judged by the hub's limits. */
-  add(peer: Peer): void {
+  /**
+   * Adds a peer: it gets broadcasts and is judged by the hub's limits.
+   * `onEvict` is told, after the hub-wide callback, if this peer is evicted:
+   * its owner learns it without looking the peer up.
+   */
+  add(peer: Peer, onEvict?: (report: EvictionReport) => void): void {
     this.#peers.add(peer);
-    peer.watch(this.limits, this.#now, (reason) => this.#evict(peer, reason), this.#ledger);
+    peer.watch(
+      this.limits,
+      this.#now,
+      (reason) => this.#evict(peer, reason, onEvict),
+      this.#ledger,
+    );
   }
 
   /** Stops broadcasting to a peer (it is still judged until it closes). */
@@ -91,11 +100,16 @@ export class Hub {
     this.#dirty.clear();
   }
 
-  #evict(peer: Peer, reason: string): void {
+  #evict(
+    peer: Peer,
+    reason: string,
+    onEvict: ((report: EvictionReport) => void) | undefined,
+  ): void {
     const report = { queuedEvents: peer.pendingEvents, queuedBytes: peer.pendingBytes, reason };
     this.#peers.delete(peer);
     this.#dirty.delete(peer);
     peer.close(`evicted: ${reason}, ${report.queuedEvents} events unsent`);
     this.#onEvict(peer, report);
+    onEvict?.(report);
   }
 }

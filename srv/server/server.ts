@@ -1,9 +1,10 @@
 /**
  * The imperative shell: accept → frame → session → reduce → log → hub. One
  * command is reduced, logged and queued before the next is looked at, so all
- * clients see one order (PROTOCOL.md §7). Output is staged for the current
- * turn; at the end of the turn the event history commits, then every
- * connection gets one write, so nothing is broadcast before it is durable.
+ * clients see one order (PROTOCOL.md §7). Output is staged in the current
+ * {@linkcode Turn}; `#endTurn` then commits the event history, delivers,
+ * starts the writes and closes who asked to go, in that order, so nothing is
+ * broadcast before it is durable and nothing is closed before its output.
  *
  * @module
  */
@@ -13,21 +14,16 @@ import { encodeEvent, encodeEventListLine, encodeEventListRuns } from "../core/c
 import type { ReducerEvent } from "../core/decide.ts";
 import { DEFAULT_MAX_REPLY_BYTES, type EventHistory, EventLog } from "../core/event_log.ts";
 import { DEFAULT_LIMITS, type Limits } from "../core/limits.ts";
-import { DEFAULT_MAX_LINE_BYTES, LineSplitter } from "../core/line_splitter.ts";
-import {
-  type Event,
-  isLogged,
-  type LastCommand,
-  type QueryCommand,
-  type ReducerCommand,
-  type RegisteredEvent,
-} from "../core/protocol.ts";
+import { DEFAULT_MAX_LINE_BYTES } from "../core/line_splitter.ts";
+import { type Event, isLogged, type QueryCommand, type ReducerCommand } from "../core/protocol.ts";
 import { update } from "../core/reducer.ts";
-import { privateError, Session, type SessionStep } from "../core/session.ts";
+import { privateError, type SessionStep } from "../core/session.ts";
 import { initialState, type State } from "../core/state.ts";
 import type { Connection, Listener } from "../transport/transport.ts";
+import { Client, type Ending } from "./_client.ts";
+import { Turn } from "./_turn.ts";
 import { Hub } from "./hub.ts";
-import { DEFAULT_OUTPUT_LIMITS, Peer } from "./peer.ts";
+import { DEFAULT_OUTPUT_LIMITS } from "./peer.ts";
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REGISTER_TIMEOUT_MS,
@@ -36,34 +32,10 @@ import {
   type ServerOptions,
 } from "./server_options.ts";
 
-/** Why a connection ended, logged once when it goes (see `#disconnect`). */
-interface Ending {
-  readonly level: "debug" | "warn" | "error";
-  readonly reason: string;
-  /** A bug in srv: logged with its stack. */
-  readonly error?: unknown;
-}
-
-interface Client {
-  readonly peer: Peer;
-  readonly session: Session;
-  /** The first cause of the end, once known. */
-  ending: Ending | null;
-  /** What `server_info.last_command` reports to this connection. */
-  lastCommand: LastCommand | null;
-  /** Closes the connection if it has not registered in time; cleared once it has. */
-  registerTimer: ReturnType<typeof setTimeout> | undefined;
-}
-
 const encoder = new TextEncoder();
 
-/** Most characters of broadcast lines joined into one unit (see #flush). */
+/** Most characters of broadcast lines joined into one unit (see #deliver). */
 const RUN_CHARS = 32 * 1024;
-
-/** The `registered` fields the reducer leaves as placeholders. */
-function isUnpatchedRegistered(event: ReducerEvent): event is RegisteredEvent {
-  return event.event === "registered" && event.launcher_pid === 0 && event.launcher_version === "";
-}
 
 /**
  * A running srv: give it a {@linkcode Listener} and it serves the protocol
@@ -92,7 +64,7 @@ export class Server {
   readonly maxReplyBytes: number;
   readonly registerTimeoutMs: number;
   readonly #hub: Hub;
-  readonly #clients = new Map<Peer, Client>();
+  readonly #clients = new Set<Client>();
   readonly #newId: () => string;
   readonly #now: () => number;
   readonly #startedAt: number;
@@ -101,23 +73,9 @@ export class Server {
   #state: State;
   #listener: Listener | null = null;
   #nextConnectionId = 1;
-  /**
-   * This turn's output, sent once the history has committed it: the lines
-   * and who gets each (null: everyone). Reused every turn.
-   */
-  readonly #stagedTo: (Peer | null)[] = [];
-  /** A line's JSON, or a whole private line already encoded (`\n` included). */
-  readonly #stagedJson: (string | Uint8Array)[] = [];
-  /**
-   * Roughly how many bytes this turn staged for everyone, and for each
-   * connection alone: with what it has not read yet, whether a connection
-   * is past its soft limit before the hub has seen this turn's output.
-   */
-  #stagedForAll = 0;
-  /** Private lines staged this turn, all connections together (characters or bytes). */
-  #stagedPrivate = 0;
-  readonly #stagedFor = new Map<Peer, number>();
-  #flushScheduled = false;
+  /** This turn's output, sent by `#endTurn` once the history has committed it. */
+  readonly #turn = new Turn();
+  #endScheduled = false;
   #stopping = false;
   #failed = false;
 
@@ -137,10 +95,7 @@ export class Server {
     this.#now = options.now ?? (() => performance.now());
     this.#startedAt = this.#now();
     this.#onFatal = options.onFatal ?? (() => {});
-    this.#hub = new Hub(options.outputLimits ?? DEFAULT_OUTPUT_LIMITS, (peer) => {
-      // Logged by #disconnect, once the read side has seen the close.
-      this.#endWith(this.#clients.get(peer), "warn", peer.closeReason ?? "evicted");
-    });
+    this.#hub = new Hub(options.outputLimits ?? DEFAULT_OUTPUT_LIMITS);
   }
 
   /**
@@ -193,17 +148,17 @@ export class Server {
     if (this.#stopping) return;
     this.#stopping = true;
     this.#listener?.close();
-    this.#flush();
-    const peers = [...this.#clients.keys()];
-    for (const peer of peers) peer.closeWhenDrained(deadlineMs);
-    await Promise.all(peers.map((p) => p.closed));
+    this.#endTurn();
+    const outboxes = [...this.#clients].map((client) => client.outbox);
+    for (const outbox of outboxes) outbox.closeWhenDrained(deadlineMs);
+    await Promise.all(outboxes.map((p) => p.closed));
   }
 
   #accept(conn: Connection): Promise<void> {
-    const peer = new Peer(this.#nextConnectionId++, conn);
+    const client = new Client(this.#nextConnectionId++, conn, this.maxLineBytes);
     if (this.#clients.size >= this.maxConnections) {
       this.#log.warn("refused connection {conn}: {max} connections already open", {
-        conn: peer.id,
+        conn: client.id,
         max: this.maxConnections,
       });
       const refusal = privateError(
@@ -211,44 +166,37 @@ export class Server {
         `too many connections (limit ${this.maxConnections}); try again later`,
         true,
       );
-      this.#stage(peer, encodeEvent(refusal));
-      this.#flush();
-      peer.closeWhenDrained(DRAIN_DEADLINE_MS);
-      return peer.closed;
+      // Never served, never judged by the hub: its one line, then close.
+      this.#stage(client, encodeEvent(refusal));
+      this.#closeAfterTurn(client);
+      this.#endTurn();
+      return client.outbox.closed;
     }
-    const client: Client = {
-      peer,
-      session: new Session(),
-      ending: null,
-      lastCommand: null,
-      registerTimer: undefined,
-    };
     client.registerTimer = setTimeout(() => {
       client.registerTimer = undefined;
       this.#apply(client, client.session.registerTimedOut(this.registerTimeoutMs));
     }, this.registerTimeoutMs);
-    this.#clients.set(peer, client);
-    this.#hub.add(peer);
-    this.#log.debug("connection {conn} opened", { conn: peer.id });
+    this.#clients.add(client);
+    this.#hub.add(client.outbox, () => client.evicted());
+    this.#log.debug("connection {conn} opened", { conn: client.id });
     return this.#readLoop(client);
   }
 
   async #readLoop(client: Client): Promise<void> {
-    const { peer, session } = client;
-    const splitter = new LineSplitter(this.maxLineBytes);
+    const { outbox, session, splitter } = client;
     const onLine = (line: string | Uint8Array) => this.#handleLine(client, line);
     const soft = this.#hub.limits.softBytes;
     try {
       // Once shutdown starts, nothing new is reduced: only queued output drains.
-      while (!session.ended && !peer.isClosed && !this.#stopping) {
+      while (!session.ended && !outbox.isClosed && !this.#stopping) {
         if (splitter.holding || this.#isBehind(client)) {
           // Backpressure (PROTOCOL.md §10): the client has more unread
           // output than its soft limit, its own replies included. Read
           // none of its commands (not even the rest of the chunk at hand)
           // until it catches up; if it never does, the hub evicts it.
-          this.#flush();
-          await peer.whenBelow(soft);
-          if (peer.isClosed || this.#stopping || this.#failed) break;
+          this.#endTurn();
+          await outbox.whenBelow(soft);
+          if (outbox.isClosed || this.#stopping || this.#failed) break;
           if (splitter.holding) {
             if (!splitter.resume(onLine)) {
               this.#apply(client, session.lineTooLong(this.maxLineBytes));
@@ -258,18 +206,17 @@ export class Server {
         }
         let chunk: Uint8Array | null;
         try {
-          chunk = await peer.conn.read();
+          chunk = await client.read();
         } catch (e) {
           // A client that crashes resets its socket: expected, not srv's fault.
-          this.#endWith(client, "debug", `read error: ${(e as Error).message}`);
+          client.endWith("debug", `read error: ${(e as Error).message}`);
           break;
         }
-        if (peer.isClosed || this.#stopping) break; // evicted, write failed, or shutting down
+        if (outbox.isClosed || this.#stopping) break; // evicted, write failed, or shutting down
         if (chunk === null) {
           const unfinished = splitter.pendingBytes;
           splitter.finish(onLine);
-          this.#endWith(
-            client,
+          client.endWith(
             "debug",
             unfinished > 0 ? `end of stream after an unfinished line` : "end of stream",
           );
@@ -282,15 +229,15 @@ export class Server {
     } catch (e) {
       // A bug in srv, not anything the client did: drop this connection and
       // keep serving the others.
-      this.#endWith(client, "error", "internal error while handling its input", e);
+      client.endWith("error", "internal error while handling its input", e);
     }
-    if (peer.isClosed) {
+    if (outbox.isClosed) {
       // Closed by the hub with output still unsent (drain deadline): the
       // client lost events, which the operator should hear about.
-      const level = peer.unsentAtClose > 0 ? "warn" : "debug";
-      this.#endWith(client, level, peer.closeReason ?? "closed");
+      const level = outbox.unsentAtClose > 0 ? "warn" : "debug";
+      client.endWith(level, outbox.closeReason ?? "closed");
     }
-    if (this.#stopping) this.#endWith(client, "debug", "server shutting down");
+    if (this.#stopping) client.endWith("debug", "server shutting down");
     this.#disconnect(client);
   }
 
@@ -299,18 +246,7 @@ export class Server {
    * what this turn staged for it: it must not be read until it catches up.
    */
   #isBehind(client: Client): boolean {
-    const staged = this.#stagedForAll + (this.#stagedFor.get(client.peer) ?? 0);
-    return client.peer.pendingBytes + staged > this.#hub.limits.softBytes;
-  }
-
-  /** Records why the connection ends; the first cause wins. */
-  #endWith(
-    client: Client | undefined,
-    level: Ending["level"],
-    reason: string,
-    error?: unknown,
-  ): void {
-    if (client !== undefined && client.ending === null) client.ending = { level, reason, error };
+    return client.outbox.pendingBytes + this.#turn.bytesFor(client) > this.#hub.limits.softBytes;
   }
 
   #handleLine(client: Client, line: string | Uint8Array): boolean {
@@ -325,23 +261,23 @@ export class Server {
       case "ignore":
         return;
       case "reply":
-        this.#stage(client.peer, encodeEvent(step.event));
+        this.#stage(client, encodeEvent(step.event));
         if (step.close) {
-          this.#endWith(client, "warn", `fatal ${step.event.code}: ${step.event.message}`);
+          client.endWith("warn", `fatal ${step.event.code}: ${step.event.message}`);
           this.#closeAfterTurn(client);
         } else {
           // Expected client mistakes: debug only, so a client sending garbage
           // cannot flood the log.
           this.#log.debug("connection {conn} (kind={kind}, pid={pid}): {code}: {message}", {
-            conn: client.peer.id,
-            ...this.#who(client),
+            conn: client.id,
+            ...client.who(),
             code: step.event.code,
             message: step.event.message,
           });
         }
         return;
       case "query":
-        this.#stage(client.peer, this.#answer(client, step.command));
+        this.#stage(client, this.#answer(client, step.command));
         return;
       case "reduce": {
         const pid = client.session.identity?.pid ?? null;
@@ -352,9 +288,9 @@ export class Server {
           last: events.at(-1)?.version ?? null,
         };
         const { close } = client.session.afterReduce(step.command, events);
-        if (client.session.identity !== null) clearTimeout(client.registerTimer);
+        if (client.session.identity !== null) client.stopRegisterTimer();
         if (close) {
-          this.#endWith(client, "debug", "goodbye");
+          client.endWith("debug", "goodbye");
           this.#closeAfterTurn(client);
         }
         return;
@@ -366,21 +302,21 @@ export class Server {
     }
   }
 
-  /** Runs the reducer and stages its events: patch identity, log, broadcast. */
+  /**
+   * Runs the reducer and stages its events as they are: log, broadcast. The
+   * server's identity reaches `registered` through the context, so the
+   * event logged, broadcast and replayed is the one `decide` returned.
+   */
   #reduce(command: ReducerCommand, registeredPid: number | null): ReducerEvent[] {
     // The server owns its state outright, so the reducer may update it in place.
     const { state, events } = update(this.#state, command, {
       registeredPid,
+      identity: this.identity,
       newId: this.#newId,
       limits: this.limits,
     }, { owned: true });
     this.#state = state;
     for (const event of events) {
-      if (isUnpatchedRegistered(event)) {
-        event.launcher_pid = this.identity.pid;
-        event.launcher_version = this.identity.version;
-        event.instance_id = this.identity.instanceId;
-      }
       const json = encodeEvent(event);
       if (isLogged(event)) this.history.append({ version: event.version, json, event });
       this.#stage(null, json);
@@ -399,7 +335,7 @@ export class Server {
       // clients asking for 64 MiB and reading nothing held 2.1 GB (1,024
       // would hold 64 GB). Past it a reply carries fewer events, with
       // truncated: true, and the client resyncs from a (shared) snapshot.
-      const unsent = this.#hub.privateBytes + this.#stagedPrivate;
+      const unsent = this.#hub.privateBytes + this.#turn.privateBytes;
       const budget = Math.min(
         this.maxReplyBytes,
         this.#hub.limits.hardBytes / 2,
@@ -431,42 +367,68 @@ export class Server {
   }
 
   /** Stages a line: JSON without its `\n`, or (private only) a whole encoded line. */
-  #stage(target: Peer | null, json: string | Uint8Array): void {
-    this.#stagedTo.push(target);
-    this.#stagedJson.push(json);
-    // Characters, not bytes, for a string: cheap, and close enough to pause on.
-    if (target === null) this.#stagedForAll += json.length + 1;
-    else {
-      this.#stagedFor.set(target, (this.#stagedFor.get(target) ?? 0) + json.length + 1);
-      this.#stagedPrivate += json.length + 1;
-    }
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      queueMicrotask(() => this.#flush());
-    }
+  #stage(target: Client | null, json: string | Uint8Array): void {
+    this.#turn.stage(target, json);
+    this.#scheduleEndTurn();
   }
 
-  /** Commits the turn's events, then hands every staged line to the hub. */
-  #flush(): void {
-    this.#flushScheduled = false;
-    if (this.#failed || this.#stagedJson.length === 0) return;
-    try {
-      this.history.commit(this.#state);
-    } catch (error) {
-      this.#fail(error);
+  /** Closes a connection at the end of this turn, once its output (goodbye, fatal error) is queued. */
+  #closeAfterTurn(client: Client): void {
+    this.#turn.closing.push(client);
+    this.#scheduleEndTurn();
+  }
+
+  /** The turn ends once the input at hand is handled: after the current task. */
+  #scheduleEndTurn(): void {
+    if (this.#endScheduled) return;
+    this.#endScheduled = true;
+    queueMicrotask(() => this.#endTurn());
+  }
+
+  /**
+   * Ends the turn, in this order: the history commits the turn's events
+   * (durable before broadcast), every staged line goes to the hub, the hub
+   * starts one write per connection, and only then are the connections
+   * that asked to go closed (they drain their output first). Called at the
+   * scheduled end, and early wherever the server must see this turn out
+   * before it waits (backpressure, a refused connection, shutdown).
+   */
+  #endTurn(): void {
+    this.#endScheduled = false;
+    const turn = this.#turn;
+    if (turn.isEmpty) return;
+    if (this.#failed) {
+      // #fail closed every connection; nothing more goes out.
+      turn.clear();
       return;
     }
+    if (turn.lines.length > 0) {
+      try {
+        this.history.commit(this.#state);
+      } catch (error) {
+        this.#fail(error);
+        return;
+      }
+      this.#deliver(turn);
+      this.#hub.flush();
+    }
+    for (const client of turn.closing) {
+      this.#hub.remove(client.outbox);
+      client.outbox.closeWhenDrained(DRAIN_DEADLINE_MS);
+    }
+    // The hub never stages anything, so nothing was added while we walked.
+    turn.clear();
+  }
+
+  /** Hands every line of the turn to the hub, in order. */
+  #deliver(turn: Turn): void {
     // Consecutive broadcasts become one unit, encoded once for everyone:
     // one allocation per turn instead of one per event. A private line
     // between them keeps its place in its connection's stream. Units stay
     // small (RUN_CHARS): joining big events gains nothing and only makes
     // large short-lived strings that inflate the heap; a big event is a
     // unit of its own, which the hub writes to every peer without a copy.
-    const to = this.#stagedTo;
-    const lines = this.#stagedJson;
-    this.#stagedForAll = 0;
-    this.#stagedFor.clear();
-    this.#stagedPrivate = 0;
+    const { to, lines } = turn;
     let run = "";
     let events = 0;
     for (let i = 0; i < lines.length; i++) {
@@ -488,45 +450,19 @@ export class Server {
         events = 0;
       }
       const line = typeof json === "string" ? encoder.encode(json + "\n") : json;
-      this.#hub.send(target, { bytes: line, events: 1, private: true });
+      this.#hub.send(target.outbox, { bytes: line, events: 1, private: true });
     }
     if (events > 0) this.#hub.broadcast({ bytes: encoder.encode(run), events });
-    // The hub never stages anything, so nothing was added while we walked.
-    to.length = 0;
-    lines.length = 0;
-    this.#hub.flush();
   }
 
   /** The history could not commit: send nothing more, close everything. */
   #fail(error: unknown): void {
     this.#failed = true;
     this.#stopping = true;
-    this.#stagedTo.length = 0;
-    this.#stagedJson.length = 0;
-    this.#stagedForAll = 0;
-    this.#stagedFor.clear();
-    this.#stagedPrivate = 0;
+    this.#turn.clear();
     this.#listener?.close();
-    for (const peer of this.#clients.keys()) peer.close();
+    for (const client of this.#clients) client.outbox.close();
     this.#onFatal(error);
-  }
-
-  /**
-   * Closes a peer once this turn's output (its own goodbye events or fatal
-   * error included) is queued: the microtask runs after the turn's flush,
-   * which was scheduled first.
-   */
-  #closeAfterTurn(client: Client): void {
-    queueMicrotask(() => {
-      this.#hub.remove(client.peer);
-      client.peer.closeWhenDrained(DRAIN_DEADLINE_MS);
-    });
-  }
-
-  /** kind and pid for logs; "unregistered" and null before register. */
-  #who(client: Client): { kind: string; pid: number | null } {
-    const identity = client.session.identity;
-    return { kind: identity?.kind ?? "unregistered", pid: identity?.pid ?? null };
   }
 
   /**
@@ -534,10 +470,9 @@ export class Server {
    * the synthetic goodbye for a registered pid (PROTOCOL.md §5).
    */
   #disconnect(client: Client): void {
-    const { peer, session } = client;
-    const who = this.#who(client);
-    const ending = client.ending ?? { level: "debug", reason: "closed" };
-    const props = { conn: peer.id, ...who, reason: ending.reason };
+    const who = client.who();
+    const ending: Ending = client.ending ?? { level: "debug", reason: "closed" };
+    const props = { conn: client.id, ...who, reason: ending.reason };
     if (ending.level === "error") {
       this.#log.error("connection {conn} (kind={kind}, pid={pid}) dropped: {reason}: {error}", {
         ...props,
@@ -546,15 +481,15 @@ export class Server {
     } else {
       this.#log[ending.level]("connection {conn} (kind={kind}, pid={pid}) closed: {reason}", props);
     }
-    const goodbye = session.disconnect();
-    clearTimeout(client.registerTimer);
-    this.#clients.delete(peer);
+    const goodbye = client.session.disconnect();
+    client.stopRegisterTimer();
+    this.#clients.delete(client);
     try {
       if (goodbye !== null && !this.#stopping) this.#reduce(goodbye, who.pid);
     } catch (e) {
       // A bug in srv: say so, but never let it take the process down.
       this.#log.error("synthetic goodbye for connection {conn} failed: {error}", {
-        conn: peer.id,
+        conn: client.id,
         error: e,
       });
     }

@@ -255,6 +255,37 @@ Deno.test("decodeEvent rejects lines that are not events", () => {
   assert.equal(decodeEvent("{").ok, false);
 });
 
+Deno.test("decodeEvent trusts versions once: non-negative integers, numbers while safe", () => {
+  const version = (line: string) => {
+    const r = decodeEvent(line);
+    return r.ok ? r.event.version : r.reason;
+  };
+  assert.equal(version('{"event":"pong","nonce":1,"version":7}'), 7);
+  // Above 2^53 - 1 a version stays exact (u64, PROTOCOL.md §1), as a bigint.
+  assert.equal(version('{"event":"pong","nonce":1,"version":9007199254740993}'), 9007199254740993n);
+  assert.equal(version('{"event":"pong","nonce":1,"version":-1}'), "invalid value for `version`");
+  assert.equal(version('{"event":"pong","nonce":1,"version":1.5}'), "invalid value for `version`");
+  assert.equal(version('{"event":"pong","nonce":1,"version":"1"}'), "invalid value for `version`");
+  // The versions inside the private answers the client orders by.
+  assert.equal(
+    version('{"event":"event_list","events":[{"event":"pong","version":-2}],"version":3}'),
+    "invalid value for `events[].version`",
+  );
+  const info = (fields: string) =>
+    version(`{"event":"server_info","event_version":3,${fields},"version":0}`);
+  assert.equal(info('"last_command":{"cmd":"ping","first":3,"last":3}'), 0);
+  assert.equal(info('"last_command":{"cmd":"ping","first":null,"last":null}'), 0);
+  assert.equal(info('"last_command":null'), 0);
+  assert.equal(
+    info('"last_command":{"cmd":"ping","first":"3","last":3}'),
+    "invalid value for `last_command.first`",
+  );
+  assert.equal(
+    version('{"event":"server_info","event_version":-1,"last_command":null,"version":0}'),
+    "invalid value for `event_version`",
+  );
+});
+
 Deno.test("event_list is built from the log's bytes and parses as the documented shape", () => {
   const lines = EVENTS.slice(0, 2).map(encodeEvent);
   const json = encodeEventList(lines, true, "inst", 42);

@@ -8,17 +8,18 @@ import { Driver } from "../_fixtures.ts";
 const register = (pid: number, kind: "host" | "tool" = "host", version = "1.0") =>
   ({ cmd: "register", kind, pid, version }) as const;
 
-Deno.test("first register: process_spawned, starting→running, registered with placeholders", () => {
-  const d = new Driver();
+Deno.test("first register: process_spawned, starting→running, registered naming the server", () => {
+  const identity = { pid: 5120, version: "0.1.0", instanceId: "i-1" };
+  const d = new Driver(undefined, undefined, { identity });
   assert.deepEqual(d.run(register(100)), [
     { event: "process_spawned", pid: 100, kind: "host", client_version: "1.0", version: 1 },
     { event: "lifecycle_phase_changed", from: "starting", to: "running", version: 2 },
     {
       event: "registered",
       client_id: 1,
-      launcher_pid: 0,
-      launcher_version: "",
-      instance_id: "",
+      launcher_pid: 5120,
+      launcher_version: "0.1.0",
+      instance_id: "i-1",
       protocol: 1,
       version: 3,
     },
@@ -26,6 +27,19 @@ Deno.test("first register: process_spawned, starting→running, registered with 
   assert.equal(d.state.lifecycle, "running");
   assert.equal(d.state.processes.get(100)?.status, "running");
   assert.equal(d.state.eventVersion, 3);
+});
+
+Deno.test("register without a server identity in the context names pid 0 and empty strings", () => {
+  const registered = new Driver().run(register(100)).at(-1);
+  assert.deepEqual(registered, {
+    event: "registered",
+    client_id: 1,
+    launcher_pid: 0,
+    launcher_version: "",
+    instance_id: "",
+    protocol: 1,
+    version: 3,
+  });
 });
 
 Deno.test("a later register does not change the lifecycle again and gets the next client id", () => {

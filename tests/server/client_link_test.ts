@@ -225,6 +225,29 @@ Deno.test("a register the reducer refuses: the broadcast error naming the pid", 
   });
 });
 
+Deno.test("a refused register is the server's own event, whatever its message says", async () => {
+  await withLink(async (link, conn) => {
+    const reply = link.request({ cmd: "register", kind: "tool", pid: 7, version: "t" });
+    await conn.sent(2);
+    const refusal = {
+      event: "error",
+      code: "already_registered",
+      message: "reworded by a later srv",
+      fatal: false,
+      version: 9,
+    };
+    conn.send(refusal, {
+      event: "error",
+      code: "not_registered",
+      message: "Command before Register",
+      fatal: false,
+      version: 0,
+    });
+    assert.deepEqual(await reply, { events: [refusal], error: refusal });
+    assert.equal(link.registeredPid, null);
+  });
+});
+
 Deno.test("a server without last_command is a protocol error, not a guess", async () => {
   await withLink(async (link, conn) => {
     const reply = link.request({ cmd: "register", kind: "tool", pid: 7, version: "t" });

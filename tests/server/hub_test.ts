@@ -263,6 +263,22 @@ Deno.test("hub: the soft limit's time runs out with no traffic at all: a timer e
   assert.ok(conn.closed);
 });
 
+Deno.test("hub: the callback given to add hears its own peer's eviction, after the hub's", () => {
+  const heard: string[] = [];
+  const hub = new Hub(
+    { hardBytes: 1000, softBytes: 10, softMs: 60_000 },
+    (peer) => heard.push(`hub ${peer.id}`),
+  );
+  const fast = new Peer(1, new ScriptedConnection());
+  const slow = new Peer(2, new ScriptedConnection());
+  hub.add(fast, () => heard.push("own 1"));
+  hub.add(slow, (report) => heard.push(`own 2: ${report.queuedBytes}`));
+  hub.send(slow, blob(2000));
+  assert.deepEqual(heard, ["hub 2", "own 2: 2000"]);
+  assert.ok(slow.isClosed && !fast.isClosed);
+  fast.close();
+});
+
 Deno.test("hub: whenBelow waits for the peer to read, or for its end", async () => {
   const { hub, make, done } = setup({ hardBytes: 1000, softBytes: 100, softMs: 60_000 });
   const a = make(1);
