@@ -20,7 +20,7 @@
 // deno-lint-ignore-file no-console
 
 import { parseArgs } from "node:util";
-import { connect, evolve, formatTree, type State, stateFromSnapshot } from "../mod.ts";
+import { connect, evolve, formatTree, type State, stateFromSnapshot } from "@srv/srv";
 
 const TREE_EVENTS = new Set([
   "workspace_created",
