@@ -65,12 +65,25 @@ const GOODBYE_TIMEOUT_MS = 2000;
  * listens there; the returned client is not registered yet.
  *
  * @example
- * ```ts ignore
- * import { connect } from "./client.ts";
- * const client = await connect({ socket: "/tmp/srv-demo/srv.sock" });
- * await client.register({ kind: "tool" });
- * console.log((await client.ping()).version);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect } from "@srv/srv/client";
+ * import { listenUnix, Server } from "@srv/srv/server";
+ *
+ * // An in-process server on a temporary socket, so the example runs.
+ * const socket = `${Deno.makeTempDirSync()}/srv.sock`;
+ * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
+ * const server = new Server({ identity });
+ * const served = server.serve(listenUnix(socket));
+ *
+ * const client = await connect({ socket });
+ * const registered = await client.register({ kind: "tool" });
+ * assert.equal(registered.instance_id, identity.instanceId);
+ * const pong = await client.ping(7);
+ * assert.equal(pong.nonce, 7);
  * await client.close();
+ * await server.shutdown();
+ * await served;
  * ```
  */
 export async function connect(options: ConnectOptions = {}): Promise<SrvClient> {

@@ -15,15 +15,26 @@ import type { ErrorCode, ErrorEvent } from "../core/protocol.ts";
  * event's version for a broadcast one.
  *
  * @example
- * ```ts ignore
- * import { connect, SrvError } from "../../mod.ts";
- * const client = await connect();
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, SrvError } from "@srv/srv/client";
+ * import { listenUnix, Server } from "@srv/srv/server";
+ *
+ * // An in-process server on a temporary socket, so the example runs.
+ * const socket = `${Deno.makeTempDirSync()}/srv.sock`;
+ * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
+ * const server = new Server({ identity });
+ * const served = server.serve(listenUnix(socket));
+ *
+ * const client = await connect({ socket, reconnect: false });
  * await client.register({ kind: "tool" });
- * try {
- *   await client.createTab("no-such-workspace", "shell");
- * } catch (e) {
- *   if (e instanceof SrvError) console.log(e.code, e.message); // invalid_command CreateTab: workspace not found: …
- * }
+ * await assert.rejects(
+ *   client.command({ cmd: "create_tab", workspace_id: "no-such-workspace", name: "shell" }),
+ *   SrvError,
+ * );
+ * await client.close();
+ * await server.shutdown();
+ * await served;
  * ```
  */
 export class SrvError extends Error {
@@ -70,13 +81,12 @@ export class ConnectionLostError extends Error {
  * left by a dead server (connection refused), or no permission to use it.
  *
  * @example
- * ```ts ignore
- * import { connect, UnreachableError } from "../../mod.ts";
- * try {
- *   await connect({ socket: "/tmp/nowhere/srv.sock" });
- * } catch (e) {
- *   if (e instanceof UnreachableError) console.log(e.path, e.message);
- * }
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, UnreachableError } from "@srv/srv/client";
+ *
+ * const socket = `${Deno.makeTempDirSync()}/nowhere.sock`;
+ * await assert.rejects(connect({ socket }), (e) => e instanceof UnreachableError && e.path === socket);
  * ```
  */
 export class UnreachableError extends Error {

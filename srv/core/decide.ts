@@ -46,11 +46,13 @@ export interface ReducerContext {
  *
  * @example
  * ```ts
- * import { decide } from "./decide.ts";
- * import { initialState } from "./state.ts";
+ * import assert from "node:assert/strict";
+ * import { decide, initialState } from "@srv/srv";
+ *
  * const ctx = { registeredPid: null, newId: () => crypto.randomUUID() };
- * decide(initialState(), { cmd: "ping", nonce: 7 }, ctx);
- * // [{ event: "pong", nonce: 7, version: 1 }]
+ * assert.deepEqual(decide(initialState(), { cmd: "ping", nonce: 7 }, ctx), [
+ *   { event: "pong", nonce: 7, version: 1 },
+ * ]);
  * ```
  */
 export function decide(

@@ -122,13 +122,15 @@ const LF = 0x0a;
  *
  * @example
  * ```ts
- * import { EventLog } from "./event_log.ts";
+ * import assert from "node:assert/strict";
+ * import { EventLog } from "@srv/srv/core";
+ *
  * const log = new EventLog(2);
  * log.append({ version: 1, json: '{"event":"pong","nonce":1,"version":1}' });
  * log.append({ version: 2, json: '{"event":"pong","nonce":2,"version":2}' });
  * log.append({ version: 3, json: '{"event":"pong","nonce":3,"version":3}' });
- * log.eventsSince(0).map((e) => e.version); // [2, 3]
- * log.isTruncated(0); // true: version 1 is gone
+ * assert.deepEqual(log.eventsSince(0).map((e) => e.version), [2, 3]);
+ * assert.equal(log.isTruncated(0), true); // version 1 is gone
  * ```
  */
 export class EventLog implements EventHistory {

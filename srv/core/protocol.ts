@@ -16,9 +16,12 @@ export const U64_MAX: bigint = (1n << 64n) - 1n;
  *
  * @example
  * ```ts
- * import { decodeCommand } from "./codec.ts";
+ * import assert from "node:assert/strict";
+ * import { decodeCommand } from "@srv/srv";
+ *
  * const r = decodeCommand('{"cmd":"ping","nonce":18446744073709551615}');
- * if (r.ok && r.command.cmd === "ping") console.log(typeof r.command.nonce); // "bigint"
+ * assert(r.ok && r.command.cmd === "ping");
+ * assert.equal(r.command.nonce, 18446744073709551615n);
  * ```
  */
 export type U64 = number | bigint;
@@ -517,8 +520,18 @@ const UNLOGGED: ReadonlySet<EventName> = new Set<EventName>([
  *
  * @example
  * ```ts
- * import { isLogged } from "./protocol.ts";
- * isLogged({ event: "pong", nonce: 1, version: 3 }); // true
+ * import assert from "node:assert/strict";
+ * import { type Event, isLogged } from "@srv/srv";
+ *
+ * assert.equal(isLogged({ event: "pong", nonce: 1, version: 3 }), true);
+ * const refusal: Event = {
+ *   event: "error",
+ *   code: "not_registered",
+ *   message: "Ping before Register",
+ *   fatal: false,
+ *   version: 0,
+ * };
+ * assert.equal(isLogged(refusal), false);
  * ```
  */
 export function isLogged(event: Event): event is LoggedEvent {

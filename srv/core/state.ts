@@ -75,8 +75,10 @@ export interface State {
  *
  * @example
  * ```ts
- * import { initialState } from "./state.ts";
- * initialState().eventVersion; // 0
+ * import assert from "node:assert/strict";
+ * import { initialState } from "@srv/srv";
+ *
+ * assert.equal(initialState().eventVersion, 0);
  * ```
  */
 export function initialState(): State {
@@ -106,8 +108,10 @@ export type SnapshotView = Omit<SrvSnapshotEvent, "event" | "version">;
  *
  * @example
  * ```ts
- * import { initialState, snapshotOf } from "./state.ts";
- * snapshotOf(initialState()).workspaces; // []
+ * import assert from "node:assert/strict";
+ * import { initialState, snapshotOf } from "@srv/srv";
+ *
+ * assert.deepEqual(snapshotOf(initialState()).workspaces, []);
  * ```
  */
 export function snapshotOf(state: State): SnapshotView {
@@ -150,9 +154,11 @@ export function snapshotOf(state: State): SnapshotView {
  *
  * @example
  * ```ts
- * import { initialState, snapshotOf, stateFromSnapshot } from "./state.ts";
+ * import assert from "node:assert/strict";
+ * import { initialState, snapshotOf, stateFromSnapshot } from "@srv/srv";
+ *
  * const mirror = stateFromSnapshot({ ...snapshotOf(initialState()), version: 7 });
- * mirror.eventVersion; // 7
+ * assert.equal(mirror.eventVersion, 7);
  * ```
  */
 export function stateFromSnapshot(

@@ -47,15 +47,19 @@ export interface OpenEndpoint {
  * `FILE_FLAG_FIRST_PIPE_INSTANCE`) is an `in_use` {@linkcode EndpointError}.
  *
  * @example
- * ```ts ignore
- * import { openEndpoint } from "./open_endpoint.ts";
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openEndpoint } from "@srv/srv/server";
+ *
  * const endpoint = await openEndpoint({
- *   path: "/run/user/1000/srv/srv.sock",
+ *   path: `${Deno.makeTempDirSync()}/srv/srv.sock`,
  *   transport: "auto",
  *   os: Deno.build.os,
- *   uid: 1000,
+ *   uid: Deno.uid(),
  * });
- * // ... serve endpoint.listener ...
+ * assert.equal(endpoint.transport, "unix"); // on Windows the path must be a pipe name
+ * // ... serve endpoint.listener, then:
+ * endpoint.listener.close();
  * endpoint.release();
  * ```
  */

@@ -70,14 +70,17 @@ function isUnpatchedRegistered(event: ReducerEvent): event is RegisteredEvent {
  * on every connection until {@linkcode Server.shutdown}.
  *
  * @example
- * ```ts ignore
- * import { Server } from "./server.ts";
- * import { listenUnix } from "../transport/unix.ts";
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { listenUnix, Server } from "@srv/srv/server";
+ *
+ * const socket = `${Deno.makeTempDirSync()}/srv.sock`;
  * const server = new Server({
  *   identity: { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() },
  * });
- * const done = server.serve(listenUnix("/tmp/srv-demo/srv.sock"));
- * // ... later
+ * const done = server.serve(listenUnix(socket));
+ * assert.equal(server.state.lifecycle, "starting"); // until the first client registers
+ * // ... clients connect to `socket`; later:
  * await server.shutdown();
  * await done;
  * ```

@@ -38,9 +38,14 @@ export type EndpointSource = "flag" | "SRV_SOCKET" | "AGENTMUX_SRV_PIPE_PATH" | 
  *
  * @example
  * ```ts
- * import { resolveEndpoint } from "./endpoint.ts";
- * resolveEndpoint({ env: { XDG_RUNTIME_DIR: "/run/user/1000" }, os: "linux", uid: 1000, dataDir: "" });
- * // { path: "/run/user/1000/srv/srv.sock", source: "default" }
+ * import assert from "node:assert/strict";
+ * import { resolveEndpoint } from "@srv/srv/server";
+ *
+ * const env = { XDG_RUNTIME_DIR: "/run/user/1000" };
+ * assert.deepEqual(resolveEndpoint({ env, os: "linux", uid: 1000, dataDir: "" }), {
+ *   path: "/run/user/1000/srv/srv.sock",
+ *   source: "default",
+ * });
  * ```
  */
 export function resolveEndpoint(inputs: EndpointInputs): { path: string; source: EndpointSource } {
@@ -60,8 +65,13 @@ export function resolveEndpoint(inputs: EndpointInputs): { path: string; source:
  *
  * @example
  * ```ts
- * import { defaultEndpoint } from "./endpoint.ts";
- * defaultEndpoint({ env: {}, os: "darwin", uid: 501, dataDir: "" }); // "/tmp/srv-501/srv.sock"
+ * import assert from "node:assert/strict";
+ * import { defaultEndpoint } from "@srv/srv/server";
+ *
+ * assert.equal(
+ *   defaultEndpoint({ env: {}, os: "darwin", uid: 501, dataDir: "" }),
+ *   "/tmp/srv-501/srv.sock",
+ * );
  * ```
  */
 export function defaultEndpoint(inputs: Omit<EndpointInputs, "flag">): string {
@@ -84,9 +94,13 @@ function joinPath(...parts: string[]): string {
  *
  * @example
  * ```ts
- * import { pipeNameForDataDir } from "./endpoint.ts";
- * pipeNameForDataDir("C:\\Users\\Alice\\AppData\\Local\\srv");
- * // "\\\\.\\pipe\\srv-655e8c0e64fe8d45\\srv-command"
+ * import assert from "node:assert/strict";
+ * import { pipeNameForDataDir } from "@srv/srv/server";
+ *
+ * assert.equal(
+ *   pipeNameForDataDir("C:\\Users\\Alice\\AppData\\Local\\srv"),
+ *   "\\\\.\\pipe\\srv-655e8c0e64fe8d45\\srv-command",
+ * );
  * ```
  */
 export function pipeNameForDataDir(dataDir: string): string {
@@ -139,10 +153,14 @@ export interface DataDirEnv {
  *
  * @example
  * ```ts
- * import { defaultDataDir } from "./endpoint.ts";
- * defaultDataDir({ HOME: "/home/alice" }, "linux"); // "/home/alice/.local/state/srv"
- * defaultDataDir({ LOCALAPPDATA: "C:\\Users\\Alice\\AppData\\Local" }, "windows");
- * // "C:\\Users\\Alice\\AppData\\Local\\srv"
+ * import assert from "node:assert/strict";
+ * import { defaultDataDir } from "@srv/srv/server";
+ *
+ * assert.equal(defaultDataDir({ HOME: "/home/alice" }, "linux"), "/home/alice/.local/state/srv");
+ * assert.equal(
+ *   defaultDataDir({ LOCALAPPDATA: "C:\\Users\\Alice\\AppData\\Local" }, "windows"),
+ *   "C:\\Users\\Alice\\AppData\\Local\\srv",
+ * );
  * ```
  */
 export function defaultDataDir(env: DataDirEnv, os: typeof Deno.build.os): string | null {
