@@ -30,21 +30,37 @@ import type {
 
 /** The events each domain command can cause (an `error` rejects instead). */
 export interface CommandEventMap {
+  /** `create_workspace` causes `workspace_created`. */
   create_workspace: WorkspaceCreatedEvent;
+  /** `delete_workspace` causes `workspace_deleted`. */
   delete_workspace: WorkspaceDeletedEvent;
+  /** `rename_workspace` causes `workspace_renamed`. */
   rename_workspace: WorkspaceRenamedEvent;
+  /** `create_tab` causes `tab_created`, and `active_tab_changed` for a workspace's first tab. */
   create_tab: TabCreatedEvent | ActiveTabChangedEvent;
+  /** `delete_tab` causes `tab_deleted`, and `active_tab_changed` when it was the active one. */
   delete_tab: TabDeletedEvent | ActiveTabChangedEvent;
+  /** `rename_tab` causes `tab_renamed`. */
   rename_tab: TabRenamedEvent;
+  /** `set_active_tab` causes `active_tab_changed`. */
   set_active_tab: ActiveTabChangedEvent;
+  /** `reorder_tab` causes `tab_reordered` (none when the tab is already there). */
   reorder_tab: TabReorderedEvent;
+  /** `reorder_tabs_bulk` causes `tabs_reordered_bulk`. */
   reorder_tabs_bulk: TabsReorderedBulkEvent;
+  /** `move_tab` causes `tab_moved`. */
   move_tab: TabMovedEvent;
+  /** `create_block` causes `block_created`. */
   create_block: BlockCreatedEvent;
+  /** `delete_block` causes `block_deleted`. */
   delete_block: BlockDeletedEvent;
+  /** `move_block` causes `block_moved`. */
   move_block: BlockMovedEvent;
+  /** `update_workspace_meta` causes `workspace_meta_updated`. */
   update_workspace_meta: WorkspaceMetaUpdatedEvent;
+  /** `update_tab_meta` causes `tab_meta_updated`. */
   update_tab_meta: TabMetaUpdatedEvent;
+  /** `update_block_meta` causes `block_meta_updated`. */
   update_block_meta: BlockMetaUpdatedEvent;
 }
 

@@ -38,12 +38,16 @@ import type { ErrorCode, ErrorEvent } from "../core/protocol.ts";
  * ```
  */
 export class SrvError extends Error {
+  /** The refusal's code. */
   readonly code: ErrorCode;
+  /** Whether the server closed the connection after it. */
   readonly fatal: boolean;
+  /** The error event's version: 0 when it was private. */
   readonly version: number;
   /** The error event as the server sent it. */
   readonly event: ErrorEvent;
 
+  /** Wraps the `error` event the server sent. */
   constructor(event: ErrorEvent) {
     super(event.message);
     this.name = "SrvError";
@@ -70,6 +74,7 @@ export class SrvError extends Error {
  * ```
  */
 export class ConnectionLostError extends Error {
+  /** Made by the client when the connection drops with a command in flight. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConnectionLostError";
@@ -93,6 +98,7 @@ export class UnreachableError extends Error {
   /** The endpoint that was tried. */
   readonly path: string;
 
+  /** Made by {@linkcode connect} when nothing answers at `path`. */
   constructor(path: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "UnreachableError";
@@ -112,6 +118,7 @@ export class UnreachableError extends Error {
  * ```
  */
 export class ProtocolError extends Error {
+  /** Made by the client when the peer breaks the protocol. */
   constructor(message: string) {
     super(message);
     this.name = "ProtocolError";

@@ -33,6 +33,7 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
  * ```
  */
 export class LineSplitter {
+  /** Longest line accepted, in bytes without its newline. */
   readonly maxLineBytes: number;
   #parts: Uint8Array[] = [];
   #partBytes = 0;
@@ -40,6 +41,7 @@ export class LineSplitter {
   /** What a callback's `false` left undelivered, in order: whole lines as text, or raw bytes. */
   #held: (string | Uint8Array)[] = [];
 
+  /** A longer line stops the splitter: {@linkcode LineSplitter.overflowed} turns true. */
   constructor(maxLineBytes: number = DEFAULT_MAX_LINE_BYTES) {
     if (!Number.isInteger(maxLineBytes) || maxLineBytes < 1) {
       throw new RangeError(`maxLineBytes must be a positive integer, got ${maxLineBytes}`);

@@ -16,7 +16,9 @@ import type { State } from "./state.ts";
 
 /** What {@linkcode update} returns. */
 export interface UpdateResult {
+  /** The state after the events. */
   readonly state: State;
+  /** What the command caused, in order; each already has its version. */
   readonly events: ReducerEvent[];
 }
 

@@ -32,7 +32,9 @@ export type SessionStep =
 
 /** The kind and pid a connection registered with. */
 export interface SessionIdentity {
+  /** The kind it registered as. */
   readonly kind: ClientKind;
+  /** The pid it registered with. */
   readonly pid: number;
 }
 

@@ -141,7 +141,9 @@ function joinPath(dir: string, file: string): string {
 export class DurableEventLog implements EventHistory {
   /** Path of the SQLite database file. */
   readonly path: string;
+  /** Most logged events kept on disk. */
   readonly retainEvents: number;
+  /** Most bytes of logged events kept on disk. */
   readonly retainBytes: number;
   readonly #db: DatabaseSync;
   readonly #lock: Deno.FsFile;

@@ -20,8 +20,11 @@ export type TransportChoice = typeof TRANSPORTS[number];
 
 /** What {@linkcode openEndpoint} needs. */
 export interface OpenEndpointOptions {
+  /** The socket path or pipe name. */
   readonly path: string;
+  /** Which transport to use; `auto` picks by platform. */
   readonly transport: TransportChoice;
+  /** The platform, which decides socket or named pipe. */
   readonly os: typeof Deno.build.os;
   /** The user id that must own the socket directory (Unix); null skips the check. */
   readonly uid: number | null;
@@ -29,6 +32,7 @@ export interface OpenEndpointOptions {
 
 /** A listening endpoint and how to give it back. */
 export interface OpenEndpoint {
+  /** Accepts the connections. */
   readonly listener: Listener;
   /** The transport actually used. */
   readonly transport: "unix" | "node";

@@ -86,13 +86,21 @@ function isUnpatchedRegistered(event: ReducerEvent): event is RegisteredEvent {
  * ```
  */
 export class Server {
+  /** Who this server is. */
   readonly identity: ServerIdentity;
+  /** Where logged events go. */
   readonly history: EventHistory;
+  /** The store's path, shown as `server_info.store`; null in memory. */
   readonly storePath: string | null;
+  /** Longest line a connection may send. */
   readonly maxLineBytes: number;
+  /** Most open connections; one more is refused. */
   readonly maxConnections: number;
+  /** The tree's size caps. */
   readonly limits: Limits;
+  /** Most bytes of one `event_list` reply. */
   readonly maxReplyBytes: number;
+  /** How long a connection may stay unregistered, in ms. */
   readonly registerTimeoutMs: number;
   readonly #hub: Hub;
   readonly #clients = new Map<Peer, Client>();
@@ -124,6 +132,7 @@ export class Server {
   #stopping = false;
   #failed = false;
 
+  /** Builds a server; it accepts nothing until {@linkcode Server.serve}. */
   constructor(options: ServerOptions) {
     this.identity = options.identity;
     // The ring need not hold more bytes than one reply can carry.

@@ -11,9 +11,13 @@ import { posix, win32 } from "node:path";
 
 /** The environment variables endpoint resolution reads. */
 export interface EndpointEnv {
+  /** The endpoint to use, ahead of every default. */
   SRV_SOCKET?: string;
+  /** The host's pipe path, used when `SRV_SOCKET` is unset. */
   AGENTMUX_SRV_PIPE_PATH?: string;
+  /** Where the per-user socket goes on Unix when set (`$XDG_RUNTIME_DIR/srv/srv.sock`). */
   XDG_RUNTIME_DIR?: string;
+  /** Otherwise the socket is `$TMPDIR/srv-<uid>/srv.sock` (`/tmp` when unset). */
   TMPDIR?: string;
 }
 
@@ -21,7 +25,9 @@ export interface EndpointEnv {
 export interface EndpointInputs {
   /** The `--socket` flag, if given. */
   flag?: string;
+  /** The variables resolution reads. */
   env: EndpointEnv;
+  /** The platform. */
   os: typeof Deno.build.os;
   /** The user id (Unix); used in the `<tmpdir>/srv-<uid>` fallback. */
   uid: number | null;
@@ -136,9 +142,13 @@ export function canonicalForHash(path: string, os: typeof Deno.build.os): string
 
 /** The environment variables {@linkcode defaultDataDir} reads. */
 export interface DataDirEnv {
+  /** Base of the data dir on Linux and the BSDs when set and absolute. */
   XDG_STATE_HOME?: string;
+  /** The home directory: the data dir's base on macOS, the fallback elsewhere on Unix. */
   HOME?: string;
+  /** Base of the data dir on Windows. */
   LOCALAPPDATA?: string;
+  /** The profile directory, the data dir's fallback base on Windows. */
   USERPROFILE?: string;
 }
 
