@@ -68,13 +68,22 @@ const GOODBYE_TIMEOUT_MS = 2000;
  * ```ts
  * import assert from "node:assert/strict";
  * import { connect } from "@srv/srv/client";
- * import { listenUnix, Server } from "@srv/srv/server";
+ * import { openEndpoint, Server } from "@srv/srv/server";
  *
- * // An in-process server on a temporary socket, so the example runs.
- * const socket = `${Deno.makeTempDirSync()}/srv.sock`;
+ * // An in-process server, so the example runs.
+ * // Its endpoint: a named pipe on Windows, a socket file elsewhere.
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/srv.sock`;
+ * const endpoint = await openEndpoint({
+ *   path: socket,
+ *   transport: "auto",
+ *   os: Deno.build.os,
+ *   uid: null,
+ * });
  * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
  * const server = new Server({ identity });
- * const served = server.serve(listenUnix(socket));
+ * const served = server.serve(endpoint.listener);
  *
  * const client = await connect({ socket });
  * const registered = await client.register({ kind: "tool" });
@@ -84,6 +93,7 @@ const GOODBYE_TIMEOUT_MS = 2000;
  * await client.close();
  * await server.shutdown();
  * await served;
+ * endpoint.release();
  * ```
  */
 export async function connect(options: ConnectOptions = {}): Promise<SrvClient> {

@@ -18,13 +18,22 @@ import type { ErrorCode, ErrorEvent } from "../core/protocol.ts";
  * ```ts
  * import assert from "node:assert/strict";
  * import { connect, SrvError } from "@srv/srv/client";
- * import { listenUnix, Server } from "@srv/srv/server";
+ * import { openEndpoint, Server } from "@srv/srv/server";
  *
- * // An in-process server on a temporary socket, so the example runs.
- * const socket = `${Deno.makeTempDirSync()}/srv.sock`;
+ * // An in-process server, so the example runs.
+ * // Its endpoint: a named pipe on Windows, a socket file elsewhere.
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/srv.sock`;
+ * const endpoint = await openEndpoint({
+ *   path: socket,
+ *   transport: "auto",
+ *   os: Deno.build.os,
+ *   uid: null,
+ * });
  * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
  * const server = new Server({ identity });
- * const served = server.serve(listenUnix(socket));
+ * const served = server.serve(endpoint.listener);
  *
  * const client = await connect({ socket, reconnect: false });
  * await client.register({ kind: "tool" });
@@ -35,6 +44,7 @@ import type { ErrorCode, ErrorEvent } from "../core/protocol.ts";
  * await client.close();
  * await server.shutdown();
  * await served;
+ * endpoint.release();
  * ```
  */
 export class SrvError extends Error {
@@ -90,7 +100,9 @@ export class ConnectionLostError extends Error {
  * import assert from "node:assert/strict";
  * import { connect, UnreachableError } from "@srv/srv/client";
  *
- * const socket = `${Deno.makeTempDirSync()}/nowhere.sock`;
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-nowhere-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/nowhere.sock`;
  * await assert.rejects(connect({ socket }), (e) => e instanceof UnreachableError && e.path === socket);
  * ```
  */

@@ -12,7 +12,9 @@
  * import assert from "node:assert/strict";
  * import { connect, UnreachableError } from "@srv/srv/client";
  *
- * const socket = `${Deno.makeTempDirSync()}/none.sock`;
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-nowhere-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/nowhere.sock`;
  * await assert.rejects(connect({ socket, reconnect: false }), UnreachableError);
  * ```
  *

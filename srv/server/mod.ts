@@ -5,17 +5,26 @@
  * transports underneath it. This entry point loads `node:sqlite`; a script
  * that only talks to a server wants `@srv/srv/client`.
  *
- * @example Serve in this process on a temporary socket and ping it
+ * @example Serve in this process on a fresh endpoint and ping it
  * ```ts
  * import assert from "node:assert/strict";
  * import { connect } from "@srv/srv/client";
- * import { listenUnix, Server } from "@srv/srv/server";
+ * import { openEndpoint, Server } from "@srv/srv/server";
  *
- * const socket = `${Deno.makeTempDirSync()}/srv.sock`;
+ * // A fresh endpoint: a named pipe on Windows, a socket file elsewhere.
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/srv.sock`;
+ * const endpoint = await openEndpoint({
+ *   path: socket,
+ *   transport: "auto",
+ *   os: Deno.build.os,
+ *   uid: null,
+ * });
  * const server = new Server({
  *   identity: { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() },
  * });
- * const done = server.serve(listenUnix(socket));
+ * const done = server.serve(endpoint.listener);
  * const client = await connect({ socket, reconnect: false });
  * await client.register({ kind: "tool" });
  * const pong = await client.ping();
@@ -23,6 +32,7 @@
  * await client.close();
  * await server.shutdown();
  * await done;
+ * endpoint.release();
  * ```
  *
  * @module

@@ -56,12 +56,14 @@ export interface OpenEndpoint {
  * import { openEndpoint } from "@srv/srv/server";
  *
  * const endpoint = await openEndpoint({
- *   path: `${Deno.makeTempDirSync()}/srv/srv.sock`,
+ *   path: Deno.build.os === "windows"
+ *     ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *     : `${Deno.makeTempDirSync()}/srv/srv.sock`,
  *   transport: "auto",
  *   os: Deno.build.os,
- *   uid: Deno.uid(),
+ *   uid: Deno.uid(), // null on Windows
  * });
- * assert.equal(endpoint.transport, "unix"); // on Windows the path must be a pipe name
+ * assert.equal(endpoint.transport, Deno.build.os === "windows" ? "node" : "unix");
  * // ... serve endpoint.listener, then:
  * endpoint.listener.close();
  * endpoint.release();

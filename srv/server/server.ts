@@ -72,17 +72,27 @@ function isUnpatchedRegistered(event: ReducerEvent): event is RegisteredEvent {
  * @example
  * ```ts
  * import assert from "node:assert/strict";
- * import { listenUnix, Server } from "@srv/srv/server";
+ * import { openEndpoint, Server } from "@srv/srv/server";
  *
- * const socket = `${Deno.makeTempDirSync()}/srv.sock`;
+ * // A fresh endpoint: a named pipe on Windows, a socket file elsewhere.
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/srv.sock`;
+ * const endpoint = await openEndpoint({
+ *   path: socket,
+ *   transport: "auto",
+ *   os: Deno.build.os,
+ *   uid: null,
+ * });
  * const server = new Server({
  *   identity: { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() },
  * });
- * const done = server.serve(listenUnix(socket));
+ * const done = server.serve(endpoint.listener);
  * assert.equal(server.state.lifecycle, "starting"); // until the first client registers
  * // ... clients connect to `socket`; later:
  * await server.shutdown();
  * await done;
+ * endpoint.release();
  * ```
  */
 export class Server {
