@@ -74,13 +74,36 @@ export class SrvError extends Error {
  * find out before sending it again.
  *
  * @example
- * ```ts ignore
- * import { ConnectionLostError } from "../../mod.ts";
- * try {
- *   await client.createWorkspace("main");
- * } catch (e) {
- *   if (e instanceof ConnectionLostError) console.log("outcome unknown:", e.message);
- * }
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConnectionLostError, connect } from "@srv/srv/client";
+ * import { openEndpoint, Server } from "@srv/srv/server";
+ *
+ * // An in-process server, so the example runs.
+ * // Its endpoint: a named pipe on Windows, a socket file elsewhere.
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/srv.sock`;
+ * const endpoint = await openEndpoint({
+ *   path: socket,
+ *   transport: "auto",
+ *   os: Deno.build.os,
+ *   uid: null,
+ * });
+ * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
+ * const server = new Server({ identity });
+ * const served = server.serve(endpoint.listener);
+ *
+ * const client = await connect({ socket, reconnect: false });
+ * await client.register({ kind: "tool" });
+ * await server.shutdown(); // the server goes away under the client
+ * await served;
+ * await assert.rejects(
+ *   client.command({ cmd: "create_workspace", name: "main" }),
+ *   ConnectionLostError,
+ * );
+ * await client.close();
+ * endpoint.release();
  * ```
  */
 export class ConnectionLostError extends Error {
