@@ -1,80 +1,90 @@
 /**
- * srv: a local IPC state server. This module is the library API: the wire
- * protocol types and codec, the pure reducer (decide/evolve), the event log,
- * the per-connection session, the server itself with its transports, and
- * the client for scripts (`connect`).
+ * srv: a local IPC state server. This entry point is what a script author or
+ * a reducer author reaches for: the command and event unions of the wire
+ * protocol, the codec, the state and its snapshot, the pure reducer
+ * (`decide`, `evolve`, `update`), and the client (`connect`, `SrvClient`, its
+ * errors) with `formatTree`.
  *
- * Everything but the server and transports works without any socket:
+ * Three more entry points carry the rest:
+ * - `@srv/srv/core`: every command and event type, the event ring, `Session`
+ *   and `LineSplitter`: the pure pieces a server or another client is built
+ *   from.
+ * - `@srv/srv/client`: the client alone, with its option types; it loads no
+ *   server code and no `node:sqlite`.
+ * - `@srv/srv/server`: `Server`, `DurableEventLog`, `openEndpoint` and the
+ *   transports.
  *
- * @example
+ * @example Fold commands into state with the pure reducer, no socket needed
  * ```ts
- * import { EventLog, initialState, Session, update } from "./mod.ts";
+ * import assert from "node:assert/strict";
+ * import { formatTree, initialState, update } from "@srv/srv";
  *
- * const session = new Session();
- * const log = new EventLog();
+ * let ids = 0;
+ * const ctx = { registeredPid: 7, newId: () => `id-${++ids}` };
  * let state = initialState();
- * const step = session.receiveLine('{"cmd":"register","kind":"tool","pid":7,"version":"1"}');
- * if (step.kind === "reduce") {
- *   const result = update(state, step.command, { registeredPid: null, newId: () => crypto.randomUUID() });
- *   state = result.state;
- *   session.afterReduce(step.command, result.events);
- *   for (const e of result.events) log.append({ version: e.version, json: JSON.stringify(e) });
- * }
- * state.lifecycle; // "running"
+ * const created = update(state, { cmd: "create_workspace", name: "main" }, ctx);
+ * state = created.state;
+ * assert.deepEqual(created.events.map((e) => e.event), ["workspace_created"]);
+ * state = update(state, { cmd: "create_tab", workspace_id: "id-1", name: "logs" }, ctx).state;
+ * assert.match(formatTree(state), /logs/);
  * ```
  *
  * @module
  */
 
-export * from "./srv/core/protocol.ts";
+export type {
+  ClientKind,
+  Command,
+  DomainCommand,
+  DomainEvent,
+  ErrorCode,
+  Event,
+  EventName,
+  Json,
+  JsonObject,
+  LifecyclePhase,
+  LoggedEvent,
+  QueryCommand,
+  ReducerCommand,
+  U64,
+} from "./srv/core/protocol.ts";
+export { isLogged } from "./srv/core/protocol.ts";
 export {
-  COMMAND_NAMES,
   type CommandEventMap,
-  commandShapeAccepts,
   DOMAIN_EVENT_NAMES,
   type DomainEventName,
-  isJsonObject,
-  isLauncherCommandName,
-  type RegisteredCommandName,
 } from "./srv/core/command_schema.ts";
-export * from "./srv/core/codec.ts";
+export {
+  decodeCommand,
+  decodeEvent,
+  type DecodeEventResult,
+  type DecodeResult,
+  encodeCommand,
+  encodeEvent,
+  parseJson,
+} from "./srv/core/codec.ts";
 export * from "./srv/core/state.ts";
-export * from "./srv/core/reducer.ts";
 export {
   decide,
   type LauncherIdentity,
   type ReducerContext,
   type ReducerEvent,
 } from "./srv/core/decide.ts";
-export * from "./srv/core/evolve.ts";
-export * from "./srv/core/merge_patch.ts";
-export * from "./srv/core/limits.ts";
-export * from "./srv/core/event_log.ts";
-export * from "./srv/core/session.ts";
-export * from "./srv/core/line_splitter.ts";
-export * from "./srv/server/peer.ts";
-export * from "./srv/server/hub.ts";
-export * from "./srv/server/server.ts";
-export * from "./srv/server/server_options.ts";
-export * from "./srv/transport/endpoint.ts";
-export * from "./srv/server/socket_claim.ts";
-export { EndpointError } from "./srv/transport/transport.ts";
-export * from "./srv/server/durable_event_log.ts";
-export {
-  STORE_APPLICATION_ID,
-  STORE_SCHEMA_VERSION,
-  StoreError,
-} from "./srv/server/_store_schema.ts";
-export * from "./srv/server/lock_file.ts";
-export * from "./srv/cli/exit_code.ts";
-export * from "./srv/version.ts";
-export * from "./srv/client/client.ts";
-export * from "./srv/client/options.ts";
-export { defaultClientSocket, dialEndpoint } from "./srv/client/dial.ts";
+export { evolve } from "./srv/core/evolve.ts";
+export * from "./srv/core/reducer.ts";
+export { connect, SrvClient } from "./srv/client/client.ts";
+export type {
+  ClientStatus,
+  ConnectOptions,
+  ReconnectOptions,
+  RegisterOptions,
+} from "./srv/client/options.ts";
 export type { EventsOptions, StreamItem } from "./srv/client/_event_subscription.ts";
-export * from "./srv/client/errors.ts";
-export * from "./srv/client/format_tree.ts";
-export type * from "./srv/transport/transport.ts";
-export { listenUnix, UnixConnection } from "./srv/transport/unix.ts";
-export * from "./srv/transport/node_net.ts";
-export * from "./srv/server/open_endpoint.ts";
+export {
+  ConnectionLostError,
+  ProtocolError,
+  SrvError,
+  UnreachableError,
+} from "./srv/client/errors.ts";
+export { formatTree } from "./srv/client/format_tree.ts";
+export { SRV_VERSION } from "./srv/version.ts";

@@ -12,7 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { LineSplitter } from "../mod.ts";
+import { LineSplitter } from "@srv/srv/core";
 
 const encoder = new TextEncoder();
 const READ_BUFFER = 64 * 1024;

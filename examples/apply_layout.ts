@@ -29,14 +29,8 @@
 // deno-lint-ignore-file no-console
 
 import { parseArgs } from "node:util";
-import {
-  connect,
-  type Json,
-  type JsonObject,
-  SrvError,
-  type TabCreatedEvent,
-  UnreachableError,
-} from "../mod.ts";
+import { connect, SrvError, UnreachableError } from "@srv/srv/client";
+import type { Json, JsonObject, TabCreatedEvent } from "@srv/srv/core";
 
 interface BlockLayout {
   meta?: Json;

@@ -27,7 +27,7 @@ import {
   formatTree,
   type State,
   stateFromSnapshot,
-} from "../mod.ts";
+} from "@srv/srv";
 
 const TREE_EVENTS: ReadonlySet<string> = new Set(DOMAIN_EVENT_NAMES);
 

@@ -74,12 +74,35 @@ function versionBefore(v: U64): U64 {
  * listens there; the returned client is not registered yet.
  *
  * @example
- * ```ts ignore
- * import { connect } from "./client.ts";
- * const client = await connect({ socket: "/tmp/srv-demo/srv.sock" });
- * await client.register({ kind: "tool" });
- * console.log((await client.ping()).version);
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect } from "@srv/srv/client";
+ * import { openEndpoint, Server } from "@srv/srv/server";
+ *
+ * // An in-process server, so the example runs.
+ * // Its endpoint: a named pipe on Windows, a socket file elsewhere.
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/srv.sock`;
+ * const endpoint = await openEndpoint({
+ *   path: socket,
+ *   transport: "auto",
+ *   os: Deno.build.os,
+ *   uid: null,
+ * });
+ * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
+ * const server = new Server({ identity });
+ * const served = server.serve(endpoint.listener);
+ *
+ * const client = await connect({ socket });
+ * const registered = await client.register({ kind: "tool" });
+ * assert.equal(registered.instance_id, identity.instanceId);
+ * const pong = await client.ping(7);
+ * assert.equal(pong.nonce, 7);
  * await client.close();
+ * await server.shutdown();
+ * await served;
+ * endpoint.release();
  * ```
  */
 export async function connect(options: ConnectOptions = {}): Promise<SrvClient> {
@@ -102,14 +125,51 @@ export async function connect(options: ConnectOptions = {}): Promise<SrvClient> 
  * reconnects wait for it.
  *
  * @example
- * ```ts ignore
- * import { connect } from "./client.ts";
- * const client = await connect();
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, SrvError } from "@srv/srv/client";
+ * import { openEndpoint, Server } from "@srv/srv/server";
+ *
+ * // An in-process server, so the example runs.
+ * // Its endpoint: a named pipe on Windows, a socket file elsewhere.
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/srv.sock`;
+ * const endpoint = await openEndpoint({
+ *   path: socket,
+ *   transport: "auto",
+ *   os: Deno.build.os,
+ *   uid: null,
+ * });
+ * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
+ * const server = new Server({ identity });
+ * const served = server.serve(endpoint.listener);
+ *
+ * const client = await connect({ socket });
  * await client.register({ kind: "tool" });
- * for await (const item of client.events({ since: 0 })) {
- *   if (item.type === "event") console.log(item.event.version, item.event.event);
- *   else console.log("resynced from a snapshot at", item.snapshot.version);
+ * const stream = client.events({ since: 0 }); // replay from the start, then live
+ *
+ * const [created] = await client.command({ cmd: "create_workspace", name: "main" });
+ * assert.equal(created.event, "workspace_created");
+ * await assert.rejects(
+ *   client.command({ cmd: "rename_tab", tab_id: "no-such-tab", name: "x" }),
+ *   SrvError,
+ * );
+ * const reply = await client.send({ cmd: "rename_tab", tab_id: "no-such-tab", name: "x" });
+ * assert.equal(reply.error?.code, "invalid_command"); // errors as values
+ *
+ * const seen: string[] = [];
+ * for await (const item of stream) {
+ *   if (item.type === "event") seen.push(item.event.event);
+ *   if (seen.includes("workspace_created")) break;
  * }
+ * assert.deepEqual(seen.slice(0, 3), ["process_spawned", "lifecycle_phase_changed", "registered"]);
+ * assert.equal((await client.snapshot()).workspaces[0][1], "main");
+ *
+ * await client.close();
+ * await server.shutdown();
+ * await served;
+ * endpoint.release();
  * ```
  */
 export class SrvClient implements AsyncDisposable {

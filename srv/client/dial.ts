@@ -22,9 +22,14 @@ import { UnreachableError } from "./errors.ts";
  * `srv serve` (`$SRV_SOCKET`, `$AGENTMUX_SRV_PIPE_PATH`, then the default).
  *
  * @example
- * ```ts ignore
- * import { defaultClientSocket } from "./dial.ts";
- * console.log(defaultClientSocket()); // e.g. /run/user/1000/srv/srv.sock
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { defaultClientSocket } from "@srv/srv/client";
+ *
+ * Deno.env.set("SRV_SOCKET", "/tmp/srv-example/srv.sock");
+ * assert.equal(defaultClientSocket(), "/tmp/srv-example/srv.sock");
+ * Deno.env.delete("SRV_SOCKET");
+ * assert.ok(defaultClientSocket()); // the per-user default, e.g. /run/user/1000/srv/srv.sock
  * ```
  */
 export function defaultClientSocket(): string {

@@ -15,24 +15,49 @@ import type { ErrorCode, ErrorEvent } from "../core/protocol.ts";
  * event's version for a broadcast one.
  *
  * @example
- * ```ts ignore
- * import { connect, SrvError } from "../../mod.ts";
- * const client = await connect();
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, SrvError } from "@srv/srv/client";
+ * import { openEndpoint, Server } from "@srv/srv/server";
+ *
+ * // An in-process server, so the example runs.
+ * // Its endpoint: a named pipe on Windows, a socket file elsewhere.
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/srv.sock`;
+ * const endpoint = await openEndpoint({
+ *   path: socket,
+ *   transport: "auto",
+ *   os: Deno.build.os,
+ *   uid: null,
+ * });
+ * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
+ * const server = new Server({ identity });
+ * const served = server.serve(endpoint.listener);
+ *
+ * const client = await connect({ socket, reconnect: false });
  * await client.register({ kind: "tool" });
- * try {
- *   await client.command({ cmd: "create_tab", workspace_id: "no-such-workspace", name: "shell" });
- * } catch (e) {
- *   if (e instanceof SrvError) console.log(e.code, e.message); // invalid_command CreateTab: workspace not found: …
- * }
+ * await assert.rejects(
+ *   client.command({ cmd: "create_tab", workspace_id: "no-such-workspace", name: "shell" }),
+ *   SrvError,
+ * );
+ * await client.close();
+ * await server.shutdown();
+ * await served;
+ * endpoint.release();
  * ```
  */
 export class SrvError extends Error {
+  /** The refusal's code. */
   readonly code: ErrorCode;
+  /** Whether the server closed the connection after it. */
   readonly fatal: boolean;
+  /** The error event's version: 0 when it was private. */
   readonly version: number;
   /** The error event as the server sent it. */
   readonly event: ErrorEvent;
 
+  /** Wraps the `error` event the server sent. */
   constructor(event: ErrorEvent) {
     super(event.message);
     this.name = "SrvError";
@@ -49,16 +74,40 @@ export class SrvError extends Error {
  * find out before sending it again.
  *
  * @example
- * ```ts ignore
- * import { ConnectionLostError } from "../../mod.ts";
- * try {
- *   await client.command({ cmd: "create_workspace", name: "main" });
- * } catch (e) {
- *   if (e instanceof ConnectionLostError) console.log("outcome unknown:", e.message);
- * }
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { ConnectionLostError, connect } from "@srv/srv/client";
+ * import { openEndpoint, Server } from "@srv/srv/server";
+ *
+ * // An in-process server, so the example runs.
+ * // Its endpoint: a named pipe on Windows, a socket file elsewhere.
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/srv.sock`;
+ * const endpoint = await openEndpoint({
+ *   path: socket,
+ *   transport: "auto",
+ *   os: Deno.build.os,
+ *   uid: null,
+ * });
+ * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
+ * const server = new Server({ identity });
+ * const served = server.serve(endpoint.listener);
+ *
+ * const client = await connect({ socket, reconnect: false });
+ * await client.register({ kind: "tool" });
+ * await server.shutdown(); // the server goes away under the client
+ * await served;
+ * await assert.rejects(
+ *   client.command({ cmd: "create_workspace", name: "main" }),
+ *   ConnectionLostError,
+ * );
+ * await client.close();
+ * endpoint.release();
  * ```
  */
 export class ConnectionLostError extends Error {
+  /** Made by the client when the connection drops with a command in flight. */
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "ConnectionLostError";
@@ -70,19 +119,21 @@ export class ConnectionLostError extends Error {
  * left by a dead server (connection refused), or no permission to use it.
  *
  * @example
- * ```ts ignore
- * import { connect, UnreachableError } from "../../mod.ts";
- * try {
- *   await connect({ socket: "/tmp/nowhere/srv.sock" });
- * } catch (e) {
- *   if (e instanceof UnreachableError) console.log(e.path, e.message);
- * }
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { connect, UnreachableError } from "@srv/srv/client";
+ *
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-nowhere-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/nowhere.sock`;
+ * await assert.rejects(connect({ socket }), (e) => e instanceof UnreachableError && e.path === socket);
  * ```
  */
 export class UnreachableError extends Error {
   /** The endpoint that was tried. */
   readonly path: string;
 
+  /** Made by {@linkcode connect} when nothing answers at `path`. */
   constructor(path: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "UnreachableError";
@@ -102,6 +153,7 @@ export class UnreachableError extends Error {
  * ```
  */
 export class ProtocolError extends Error {
+  /** Made by the client when the peer breaks the protocol. */
   constructor(message: string) {
     super(message);
     this.name = "ProtocolError";

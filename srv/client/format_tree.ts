@@ -23,9 +23,10 @@ function metaText(meta: Json): string {
  *
  * @example
  * ```ts
- * import { formatTree } from "./format_tree.ts";
- * import { stateFromSnapshot } from "../core/state.ts";
- * formatTree(stateFromSnapshot({
+ * import assert from "node:assert/strict";
+ * import { formatTree, stateFromSnapshot } from "@srv/srv";
+ *
+ * const tree = formatTree(stateFromSnapshot({
  *   lifecycle: "running",
  *   workspaces: [["w1", "main"]],
  *   tabs: [["t1", "w1", "shell"]],
@@ -36,9 +37,10 @@ function metaText(meta: Json): string {
  *   meta: { workspaces: { w1: {} }, tabs: { t1: {} }, blocks: { b1: { kind: "term" } } },
  *   version: 9,
  * }));
- * // workspace main (w1)
- * //   * tab shell (t1)
- * //       block b1 {"kind":"term"}
+ * assert.equal(
+ *   tree,
+ *   'workspace main (w1)\n  * tab shell (t1)\n      block b1 {"kind":"term"}',
+ * );
  * ```
  */
 export function formatTree(state: State): string {

@@ -51,6 +51,7 @@ export interface ConnectOptions {
 
 /** What {@linkcode SrvClient.register} sends. */
 export interface RegisterOptions {
+  /** What kind of client this is (`register.kind`). */
   readonly kind: ClientKind;
   /** Default: this process's pid. */
   readonly pid?: number;

@@ -169,9 +169,13 @@ const META_KEYS: ReadonlySet<string> = new Set(["meta", "meta_patch"]);
  *
  * @example
  * ```ts
- * import { parseJson } from "./codec.ts";
- * parseJson('{"nonce":18446744073709551615,"meta":{"n":18446744073709551615}}');
- * // { nonce: 18446744073709551615n, meta: { n: 18446744073709552000 } }
+ * import assert from "node:assert/strict";
+ * import { parseJson } from "@srv/srv";
+ *
+ * assert.deepEqual(
+ *   parseJson('{"nonce":18446744073709551615,"meta":{"n":18446744073709551615}}'),
+ *   { nonce: 18446744073709551615n, meta: { n: 18446744073709552000 } },
+ * );
  * ```
  */
 export function parseJson(text: string): unknown {
@@ -206,9 +210,14 @@ function describeFailure(error: { path: (string | number)[]; value: unknown; mes
  *
  * @example
  * ```ts
- * import { decodeCommand } from "./codec.ts";
- * decodeCommand('{"cmd":"ping","nonce":7}'); // { ok: true, command: { cmd: "ping", nonce: 7 } }
- * decodeCommand('{"cmd":"fly"}'); // { ok: false, reason: "unknown command `fly`" }
+ * import assert from "node:assert/strict";
+ * import { decodeCommand } from "@srv/srv";
+ *
+ * assert.deepEqual(decodeCommand('{"cmd":"ping","nonce":7}'), {
+ *   ok: true,
+ *   command: { cmd: "ping", nonce: 7 },
+ * });
+ * assert.deepEqual(decodeCommand('{"cmd":"fly"}'), { ok: false, reason: "unknown command `fly`" });
  * ```
  */
 export function decodeCommand(line: string): DecodeResult {
@@ -280,9 +289,13 @@ function rawBigints(value: unknown): unknown {
  *
  * @example
  * ```ts
- * import { encodeEvent } from "./codec.ts";
- * encodeEvent({ event: "pong", nonce: 18446744073709551615n, version: 2 });
- * // '{"event":"pong","nonce":18446744073709551615,"version":2}'
+ * import assert from "node:assert/strict";
+ * import { encodeEvent } from "@srv/srv";
+ *
+ * assert.equal(
+ *   encodeEvent({ event: "pong", nonce: 18446744073709551615n, version: 2 }),
+ *   '{"event":"pong","nonce":18446744073709551615,"version":2}',
+ * );
  * ```
  */
 export function encodeEvent(event: Event | Command): string {
@@ -308,8 +321,10 @@ export function encodeEvent(event: Event | Command): string {
  *
  * @example
  * ```ts
- * import { encodeCommand } from "./codec.ts";
- * encodeCommand({ cmd: "ping", nonce: 1 }); // '{"cmd":"ping","nonce":1}'
+ * import assert from "node:assert/strict";
+ * import { encodeCommand } from "@srv/srv";
+ *
+ * assert.equal(encodeCommand({ cmd: "ping", nonce: 1 }), '{"cmd":"ping","nonce":1}');
  * ```
  */
 export function encodeCommand(command: Command): string {
@@ -504,8 +519,12 @@ function badNestedVersion(value: Record<string, unknown>): string | null {
  *
  * @example
  * ```ts
- * import { decodeEvent } from "./codec.ts";
- * decodeEvent('{"event":"pong","nonce":1,"version":4}');
+ * import assert from "node:assert/strict";
+ * import { decodeEvent } from "@srv/srv";
+ *
+ * const r = decodeEvent('{"event":"pong","nonce":1,"version":4}');
+ * assert(r.ok && r.event.event === "pong");
+ * assert.equal(r.event.nonce, 1);
  * ```
  */
 export function decodeEvent(line: string): DecodeEventResult {

@@ -35,8 +35,11 @@ export type ReducerEvent = LoggedEvent | ErrorEvent | SrvSnapshotEvent;
  * its version and this run's instance id.
  */
 export interface LauncherIdentity {
+  /** The server's process id (`registered.launcher_pid`). */
   readonly pid: number;
+  /** The server's version (`registered.launcher_version`). */
   readonly version: string;
+  /** Fresh for every server start (`registered.instance_id`). */
   readonly instanceId: string;
 }
 
@@ -72,11 +75,13 @@ export interface ReducerContext {
  *
  * @example
  * ```ts
- * import { decide } from "./decide.ts";
- * import { initialState } from "./state.ts";
+ * import assert from "node:assert/strict";
+ * import { decide, initialState } from "@srv/srv";
+ *
  * const ctx = { registeredPid: null, newId: () => crypto.randomUUID() };
- * decide(initialState(), { cmd: "ping", nonce: 7 }, ctx);
- * // [{ event: "pong", nonce: 7, version: 1 }]
+ * assert.deepEqual(decide(initialState(), { cmd: "ping", nonce: 7 }, ctx), [
+ *   { event: "pong", nonce: 7, version: 1 },
+ * ]);
  * ```
  */
 export function decide(

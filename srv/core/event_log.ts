@@ -12,6 +12,7 @@ import type { State } from "./state.ts";
 
 /** One logged event: its version and the exact JSON line that was broadcast. */
 export interface LogEntry {
+  /** The event's version. */
   readonly version: number;
   /** Compact JSON of the event, without the trailing newline. */
   readonly json: string;
@@ -28,6 +29,7 @@ export interface LogEntry {
  * byte budget (so the reply must say `truncated`).
  */
 export interface LogEntries extends Array<LogEntry> {
+  /** True when older entries after `since` were left out to fit the byte budget. */
   cut?: boolean;
   /**
    * The same events as UTF-8 when the history holds them so (the memory
@@ -102,7 +104,7 @@ export const DEFAULT_RING_CAPACITY = 4096;
  * bound 4,096 events of 390 KB each (`reorder_tabs_bulk` of 10,000 tabs)
  * held 1.6 GB of ring, 3.2 GB of RSS.
  */
-export const DEFAULT_RING_BYTES = DEFAULT_MAX_REPLY_BYTES;
+export const DEFAULT_RING_BYTES: number = DEFAULT_MAX_REPLY_BYTES;
 
 /** Bytes of one shared storage block of the ring. */
 const BLOCK_BYTES = 256 * 1024;
@@ -122,16 +124,19 @@ const LF = 0x0a;
  *
  * @example
  * ```ts
- * import { EventLog } from "./event_log.ts";
+ * import assert from "node:assert/strict";
+ * import { EventLog } from "@srv/srv/core";
+ *
  * const log = new EventLog(2);
  * log.append({ version: 1, json: '{"event":"pong","nonce":1,"version":1}' });
  * log.append({ version: 2, json: '{"event":"pong","nonce":2,"version":2}' });
  * log.append({ version: 3, json: '{"event":"pong","nonce":3,"version":3}' });
- * log.eventsSince(0).map((e) => e.version); // [2, 3]
- * log.isTruncated(0); // true: version 1 is gone
+ * assert.deepEqual(log.eventsSince(0).map((e) => e.version), [2, 3]);
+ * assert.equal(log.isTruncated(0), true); // version 1 is gone
  * ```
  */
 export class EventLog implements EventHistory {
+  /** Most events retained; older ones drop off. */
   readonly capacity: number;
   /** Most bytes of lines (UTF-8, with their newline) retained; the newest event always is. */
   readonly maxBytes: number;
@@ -156,6 +161,7 @@ export class EventLog implements EventHistory {
   static readonly #encoder = new TextEncoder();
   static readonly #decoder = new TextDecoder();
 
+  /** Keeps at most `capacity` events and `maxBytes` bytes of their lines. */
   constructor(capacity: number = DEFAULT_RING_CAPACITY, maxBytes: number = DEFAULT_RING_BYTES) {
     if (!Number.isInteger(capacity) || capacity < 1) {
       throw new RangeError(`ring capacity must be a positive integer, got ${capacity}`);

@@ -29,12 +29,16 @@ export const MAX_EXITED_PROCESSES = 1024;
  *
  * @example
  * ```ts
- * import { evolve } from "./evolve.ts";
- * import { initialState } from "./state.ts";
+ * import assert from "node:assert/strict";
+ * import { evolve, initialState } from "@srv/srv";
+ *
  * const s = evolve(initialState(), {
- *   event: "workspace_created", workspace_id: "w1", name: "main", version: 1,
+ *   event: "workspace_created",
+ *   workspace_id: "w1",
+ *   name: "main",
+ *   version: 1,
  * });
- * s.workspaces.get("w1")?.name; // "main"
+ * assert.equal(s.workspaces.get("w1")?.name, "main");
  * ```
  */
 export function evolve(state: State, event: ReducerEvent): State {

@@ -20,8 +20,11 @@ export interface Limits {
   readonly maxNameBytes: number;
   /** Compact JSON bytes of one entity's `meta`, after its patch. */
   readonly maxMetaBytes: number;
+  /** Most workspaces at once. */
   readonly maxWorkspaces: number;
+  /** Most tabs at once, over all workspaces. */
   readonly maxTabs: number;
+  /** Most blocks at once, over all tabs. */
   readonly maxBlocks: number;
   /** Every name and every meta together, as JSON writes them ({@linkcode nameBytes}, {@linkcode jsonBytes}). */
   readonly maxStateBytes: number;

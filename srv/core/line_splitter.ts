@@ -20,16 +20,20 @@ export const DEFAULT_MAX_LINE_BYTES = 1024 * 1024;
  *
  * @example
  * ```ts
- * import { LineSplitter } from "./line_splitter.ts";
+ * import assert from "node:assert/strict";
+ * import { LineSplitter } from "@srv/srv/core";
+ *
  * const split = new LineSplitter(1024);
  * const lines: string[] = [];
  * const text = new TextDecoder();
- * split.push(new TextEncoder().encode('{"a":1}\r\n{"b"'), (l) => lines.push(text.decode(l)));
- * split.push(new TextEncoder().encode(':2}\n'), (l) => lines.push(text.decode(l)));
- * lines; // ['{"a":1}', '{"b":2}']
+ * const onLine = (line: Uint8Array) => void lines.push(text.decode(line));
+ * split.push(new TextEncoder().encode('{"a":1}\r\n{"b"'), onLine);
+ * split.push(new TextEncoder().encode(':2}\n'), onLine);
+ * assert.deepEqual(lines, ['{"a":1}', '{"b":2}']);
  * ```
  */
 export class LineSplitter {
+  /** Longest line accepted, in bytes without its newline. */
   readonly maxLineBytes: number;
   #parts: Uint8Array[] = [];
   #partBytes = 0;
@@ -37,6 +41,7 @@ export class LineSplitter {
   /** What a callback's `false` left undelivered, in order: whole lines as text, or raw bytes. */
   #held: (string | Uint8Array)[] = [];
 
+  /** A longer line stops the splitter: {@linkcode LineSplitter.overflowed} turns true. */
   constructor(maxLineBytes: number = DEFAULT_MAX_LINE_BYTES) {
     if (!Number.isInteger(maxLineBytes) || maxLineBytes < 1) {
       throw new RangeError(`maxLineBytes must be a positive integer, got ${maxLineBytes}`);
@@ -88,10 +93,12 @@ export class LineSplitter {
    *
    * @example
    * ```ts
-   * import { LineSplitter } from "./line_splitter.ts";
+   * import assert from "node:assert/strict";
+   * import { LineSplitter } from "@srv/srv/core";
+   *
    * const lines: (string | Uint8Array)[] = [];
    * new LineSplitter(64).pushText(new TextEncoder().encode("a\r\nb\nc"), (l) => void lines.push(l));
-   * lines; // ["a", "b"] ("c" waits for its newline)
+   * assert.deepEqual(lines, ["a", "b"]); // "c" waits for its newline
    * ```
    */
   pushText(chunk: Uint8Array, onLine: (line: string | Uint8Array) => boolean | void): boolean {
@@ -110,13 +117,16 @@ export class LineSplitter {
    *
    * @example
    * ```ts
-   * import { LineSplitter } from "./line_splitter.ts";
+   * import assert from "node:assert/strict";
+   * import { LineSplitter } from "@srv/srv/core";
+   *
    * const split = new LineSplitter(64);
    * const lines: (string | Uint8Array)[] = [];
+   * // Returning false asks the splitter to hold the next line until resume().
    * split.pushText(new TextEncoder().encode("a\nb\n"), (l) => lines.push(l) < 1);
-   * split.holding; // true: "b" is held
+   * assert.equal(split.holding, true);
    * split.resume((l) => void lines.push(l));
-   * lines; // ["a", "b"]
+   * assert.deepEqual(lines, ["a", "b"]);
    * ```
    */
   resume(onLine: (line: string | Uint8Array) => boolean | void): boolean {

@@ -15,8 +15,10 @@ import type { Json, JsonObject } from "./protocol.ts";
  *
  * @example
  * ```ts
- * import { mergePatch } from "./merge_patch.ts";
- * mergePatch({ a: 1, b: { c: 2 } }, { a: null, b: { d: 3 } }); // { b: { c: 2, d: 3 } }
+ * import assert from "node:assert/strict";
+ * import { mergePatch } from "@srv/srv/core";
+ *
+ * assert.deepEqual(mergePatch({ a: 1, b: { c: 2 } }, { a: null, b: { d: 3 } }), { b: { c: 2, d: 3 } });
  * ```
  */
 export function mergePatch(target: Json, patch: Json): Json {

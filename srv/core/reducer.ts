@@ -16,7 +16,9 @@ import type { State } from "./state.ts";
 
 /** What {@linkcode update} returns. */
 export interface UpdateResult {
+  /** The state after the events. */
   readonly state: State;
+  /** What the command caused, in order; each already has its version. */
   readonly events: ReducerEvent[];
 }
 
@@ -27,16 +29,17 @@ export interface UpdateResult {
  *
  * @example
  * ```ts
- * import { update } from "./reducer.ts";
- * import { initialState } from "./state.ts";
+ * import assert from "node:assert/strict";
+ * import { initialState, update } from "@srv/srv";
+ *
  * const ctx = { registeredPid: null, newId: () => crypto.randomUUID() };
  * const { state, events } = update(
  *   initialState(),
  *   { cmd: "register", kind: "host", pid: 100, version: "1.0" },
  *   ctx,
  * );
- * state.lifecycle; // "running"
- * events.length; // 3
+ * assert.equal(state.lifecycle, "running");
+ * assert.equal(events.length, 3);
  * ```
  */
 export function update(

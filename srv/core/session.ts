@@ -32,7 +32,9 @@ export type SessionStep =
 
 /** The kind and pid a connection registered with. */
 export interface SessionIdentity {
+  /** The kind it registered as. */
   readonly kind: ClientKind;
+  /** The pid it registered with. */
   readonly pid: number;
 }
 
@@ -54,13 +56,23 @@ const NOT_REGISTERED: Partial<Record<Command["cmd"], string>> = {
  *
  * @example
  * ```ts
- * import { Session } from "./session.ts";
+ * import assert from "node:assert/strict";
+ * import { Session } from "@srv/srv/core";
+ *
  * const s = new Session();
- * s.receiveLine('{"cmd":"ping","nonce":1}');
- * // { kind: "reply", event: { event: "error", code: "not_registered",
- * //   message: "Ping before Register", fatal: false, version: 0 }, close: false }
- * s.receiveLine('{"cmd":"register","kind":"tool","pid":42,"version":"1"}');
- * // { kind: "reduce", command: { cmd: "register", ... } }
+ * assert.deepEqual(s.receiveLine('{"cmd":"ping","nonce":1}'), {
+ *   kind: "reply",
+ *   event: {
+ *     event: "error",
+ *     code: "not_registered",
+ *     message: "Ping before Register",
+ *     fatal: false,
+ *     version: 0,
+ *   },
+ *   close: false,
+ * });
+ * const step = s.receiveLine('{"cmd":"register","kind":"tool","pid":42,"version":"1"}');
+ * assert.equal(step.kind, "reduce");
  * ```
  */
 export class Session {

@@ -18,49 +18,69 @@ import { measure } from "./limits.ts";
 
 /** What srv knows about a client process. */
 export interface ProcessRecord {
+  /** The kind it registered as. */
   readonly kind: ClientKind;
   /** `running` until its goodbye (explicit or synthetic), then `exited`. */
   readonly status: "running" | "exited";
   /** Exit code once exited; srv always records 0. */
   readonly exitCode: number | null;
+  /** The version string it registered with. */
   readonly clientVersion: string;
 }
 
 /** A workspace: an ordered list of tabs, one of them active. */
 export interface Workspace {
+  /** The workspace's id. */
   readonly id: string;
+  /** Its name. */
   readonly name: string;
+  /** Its tabs, in order. */
   readonly tabIds: readonly string[];
+  /** Its active tab; null when it has none. */
   readonly activeTabId: string | null;
+  /** Its metadata (a JSON object). */
   readonly meta: JsonObject;
 }
 
 /** A tab: an ordered list of blocks, inside one workspace. */
 export interface Tab {
+  /** The tab's id. */
   readonly id: string;
+  /** The workspace that holds it. */
   readonly workspaceId: string;
+  /** Its name. */
   readonly name: string;
+  /** Its blocks, in order. */
   readonly blockIds: readonly string[];
+  /** Its metadata (a JSON object). */
   readonly meta: JsonObject;
 }
 
 /** A block, inside one tab; its metadata may be any JSON value. */
 export interface Block {
+  /** The block's id. */
   readonly id: string;
+  /** The tab that holds it. */
   readonly tabId: string;
+  /** Its metadata (any JSON). */
   readonly meta: Json;
 }
 
 /** Everything the reducer decides on. */
 export interface State {
+  /** The server's lifecycle phase. */
   readonly lifecycle: LifecyclePhase;
+  /** Every client process that registered, by pid. */
   readonly processes: ReadonlyMap<number, ProcessRecord>;
   /** Version of the newest event the reducer issued (0 before the first). */
   readonly eventVersion: number;
   /** `client_id` the next successful `register` gets (first is 1). */
   readonly nextClientId: number;
+  /** Every workspace, by id. */
   readonly workspaces: ReadonlyMap<string, Workspace>;
+  /** Every tab, by id. */
   readonly tabs: ReadonlyMap<string, Tab>;
+  /** Every block, by id. */
   readonly blocks: ReadonlyMap<string, Block>;
   /**
    * UTF-8 bytes of every name plus compact JSON bytes of every meta: what
@@ -75,8 +95,10 @@ export interface State {
  *
  * @example
  * ```ts
- * import { initialState } from "./state.ts";
- * initialState().eventVersion; // 0
+ * import assert from "node:assert/strict";
+ * import { initialState } from "@srv/srv";
+ *
+ * assert.equal(initialState().eventVersion, 0);
  * ```
  */
 export function initialState(): State {
@@ -106,8 +128,10 @@ export type SnapshotView = Omit<SrvSnapshotEvent, "event" | "version">;
  *
  * @example
  * ```ts
- * import { initialState, snapshotOf } from "./state.ts";
- * snapshotOf(initialState()).workspaces; // []
+ * import assert from "node:assert/strict";
+ * import { initialState, snapshotOf } from "@srv/srv";
+ *
+ * assert.deepEqual(snapshotOf(initialState()).workspaces, []);
  * ```
  */
 export function snapshotOf(state: State): SnapshotView {
@@ -150,9 +174,11 @@ export function snapshotOf(state: State): SnapshotView {
  *
  * @example
  * ```ts
- * import { initialState, snapshotOf, stateFromSnapshot } from "./state.ts";
+ * import assert from "node:assert/strict";
+ * import { initialState, snapshotOf, stateFromSnapshot } from "@srv/srv";
+ *
  * const mirror = stateFromSnapshot({ ...snapshotOf(initialState()), version: 7 });
- * mirror.eventVersion; // 7
+ * assert.equal(mirror.eventVersion, 7);
  * ```
  */
 export function stateFromSnapshot(

@@ -18,7 +18,9 @@ export const STORE_APPLICATION_ID = 0x73727631;
 export const STORE_SCHEMA_VERSION = 2;
 /** The store cannot be used; the message names the path and the reason. */
 export class StoreError extends Error {
+  /** The store's path. */
   readonly path: string;
+  /** A store problem at `path`. */
   constructor(path: string, message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = "StoreError";

@@ -119,19 +119,31 @@ function joinPath(dir: string, file: string): string {
  * {@linkcode DurableEventLog.close} it on shutdown.
  *
  * @example
- * ```ts ignore
- * import { DurableEventLog } from "./durable_event_log.ts";
- * import { Server } from "./server.ts";
- * const { log, recovery } = await DurableEventLog.open({ dataDir: "/tmp/srv-data" });
- * const server = new Server({ identity, history: log, initialState: recovery.state, storePath: log.path });
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { DurableEventLog, Server } from "@srv/srv/server";
+ *
+ * const dataDir = `${Deno.makeTempDirSync()}/data`;
+ * const { log, recovery } = await DurableEventLog.open({ dataDir });
+ * assert.equal(recovery.migratedFrom, 0); // a new store
+ * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
+ * const server = new Server({
+ *   identity,
+ *   history: log,
+ *   initialState: recovery.state,
+ *   storePath: log.path,
+ * });
  * // ... serve, then on shutdown:
+ * await server.shutdown();
  * log.close(server.state);
  * ```
  */
 export class DurableEventLog implements EventHistory {
   /** Path of the SQLite database file. */
   readonly path: string;
+  /** Most logged events kept on disk. */
   readonly retainEvents: number;
+  /** Most bytes of logged events kept on disk. */
   readonly retainBytes: number;
   readonly #db: DatabaseSync;
   readonly #lock: Deno.FsFile;

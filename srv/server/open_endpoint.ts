@@ -20,8 +20,11 @@ export type TransportChoice = typeof TRANSPORTS[number];
 
 /** What {@linkcode openEndpoint} needs. */
 export interface OpenEndpointOptions {
+  /** The socket path or pipe name. */
   readonly path: string;
+  /** Which transport to use; `auto` picks by platform. */
   readonly transport: TransportChoice;
+  /** The platform, which decides socket or named pipe. */
   readonly os: typeof Deno.build.os;
   /** The user id that must own the socket directory (Unix); null skips the check. */
   readonly uid: number | null;
@@ -29,6 +32,7 @@ export interface OpenEndpointOptions {
 
 /** A listening endpoint and how to give it back. */
 export interface OpenEndpoint {
+  /** Accepts the connections. */
   readonly listener: Listener;
   /** The transport actually used. */
   readonly transport: "unix" | "node";
@@ -47,15 +51,21 @@ export interface OpenEndpoint {
  * `FILE_FLAG_FIRST_PIPE_INSTANCE`) is an `in_use` {@linkcode EndpointError}.
  *
  * @example
- * ```ts ignore
- * import { openEndpoint } from "./open_endpoint.ts";
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openEndpoint } from "@srv/srv/server";
+ *
  * const endpoint = await openEndpoint({
- *   path: "/run/user/1000/srv/srv.sock",
+ *   path: Deno.build.os === "windows"
+ *     ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *     : `${Deno.makeTempDirSync()}/srv/srv.sock`,
  *   transport: "auto",
  *   os: Deno.build.os,
- *   uid: 1000,
+ *   uid: Deno.uid(), // null on Windows
  * });
- * // ... serve endpoint.listener ...
+ * assert.equal(endpoint.transport, Deno.build.os === "windows" ? "node" : "unix");
+ * // ... serve endpoint.listener, then:
+ * endpoint.listener.close();
  * endpoint.release();
  * ```
  */

@@ -42,26 +42,47 @@ const RUN_CHARS = 32 * 1024;
  * on every connection until {@linkcode Server.shutdown}.
  *
  * @example
- * ```ts ignore
- * import { Server } from "./server.ts";
- * import { listenUnix } from "../transport/unix.ts";
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { openEndpoint, Server } from "@srv/srv/server";
+ *
+ * // A fresh endpoint: a named pipe on Windows, a socket file elsewhere.
+ * const socket = Deno.build.os === "windows"
+ *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
+ *   : `${Deno.makeTempDirSync()}/srv.sock`;
+ * const endpoint = await openEndpoint({
+ *   path: socket,
+ *   transport: "auto",
+ *   os: Deno.build.os,
+ *   uid: null,
+ * });
  * const server = new Server({
  *   identity: { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() },
  * });
- * const done = server.serve(listenUnix("/tmp/srv-demo/srv.sock"));
- * // ... later
+ * const done = server.serve(endpoint.listener);
+ * assert.equal(server.state.lifecycle, "starting"); // until the first client registers
+ * // ... clients connect to `socket`; later:
  * await server.shutdown();
  * await done;
+ * endpoint.release();
  * ```
  */
 export class Server {
+  /** Who this server is. */
   readonly identity: ServerIdentity;
+  /** Where logged events go. */
   readonly history: EventHistory;
+  /** The store's path, shown as `server_info.store`; null in memory. */
   readonly storePath: string | null;
+  /** Longest line a connection may send. */
   readonly maxLineBytes: number;
+  /** Most open connections; one more is refused. */
   readonly maxConnections: number;
+  /** The tree's size caps. */
   readonly limits: Limits;
+  /** Most bytes of one `event_list` reply. */
   readonly maxReplyBytes: number;
+  /** How long a connection may stay unregistered, in ms. */
   readonly registerTimeoutMs: number;
   readonly #hub: Hub;
   readonly #clients = new Set<Client>();
@@ -79,6 +100,7 @@ export class Server {
   #stopping = false;
   #failed = false;
 
+  /** Builds a server; it accepts nothing until {@linkcode Server.serve}. */
   constructor(options: ServerOptions) {
     this.identity = options.identity;
     // The ring need not hold more bytes than one reply can carry.

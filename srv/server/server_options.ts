@@ -21,7 +21,9 @@ export const DRAIN_DEADLINE_MS = 2000;
 
 /** Who the server is: filled into `registered`, `server_info` and `event_list`. */
 export interface ServerIdentity {
+  /** The server's process id. */
   readonly pid: number;
+  /** The server's version. */
   readonly version: string;
   /** Fresh for every server start, so clients can tell a restart apart. */
   readonly instanceId: string;
@@ -29,6 +31,7 @@ export interface ServerIdentity {
 
 /** Everything a {@linkcode Server} is built from. */
 export interface ServerOptions {
+  /** Who the server is. */
   readonly identity: ServerIdentity;
   /** Where logged events go; an in-memory ring when absent. */
   readonly history?: EventHistory;
@@ -36,7 +39,9 @@ export interface ServerOptions {
   readonly initialState?: State;
   /** Shown as `server_info.store`. */
   readonly storePath?: string | null;
+  /** Longest line a connection may send, in bytes. */
   readonly maxLineBytes?: number;
+  /** Most open connections; one more is refused. */
   readonly maxConnections?: number;
   /** Size caps of the tree (PROTOCOL.md §10); each absent one is its default. */
   readonly limits?: Partial<Limits>;

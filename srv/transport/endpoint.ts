@@ -11,9 +11,13 @@ import { posix, win32 } from "node:path";
 
 /** The environment variables endpoint resolution reads. */
 export interface EndpointEnv {
+  /** The endpoint to use, ahead of every default. */
   SRV_SOCKET?: string;
+  /** The host's pipe path, used when `SRV_SOCKET` is unset. */
   AGENTMUX_SRV_PIPE_PATH?: string;
+  /** Where the per-user socket goes on Unix when set (`$XDG_RUNTIME_DIR/srv/srv.sock`). */
   XDG_RUNTIME_DIR?: string;
+  /** Otherwise the socket is `$TMPDIR/srv-<uid>/srv.sock` (`/tmp` when unset). */
   TMPDIR?: string;
 }
 
@@ -21,7 +25,9 @@ export interface EndpointEnv {
 export interface EndpointInputs {
   /** The `--socket` flag, if given. */
   flag?: string;
+  /** The variables resolution reads. */
   env: EndpointEnv;
+  /** The platform. */
   os: typeof Deno.build.os;
   /** The user id (Unix); used in the `<tmpdir>/srv-<uid>` fallback. */
   uid: number | null;
@@ -38,9 +44,14 @@ export type EndpointSource = "flag" | "SRV_SOCKET" | "AGENTMUX_SRV_PIPE_PATH" | 
  *
  * @example
  * ```ts
- * import { resolveEndpoint } from "./endpoint.ts";
- * resolveEndpoint({ env: { XDG_RUNTIME_DIR: "/run/user/1000" }, os: "linux", uid: 1000, dataDir: "" });
- * // { path: "/run/user/1000/srv/srv.sock", source: "default" }
+ * import assert from "node:assert/strict";
+ * import { resolveEndpoint } from "@srv/srv/server";
+ *
+ * const env = { XDG_RUNTIME_DIR: "/run/user/1000" };
+ * assert.deepEqual(resolveEndpoint({ env, os: "linux", uid: 1000, dataDir: "" }), {
+ *   path: "/run/user/1000/srv/srv.sock",
+ *   source: "default",
+ * });
  * ```
  */
 export function resolveEndpoint(inputs: EndpointInputs): { path: string; source: EndpointSource } {
@@ -60,8 +71,13 @@ export function resolveEndpoint(inputs: EndpointInputs): { path: string; source:
  *
  * @example
  * ```ts
- * import { defaultEndpoint } from "./endpoint.ts";
- * defaultEndpoint({ env: {}, os: "darwin", uid: 501, dataDir: "" }); // "/tmp/srv-501/srv.sock"
+ * import assert from "node:assert/strict";
+ * import { defaultEndpoint } from "@srv/srv/server";
+ *
+ * assert.equal(
+ *   defaultEndpoint({ env: {}, os: "darwin", uid: 501, dataDir: "" }),
+ *   "/tmp/srv-501/srv.sock",
+ * );
  * ```
  */
 export function defaultEndpoint(inputs: Omit<EndpointInputs, "flag">): string {
@@ -84,9 +100,13 @@ function joinPath(...parts: string[]): string {
  *
  * @example
  * ```ts
- * import { pipeNameForDataDir } from "./endpoint.ts";
- * pipeNameForDataDir("C:\\Users\\Alice\\AppData\\Local\\srv");
- * // "\\\\.\\pipe\\srv-655e8c0e64fe8d45\\srv-command"
+ * import assert from "node:assert/strict";
+ * import { pipeNameForDataDir } from "@srv/srv/server";
+ *
+ * assert.equal(
+ *   pipeNameForDataDir("C:\\Users\\Alice\\AppData\\Local\\srv"),
+ *   "\\\\.\\pipe\\srv-655e8c0e64fe8d45\\srv-command",
+ * );
  * ```
  */
 export function pipeNameForDataDir(dataDir: string): string {
@@ -122,9 +142,13 @@ export function canonicalForHash(path: string, os: typeof Deno.build.os): string
 
 /** The environment variables {@linkcode defaultDataDir} reads. */
 export interface DataDirEnv {
+  /** Base of the data dir on Linux and the BSDs when set and absolute. */
   XDG_STATE_HOME?: string;
+  /** The home directory: the data dir's base on macOS, the fallback elsewhere on Unix. */
   HOME?: string;
+  /** Base of the data dir on Windows. */
   LOCALAPPDATA?: string;
+  /** The profile directory, the data dir's fallback base on Windows. */
   USERPROFILE?: string;
 }
 
@@ -139,10 +163,14 @@ export interface DataDirEnv {
  *
  * @example
  * ```ts
- * import { defaultDataDir } from "./endpoint.ts";
- * defaultDataDir({ HOME: "/home/alice" }, "linux"); // "/home/alice/.local/state/srv"
- * defaultDataDir({ LOCALAPPDATA: "C:\\Users\\Alice\\AppData\\Local" }, "windows");
- * // "C:\\Users\\Alice\\AppData\\Local\\srv"
+ * import assert from "node:assert/strict";
+ * import { defaultDataDir } from "@srv/srv/server";
+ *
+ * assert.equal(defaultDataDir({ HOME: "/home/alice" }, "linux"), "/home/alice/.local/state/srv");
+ * assert.equal(
+ *   defaultDataDir({ LOCALAPPDATA: "C:\\Users\\Alice\\AppData\\Local" }, "windows"),
+ *   "C:\\Users\\Alice\\AppData\\Local\\srv",
+ * );
  * ```
  */
 export function defaultDataDir(env: DataDirEnv, os: typeof Deno.build.os): string | null {

@@ -254,6 +254,7 @@ export class NamedPipeConnection implements Connection {
   #wake: (() => void) | null = null;
   #writes = new Set<PendingWrite>();
 
+  /** Wraps a connected `node:net` socket. */
   constructor(socket: net.Socket) {
     this.#socket = socket;
     socket.on("data", (chunk: Uint8Array) => {

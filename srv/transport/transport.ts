@@ -34,7 +34,9 @@ export const MAX_READ_BUFFER = 64 * 1024;
 
 /** Why the endpoint cannot be used; `code` picks the exit code. */
 export class EndpointError extends Error {
+  /** `in_use`: another server has it; `unsafe`: the path failed a safety check. */
   readonly code: "in_use" | "unsafe";
+  /** An endpoint problem of the given kind. */
   constructor(code: "in_use" | "unsafe", message: string) {
     super(message);
     this.name = "EndpointError";

@@ -119,6 +119,7 @@ export class UnixConnection implements Connection {
   #buffer = new Uint8Array(MIN_READ_BUFFER);
   #closed = false;
 
+  /** Wraps an accepted or dialed Unix socket. */
   constructor(conn: Deno.Conn) {
     this.#conn = conn;
   }
