@@ -1,0 +1,383 @@
+// In-process: the server over the in-memory transport. Replays PROTOCOL.md
+// §9 and pins the routing, version and framing rules of §1, §5 and §6 as a
+// client written from the document sees them. (tests/e2e/server_test.ts
+// replays a few of these over a real socket, on each transport.)
+import assert from "node:assert/strict";
+import { withServer as withSrv } from "../_in_process.ts";
+import { SRV_VERSION } from "../../srv/version.ts";
+
+Deno.test("PROTOCOL.md §9 replayed line by line across two clients", async () => {
+  await withSrv(async (srv, connect) => {
+    const a = await connect();
+    const b = await connect();
+
+    // A→ register: every open connection sees the three events, B included.
+    await a.send('{"cmd":"register","kind":"host","pid":100,"version":"1.0"}');
+    const spawned =
+      '{"event":"process_spawned","pid":100,"kind":"host","client_version":"1.0","version":1}';
+    const running =
+      '{"event":"lifecycle_phase_changed","from":"starting","to":"running","version":2}';
+    const registeredLines: string[] = [];
+    for (const client of [a, b]) {
+      assert.equal(await client.nextLine(), spawned);
+      assert.equal(await client.nextLine(), running);
+      const line = await client.nextLine();
+      registeredLines.push(line);
+      const registered = JSON.parse(line);
+      assert.deepEqual(registered, {
+        event: "registered",
+        client_id: 1,
+        launcher_pid: srv.pid,
+        launcher_version: SRV_VERSION,
+        instance_id: srv.instance,
+        protocol: 1,
+        version: 3,
+      });
+      assert.ok(line.startsWith('{"event":"registered","client_id":1,"launcher_pid":'));
+      assert.ok(line.endsWith(',"version":3}'));
+    }
+    assert.equal(registeredLines[0], registeredLines[1], "one serialization for everyone");
+
+    // A→ get_srv_snapshot: broadcast, version 4.
+    await a.send({ cmd: "get_srv_snapshot" });
+    for (const client of [a, b]) {
+      const snap = await client.next();
+      assert.equal(snap.event, "srv_snapshot");
+      assert.equal(snap.lifecycle, "running");
+      assert.deepEqual(snap.workspaces, []);
+      assert.deepEqual(snap.tabs, []);
+      assert.deepEqual(snap.active_tabs, []);
+      assert.deepEqual(snap.blocks, []);
+      assert.equal(snap.version, 4);
+    }
+
+    // A→ get_events since 0: private, the three logged events as broadcast,
+    // version 4 (current, not bumped).
+    await a.send({ cmd: "get_events", since: 0 });
+    const list = await a.nextLine();
+    assert.equal(
+      list,
+      `{"event":"event_list","events":[${spawned},${running},${registeredLines[0]}],` +
+        `"truncated":false,"instance_id":"${srv.instance}","version":4}`,
+    );
+    assert.deepEqual(await b.drainUntilPrivateReply(), [], "event_list is private to A");
+
+    // B→ ping before register: private, version 0.
+    await b.send({ cmd: "ping", nonce: 1 });
+    assert.equal(
+      await b.nextLine(),
+      '{"event":"error","code":"not_registered","message":"Ping before Register","fatal":false,"version":0}',
+    );
+    assert.deepEqual(
+      await a.drainUntilPrivateReply(),
+      [],
+      "the not_registered error is private to B",
+    );
+
+    // B→ register pid 100 while A holds it: broadcast error, version 5.
+    await b.send('{"cmd":"register","kind":"tool","pid":100,"version":"x"}');
+    const refused =
+      '{"event":"error","code":"already_registered","message":"pid 100 is already registered with srv","fatal":false,"version":5}';
+    assert.equal(await a.nextLine(), refused);
+    assert.equal(await b.nextLine(), refused);
+
+    // A disconnects without goodbye: synthetic goodbye, broadcast.
+    await a.dispose();
+    assert.equal(await b.nextLine(), '{"event":"process_exited","pid":100,"code":0,"version":6}');
+
+    // The pid is Exited, so B may now register it (its earlier refusal left B unregistered).
+    const events = await b.register(100, "tool", "x");
+    assert.deepEqual(events.map((e) => [e.event, e.version]), [["process_spawned", 7], [
+      "registered",
+      8,
+    ]]);
+    assert.equal(events[1].client_id, 2);
+  });
+});
+
+Deno.test("event_list carries the current version without bumping it", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    await a.register(1);
+    await a.send({ cmd: "ping", nonce: 9 });
+    assert.equal((await a.next()).version, 4);
+    for (let i = 0; i < 3; i++) {
+      const list = await a.request({ cmd: "get_events", since: 3 });
+      assert.equal(list.version, 4);
+      assert.deepEqual(list.events, [{ event: "pong", nonce: 9, version: 4 }]);
+    }
+    const pong = await a.request({ cmd: "ping", nonce: 10 });
+    assert.equal(pong.version, 5, "no gap: event_list took no version");
+    assert.deepEqual((await a.request({ cmd: "get_events", since: 5 })).events, []);
+  });
+});
+
+Deno.test("goodbye: the sender and others see process_exited, then the server closes the sender", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    const b = await connect();
+    await a.register(41);
+    await b.take(3);
+    await a.send({ cmd: "goodbye" });
+    const exited = { event: "process_exited", pid: 41, code: 0, version: 4 };
+    assert.deepEqual(await a.next(), exited);
+    assert.ok(await a.closedByServer(), "connection closed after goodbye");
+    assert.deepEqual(await b.next(), exited);
+    assert.deepEqual(await b.drainUntilPrivateReply(), [], "no second process_exited");
+  });
+});
+
+Deno.test("goodbye before register is fatal: error, then close", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    assert.deepEqual(await a.request({ cmd: "goodbye" }), {
+      event: "error",
+      code: "not_registered",
+      message: "Goodbye before Register",
+      fatal: true,
+      version: 0,
+    });
+    assert.ok(await a.closedByServer());
+  });
+});
+
+Deno.test("a parse error leaves the connection usable", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    await a.register(5);
+    for (const bad of ["{not json", '{"cmd":"fly"}', '{"cmd":"ping"}', "[]"]) {
+      const e = await a.request(bad);
+      assert.equal(e.event, "error");
+      assert.equal(e.code, "invalid_command");
+      assert.equal(e.version, 0);
+      assert.equal(e.fatal, false);
+      assert.match(e.message, /^parse failed: /);
+    }
+    assert.deepEqual(await a.request({ cmd: "ping", nonce: 2 }), {
+      event: "pong",
+      nonce: 2,
+      version: 4,
+    });
+  });
+});
+
+Deno.test("a second register on one connection is a private error; the reducer is not called", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    const b = await connect();
+    await a.register(5);
+    await b.take(3);
+    assert.deepEqual(await a.request({ cmd: "register", kind: "tool", pid: 6, version: "1" }), {
+      event: "error",
+      code: "already_registered",
+      message: "Register sent twice on the same connection",
+      fatal: false,
+      version: 0,
+    });
+    assert.deepEqual(await b.drainUntilPrivateReply(), []);
+    assert.equal((await a.request({ cmd: "ping", nonce: 1 })).version, 4);
+  });
+});
+
+Deno.test("nonces up to 2^64-1 come back in pong digit for digit", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    await a.register(5);
+    for (const nonce of ["0", "9007199254740993", "18446744073709551615"]) {
+      await a.send(`{"cmd":"ping","nonce":${nonce}}`);
+      const line = await a.nextLine();
+      assert.match(line, new RegExp(`^\\{"event":"pong","nonce":${nonce},"version":\\d+\\}$`));
+    }
+  });
+});
+
+Deno.test("launcher-pipe commands: not_registered before register, broadcast refusal after", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    assert.equal(
+      (await a.request({ cmd: "report_exit", code: 1 })).message,
+      "Command before Register",
+    );
+    await a.register(5);
+    assert.deepEqual(await a.request({ cmd: "get_snapshot" }), {
+      event: "error",
+      code: "invalid_command",
+      message: "srv reducer does not accept: get_snapshot",
+      fatal: false,
+      version: 4,
+    });
+  });
+});
+
+Deno.test("CRLF endings, blank lines and a batch of lines in one write all work", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    await a.writeRaw(
+      new TextEncoder().encode(
+        '\r\n   \n{"cmd":"register","kind":"tool","pid":9,"version":"v"}\r\n\n{"cmd":"ping","nonce":1}\r\n{"cmd":"ping","nonce":2}\n',
+      ),
+    );
+    const events = await a.take(5);
+    assert.deepEqual(events.map((e) => e.event), [
+      "process_spawned",
+      "lifecycle_phase_changed",
+      "registered",
+      "pong",
+      "pong",
+    ]);
+    assert.deepEqual(events.map((e) => e.version), [1, 2, 3, 4, 5]);
+  });
+});
+
+Deno.test("invalid UTF-8 gets a private invalid_command and the connection stays open", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    await a.register(5);
+    await a.writeRaw(new Uint8Array([0x7b, 0x22, 0xc3, 0x28, 0x22, 0x7d, 0x0a]));
+    const e = await a.next();
+    assert.equal(e.code, "invalid_command");
+    assert.equal(e.version, 0);
+    assert.equal(e.fatal, false);
+    assert.equal((await a.request({ cmd: "ping", nonce: 1 })).event, "pong");
+  });
+});
+
+Deno.test("the line cap closes only the offender, and its pid gets a synthetic goodbye", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    const b = await connect();
+    await a.register(70);
+    await b.take(3);
+    await b.register(71);
+    await a.take(2);
+    await a.send(`{"cmd":"ping","nonce":1,"pad":"${"x".repeat(2000)}"}`);
+    const e = await a.next();
+    assert.equal(e.event, "error");
+    assert.equal(e.code, "invalid_command");
+    assert.equal(e.fatal, true);
+    assert.equal(e.version, 0);
+    assert.ok(await a.closedByServer());
+    assert.deepEqual(await b.next(), { event: "process_exited", pid: 70, code: 0, version: 6 });
+    assert.deepEqual(await b.request({ cmd: "ping", nonce: 3 }), {
+      event: "pong",
+      nonce: 3,
+      version: 7,
+    });
+  }, { flags: ["--memory", "--max-line-bytes", "1024"] });
+});
+
+Deno.test("past --max-connections a new connection gets a fatal error and is closed", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    const b = await connect();
+    await a.register(1);
+    await b.take(3);
+    await b.register(2);
+    await a.take(2);
+    const c = await connect();
+    const e = await c.next();
+    assert.equal(e.code, "invalid_command");
+    assert.equal(e.fatal, true);
+    assert.equal(e.version, 0);
+    assert.match(e.message, /too many connections \(limit 2\)/);
+    assert.ok(await c.closedByServer());
+    assert.equal(
+      (await b.request({ cmd: "ping", nonce: 1 })).event,
+      "pong",
+      "existing ones still served",
+    );
+    await a.next();
+    // Once b is gone (its synthetic goodbye proves the server saw it), a slot is free again.
+    await b.dispose();
+    assert.deepEqual(await a.next(), { event: "process_exited", pid: 2, code: 0, version: 7 });
+    assert.equal((await a.request({ cmd: "get_server_info" })).connections, 1);
+    const d = await connect();
+    assert.equal((await d.request({ cmd: "ping", nonce: 1 })).code, "not_registered");
+  }, { flags: ["--memory", "--max-connections", "2"] });
+});
+
+Deno.test(
+  "a last line without \\n before the client shuts down writing is still served",
+  {},
+  async () => {
+    await withSrv(async (_srv, connect) => {
+      const a = await connect();
+      await a.writeRaw(
+        new TextEncoder().encode('{"cmd":"register","kind":"tool","pid":3,"version":"1"}'),
+      );
+      await a.closeWrite();
+      assert.deepEqual((await a.take(3)).map((e) => e.event), [
+        "process_spawned",
+        "lifecycle_phase_changed",
+        "registered",
+      ]);
+      assert.deepEqual(await a.next(), { event: "process_exited", pid: 3, code: 0, version: 4 });
+      assert.ok(await a.closedByServer());
+    });
+  },
+);
+
+Deno.test("get_server_info answers privately with version 0", async () => {
+  await withSrv(async (srv, connect) => {
+    const a = await connect();
+    await a.register(1);
+    const info = await a.request({ cmd: "get_server_info" });
+    assert.equal(info.event, "server_info");
+    assert.equal(info.pid, srv.pid);
+    assert.equal(info.server_version, SRV_VERSION);
+    assert.equal(info.instance_id, srv.instance);
+    assert.equal(info.connections, 1);
+    assert.equal(info.event_version, 3);
+    assert.deepEqual(info.log, { oldest: 1, newest: 3, retained: 3 });
+    assert.equal(info.store, null);
+    assert.deepEqual(info.last_command, { cmd: "register", first: 1, last: 3 });
+    assert.equal(info.version, 0);
+    assert.ok(info.uptime_ms >= 0);
+  });
+});
+
+Deno.test("server_info.last_command names this connection's last reduced command and its versions", async () => {
+  await withSrv(async (_srv, connect) => {
+    const a = await connect();
+    const b = await connect();
+    await a.register(1);
+    await b.register(2);
+    await b.drainUntilPrivateReply();
+    assert.deepEqual((await a.drainUntilPrivateReply()).map((e) => e.version), [4, 5]);
+    assert.deepEqual((await a.request({ cmd: "get_server_info" })).last_command, {
+      cmd: "register",
+      first: 1,
+      last: 3,
+    });
+    const ws = await b.request({ cmd: "create_workspace", name: "w" });
+    await a.next(); // b's workspace_created
+    // a's command emits two events; b's command (another connection) does not count.
+    await a.send({ cmd: "create_tab", workspace_id: ws.workspace_id, name: "t" });
+    const [created, active] = await a.take(2);
+    assert.deepEqual([created.event, active.event], ["tab_created", "active_tab_changed"]);
+    await b.send({ cmd: "create_workspace", name: "other" });
+    await a.next();
+    // A parse error and a query are not reduced: last_command stays.
+    await a.send("#not json");
+    assert.equal((await a.next()).code, "invalid_command");
+    await a.send({ cmd: "get_events", since: 0 });
+    assert.equal((await a.next()).event, "event_list");
+    assert.deepEqual((await a.request({ cmd: "get_server_info" })).last_command, {
+      cmd: "create_tab",
+      first: created.version,
+      last: active.version,
+    });
+    // A command that changes nothing reports no versions.
+    await a.send({ cmd: "delete_block", tab_id: created.tab_id, block_id: "nope" });
+    assert.deepEqual((await a.request({ cmd: "get_server_info" })).last_command, {
+      cmd: "delete_block",
+      first: null,
+      last: null,
+    });
+    await b.drainUntilPrivateReply();
+    assert.equal(
+      (await b.request({ cmd: "get_server_info" })).last_command.cmd,
+      "create_workspace",
+    );
+  });
+});
