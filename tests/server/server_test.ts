@@ -1,6 +1,6 @@
 // In-process: the server over the in-memory transport. Replays PROTOCOL.md
 // §9 and pins the routing, version and framing rules of §1, §5 and §6 as a
-// client written from the document sees them. (tests/e2e/server_test.ts
+// client written from the document sees them. (tests/e2e/transport/server_test.ts
 // replays a few of these over a real socket, on each transport.)
 import assert from "node:assert/strict";
 import { withServer as withSrv } from "../_in_process.ts";

@@ -1,7 +1,7 @@
 // In-process: bounded send queues (PROTOCOL.md §7, §10) over the in-memory
 // transport. Clients that keep up are never evicted, however much one turn
 // produced; a client that stops reading is (the RSS bound of that, against a
-// real process and socket, is tests/e2e/slow_consumer_test.ts).
+// real process and socket, is tests/e2e/transport/slow_consumer_test.ts).
 import assert from "node:assert/strict";
 import { withServer as withSrv } from "../_in_process.ts";
 

@@ -2,8 +2,8 @@
 // srv. A client that stops reading is evicted instead of slowing the others
 // or growing srv's memory; everyone else keeps receiving every event.
 import assert from "node:assert/strict";
-import { type Json, withSrv } from "../_harness.ts";
-import { linuxOnly, mib, rssBytes } from "../_proc.ts";
+import { type Json, withSrv } from "../../_harness.ts";
+import { linuxOnly, mib, rssBytes } from "../../_proc.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();

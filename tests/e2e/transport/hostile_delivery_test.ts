@@ -5,9 +5,9 @@
 // seconds, broadcasts are held once however many readers owe them, and a
 // connection that never registers is closed.
 import assert from "node:assert/strict";
-import { type Json, TestClient, withSrv } from "../_harness.ts";
-import { linuxOnly, mib, rssBytes, waitUntil } from "../_proc.ts";
-import { evictionCount, pipelinedWritersAndReaders, stalledReader } from "../_delivery.ts";
+import { type Json, TestClient, withSrv } from "../../_harness.ts";
+import { linuxOnly, mib, rssBytes, waitUntil } from "../../_proc.ts";
+import { evictionCount, pipelinedWritersAndReaders, stalledReader } from "../../_delivery.ts";
 
 const encoder = new TextEncoder();
 

@@ -4,9 +4,9 @@
 // as the smoke test of the transport: framing, broadcast across
 // connections, half-close and a server-side close all cross the real socket.
 import assert from "node:assert/strict";
-import { runSrv, startSrv, TestClient, unixOnly, withSrv } from "../_harness.ts";
-import { SRV_VERSION } from "../../srv/version.ts";
-import { parseServeArgs } from "../../srv/cli/serve_args.ts";
+import { runSrv, startSrv, TestClient, unixOnly, withSrv } from "../../_harness.ts";
+import { SRV_VERSION } from "../../../srv/version.ts";
+import { parseServeArgs } from "../../../srv/cli/serve_args.ts";
 
 Deno.test("PROTOCOL.md §9 replayed line by line across two clients", async () => {
   await withSrv(async (srv, connect) => {
