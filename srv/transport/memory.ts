@@ -253,6 +253,7 @@ export class MemoryListener implements Listener {
     return client;
   }
 
+  /** The server's ends of connections, in the order they were made; ends once closed. */
   async *[Symbol.asyncIterator](): AsyncIterator<Connection> {
     while (true) {
       while (this.#queue.length > 0) yield this.#queue.shift()!;
