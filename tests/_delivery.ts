@@ -1,4 +1,4 @@
-// Delivery scenarios shared by tests/e2e/hostile_delivery_test.ts (once, in
+// Delivery scenarios shared by tests/e2e/transport/hostile_delivery_test.ts (once, in
 // `deno task test`) and tests/soak.ts (repeated, with figures): clients
 // that keep up must never be evicted, one that stops reading must be.
 import { type Json, type SrvProcess, TestClient } from "./_harness.ts";

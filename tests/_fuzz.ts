@@ -1,4 +1,4 @@
-// The fuzz campaign shared by tests/e2e/fuzz_test.ts (a few seconds, in
+// The fuzz campaign shared by tests/e2e/transport/fuzz_test.ts (a few seconds, in
 // `deno task test`) and tests/soak.ts (`deno task soak`, minutes). Many
 // concurrent hostile clients send seeded random bytes and random mixes of
 // valid, invalid, oversized and truncated lines, read or never read, and

@@ -257,7 +257,12 @@ export class TestClient {
    * test that then makes another client broadcast would race.
    */
   static async connect(path: string, maxLine = 64 * 1024 * 1024): Promise<TestClient> {
-    const client = new TestClient(await connectClient(path), maxLine);
+    return await TestClient.over(await connectClient(path), maxLine);
+  }
+
+  /** Like {@linkcode TestClient.connect}, over a connection made elsewhere (e.g. in memory). */
+  static async over(conn: ClientConn, maxLine = 64 * 1024 * 1024): Promise<TestClient> {
+    const client = new TestClient(conn, maxLine);
     await client.#untilAccepted();
     return client;
   }

@@ -1,8 +1,8 @@
 // `deno task soak [--duration SECONDS] [--concurrency N] [--delivery-runs N]`:
-// first the delivery scenarios of tests/e2e/hostile_delivery_test.ts at the
+// first the delivery scenarios of tests/e2e/transport/hostile_delivery_test.ts at the
 // default bounds, repeated (8 pipelining writers and 3 readers, N runs, 0
 // evictions allowed; then how long a reader that stops reading survives),
-// then the fuzz campaign of tests/e2e/fuzz_test.ts for minutes instead of
+// then the fuzz campaign of tests/e2e/transport/fuzz_test.ts for minutes instead of
 // seconds, printing figures as it goes. Not part of `deno task test`. Exits 1 when srv broke a
 // rule (crash, missing or double process_exited, gap in the stream, wrong
 // answer, leaked connection, error in its log). SRV_SOAK_SECONDS sets the

@@ -216,25 +216,6 @@ Deno.test("size caps: one over each limit is a broadcast error naming the flag, 
   }, { flags });
 });
 
-Deno.test("--max-state-bytes bounds all names and metas together", async () => {
-  // "w"+{} and "t"+{} are 6 bytes; a block meta {"k":"…"} of 8 + n bytes.
-  await withSrv(async (_srv, connect) => {
-    const a = await connect();
-    await a.register(100);
-    const { tab } = await workspaceWithTab(a);
-    assert.equal(
-      (await a.request({ cmd: "create_block", tab_id: tab, meta: { k: "x".repeat(86) } })).event,
-      "block_created",
-    );
-    const error = await a.request({ cmd: "create_block", tab_id: tab, meta: 1 });
-    assert.equal(
-      error.message,
-      "CreateBlock: names and metas would total 101 bytes, over the limit of 100 (--max-state-bytes)",
-    );
-    assert.equal((await a.request({ cmd: "ping", nonce: 1 })).event, "pong");
-  }, { flags: ["--memory", "--max-state-bytes", "100"] });
-});
-
 Deno.test("a bad limit flag is a usage error", async () => {
   const r = await runSrv(["serve", "--memory", "--max-blocks", "0", "--socket", "/nonexistent/s"]);
   assert.equal(r.code, ExitCode.usage);

@@ -5,56 +5,67 @@
 import assert from "node:assert/strict";
 import { Link, type Reply } from "../../srv/client/_link.ts";
 import { ConnectionLostError, ProtocolError } from "../../srv/client/errors.ts";
-import type { Connection } from "../../srv/transport/transport.ts";
+import { MemoryConnection } from "../../srv/transport/memory.ts";
+import { LineSplitter } from "../../srv/core/line_splitter.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
 
-/** A connection whose far end is the test. */
-class ScriptedConn implements Connection {
-  readonly written: string[] = [];
-  #chunks: (Uint8Array | null)[] = [];
-  #wake: (() => void) | null = null;
-  #closed = false;
-  #onWrite: (() => void) | null = null;
+/**
+ * The far end of an in-memory connection, played by the test: it decides
+ * which lines arrive in which chunk, and sees every line the client wrote.
+ */
+class ScriptedServer {
+  /** The end the client under test is given. */
+  readonly client: MemoryConnection;
+  readonly #end: MemoryConnection;
+  readonly #written: string[] = [];
+  #onLine: (() => void) | null = null;
 
-  async read(): Promise<Uint8Array | null> {
-    while (this.#chunks.length === 0 && !this.#closed) {
-      await new Promise<void>((resolve) => (this.#wake = resolve));
+  constructor() {
+    [this.client, this.#end] = MemoryConnection.pair();
+    this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    const split = new LineSplitter(1 << 20);
+    try {
+      for (let chunk; (chunk = await this.#end.read()) !== null;) {
+        split.push(chunk, (line) => {
+          this.#written.push(decoder.decode(line));
+        });
+        this.#onLine?.();
+      }
+    } catch {
+      // The client closed: nothing more to see.
     }
-    if (this.#chunks.length === 0) return null;
-    return this.#chunks.shift()!;
-  }
-
-  write(bytes: Uint8Array): Promise<void> {
-    for (const line of decoder.decode(bytes).split("\n")) if (line) this.written.push(line);
-    this.#onWrite?.();
-    return Promise.resolve();
-  }
-
-  close(): void {
-    this.#closed = true;
-    this.#wake?.();
   }
 
   /** The server sends these events (one chunk, as one read). */
   send(...events: object[]): void {
-    this.#chunks.push(encoder.encode(events.map((e) => JSON.stringify(e) + "\n").join("")));
-    this.#wake?.();
+    void this.#end.write(
+      encoder.encode(events.map((e) => JSON.stringify(e) + "\n").join("")),
+    );
   }
 
   /** The server closes its end. */
   hangUp(): void {
-    this.#chunks.push(null);
-    this.#wake?.();
+    this.#end.close();
   }
 
   /** Resolves once the client has written at least `n` lines in total. */
   async sent(n: number): Promise<string[]> {
-    while (this.written.length < n) {
-      await new Promise<void>((resolve) => (this.#onWrite = resolve));
+    while (this.#written.length < n) {
+      await new Promise<void>((resolve) => (this.#onLine = resolve));
     }
-    return this.written.slice(0, n);
+    return this.#written.slice(0, n);
+  }
+
+  /** Every line the client has written so far, once what it wrote has been read here. */
+  async written(): Promise<string[]> {
+    while (this.#end.unread > 0) await new Promise((r) => setTimeout(r, 0));
+    await new Promise((r) => setTimeout(r, 0));
+    return [...this.#written];
   }
 }
 
@@ -79,11 +90,11 @@ const created = (id: string, version: number) => ({
 });
 
 async function withLink(
-  fn: (link: Link, conn: ScriptedConn, broadcasts: object[]) => Promise<void>,
+  fn: (link: Link, conn: ScriptedServer, broadcasts: object[]) => Promise<void>,
 ): Promise<void> {
-  const conn = new ScriptedConn();
+  const conn = new ScriptedServer();
   const broadcasts: object[] = [];
-  const link = new Link(conn, { onBroadcast: (e) => broadcasts.push(e), onClose: () => {} });
+  const link = new Link(conn.client, { onBroadcast: (e) => broadcasts.push(e), onClose: () => {} });
   try {
     await fn(link, conn, broadcasts);
   } finally {
@@ -93,7 +104,7 @@ async function withLink(
 }
 
 /** Registers the link as pid 7: versions 1..3, others' event at 2.5 is not ours. */
-async function register(link: Link, conn: ScriptedConn): Promise<Reply> {
+async function register(link: Link, conn: ScriptedServer): Promise<Reply> {
   const reply = link.request({ cmd: "register", kind: "tool", pid: 7, version: "t" });
   assert.deepEqual(await conn.sent(2), [
     '{"cmd":"register","kind":"tool","pid":7,"version":"t"}',
@@ -197,7 +208,7 @@ Deno.test("a command the client cannot encode validly is refused locally, never 
     });
     assert.equal(reply.error?.code, "invalid_command");
     assert.match(reply.error!.message, /^parse failed: invalid value for `new_index`/);
-    assert.equal(conn.written.length, 2, "only the register and its marker went out");
+    assert.equal((await conn.written()).length, 2, "only the register and its marker went out");
   });
 });
 

@@ -5,9 +5,9 @@
 // seconds, broadcasts are held once however many readers owe them, and a
 // connection that never registers is closed.
 import assert from "node:assert/strict";
-import { type Json, TestClient, withSrv } from "../_harness.ts";
-import { linuxOnly, mib, rssBytes, waitUntil } from "../_proc.ts";
-import { evictionCount, pipelinedWritersAndReaders, stalledReader } from "../_delivery.ts";
+import { type Json, TestClient, withSrv } from "../../_harness.ts";
+import { linuxOnly, mib, rssBytes, waitUntil } from "../../_proc.ts";
+import { evictionCount, pipelinedWritersAndReaders, stalledReader } from "../../_delivery.ts";
 
 const encoder = new TextEncoder();
 
@@ -130,8 +130,10 @@ function floodNeverRead(label: string, command: string, count: number, store = f
         dir,
         flags: [
           ...(store ? ["--data-dir", `${dir}/data`] : ["--memory"]),
+          // The attacker is evicted when this runs out, so it sets the
+          // test's length; the bystander's 20 round trips need far less.
           "--soft-queue-time",
-          "2s",
+          "1s",
         ],
       }).finally(() => Deno.remove(dir, { recursive: true }).catch(() => {}));
     },
@@ -254,55 +256,3 @@ Deno.test(
     }, { flags: ["--memory", "--soft-queue-time", "3s"] });
   },
 );
-
-Deno.test("150 connections that never register are closed after --register-timeout; registered ones stay", async () => {
-  await withSrv(async (srv, connect) => {
-    const registered = await connect();
-    await registered.register(1);
-    const idle = await Promise.all(
-      Array.from({ length: 150 }, () => TestClient.connect(srv.socket)),
-    );
-    try {
-      for (const c of idle) {
-        assert.deepEqual(await c.next(), {
-          event: "error",
-          code: "not_registered",
-          message: "register within 0.3 s",
-          fatal: true,
-          version: 0,
-        });
-        assert.ok(await c.closedByServer(), "then closed");
-      }
-      // Connected before any of them, so past its own timeout too.
-      assert.equal((await registered.request({ cmd: "get_server_info" })).connections, 1);
-      assert.equal((await registered.request({ cmd: "ping", nonce: 5 })).event, "pong");
-    } finally {
-      await Promise.all(idle.map((c) => c.dispose()));
-    }
-  }, { flags: ["--memory", "--register-timeout", "300ms"] });
-});
-
-Deno.test("get_events past --max-reply-bytes answers with the newest events that fit and truncated: true", async () => {
-  await withSrv(async (_srv, connect) => {
-    const c = await connect();
-    await c.register(1);
-    const ws = await c.request({ cmd: "create_workspace", name: "budget" });
-    await pipeline(c, 200, (i) => ({
-      cmd: "update_workspace_meta",
-      workspace_id: ws.workspace_id,
-      meta_patch: { pad: `${i}`.padEnd(1000, "b") },
-    }));
-    const newest = ws.version + 200;
-    const all = await c.request({ cmd: "get_events", since: 0 });
-    assert.equal(all.truncated, true, "older events were left out");
-    assert.ok(all.events.length > 10 && all.events.length < 100, `${all.events.length} events`);
-    assert.equal(all.events.at(-1).version, newest, "the newest are the ones kept");
-    all.events.forEach((e: Json, i: number) =>
-      i > 0 && assert.equal(e.version, newest - all.events.length + 1 + i)
-    );
-    assert.ok(JSON.stringify(all).length <= 64 * 1024);
-    const recent = await c.request({ cmd: "get_events", since: newest - 5 });
-    assert.equal(recent.truncated, false, "what fits comes whole");
-    assert.equal(recent.events.length, 5);
-  }, { flags: ["--memory", "--max-reply-bytes", "65536"] });
-});

@@ -2,7 +2,7 @@
 // there, through real processes and real sockets (named pipes on Windows).
 // `deno task test` runs this file for both transports (see deno.json).
 import assert from "node:assert/strict";
-import { pipeNameForDataDir } from "../../srv/transport/endpoint.ts";
+import { pipeNameForDataDir } from "../../../srv/transport/endpoint.ts";
 import {
   ON_WINDOWS,
   runSrv,
@@ -13,7 +13,7 @@ import {
   unixOnly,
   windowsOnly,
   withSrv,
-} from "../_harness.ts";
+} from "../../_harness.ts";
 
 Deno.test("a second srv on a live endpoint exits 3 saying it is already running", async () => {
   await withSrv(async (srv, connect) => {

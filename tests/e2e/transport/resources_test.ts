@@ -2,9 +2,9 @@
 // process record) is given back however the connection ends, and running
 // out of descriptors slows srv down instead of killing it.
 import assert from "node:assert/strict";
-import { type Json, TestClient, unixTransportOnly, withSrv } from "../_harness.ts";
-import { connectionSocketCount, linuxOnly, waitUntil } from "../_proc.ts";
-import { HalfClosedClient } from "../_half_closed.ts";
+import { type Json, TestClient, unixTransportOnly, withSrv } from "../../_harness.ts";
+import { connectionSocketCount, linuxOnly, waitUntil } from "../../_proc.ts";
+import { HalfClosedClient } from "../../_half_closed.ts";
 
 const encoder = new TextEncoder();
 

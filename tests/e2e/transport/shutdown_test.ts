@@ -2,8 +2,8 @@
 // stop accepting, drain queued output up to a deadline, close, exit 0; a
 // second signal exits at once with 130.
 import assert from "node:assert/strict";
-import { type SrvProcess, startSrv, TestClient, unixOnly } from "../_harness.ts";
-import { waitUntil } from "../_proc.ts";
+import { type SrvProcess, startSrv, TestClient, unixOnly } from "../../_harness.ts";
+import { waitUntil } from "../../_proc.ts";
 
 Deno.test(
   "a signal the moment srv says ready is handled: graceful exit 0, never the default kill",

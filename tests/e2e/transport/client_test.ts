@@ -3,15 +3,15 @@
 // reconnect/resync across a SIGKILL, a truncated history and a server that
 // lost its history.
 import assert from "node:assert/strict";
-import { type ClientStatus } from "../../srv/client/options.ts";
-import { connect, type SrvClient } from "../../srv/client/client.ts";
-import { type Connection } from "../../srv/transport/transport.ts";
-import { ConnectionLostError, SrvError, UnreachableError } from "../../srv/client/errors.ts";
-import { connectNamedPipe } from "../../srv/transport/node_net.ts";
-import { dialEndpoint } from "../../srv/client/dial.ts";
-import { type Event, type LoggedEvent } from "../../srv/core/protocol.ts";
-import { type StreamItem } from "../../srv/client/_event_subscription.ts";
-import { ON_WINDOWS, type SrvProcess, startSrv, testEndpoint, withSrv } from "../_harness.ts";
+import { type ClientStatus } from "../../../srv/client/options.ts";
+import { connect, type SrvClient } from "../../../srv/client/client.ts";
+import { type Connection } from "../../../srv/transport/transport.ts";
+import { ConnectionLostError, SrvError, UnreachableError } from "../../../srv/client/errors.ts";
+import { connectNamedPipe } from "../../../srv/transport/node_net.ts";
+import { dialEndpoint } from "../../../srv/client/dial.ts";
+import { type Event, type LoggedEvent } from "../../../srv/core/protocol.ts";
+import { type StreamItem } from "../../../srv/client/_event_subscription.ts";
+import { ON_WINDOWS, type SrvProcess, startSrv, testEndpoint, withSrv } from "../../_harness.ts";
 
 /** Upper bound for one awaited fact; a hang fails the test instead of CI. */
 const FACT_TIMEOUT_MS = 30_000;

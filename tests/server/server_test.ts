@@ -1,10 +1,10 @@
-// Integration: a real srv process on a real Unix socket in a temp dir.
-// Replays PROTOCOL.md §9 and pins the routing, version and framing rules of
-// §1, §5 and §6 as a client written from the document sees them.
+// In-process: the server over the in-memory transport. Replays PROTOCOL.md
+// §9 and pins the routing, version and framing rules of §1, §5 and §6 as a
+// client written from the document sees them. (tests/e2e/transport/server_test.ts
+// replays a few of these over a real socket, on each transport.)
 import assert from "node:assert/strict";
-import { runSrv, startSrv, TestClient, unixOnly, withSrv } from "../_harness.ts";
+import { withServer as withSrv } from "../_in_process.ts";
 import { SRV_VERSION } from "../../srv/version.ts";
-import { parseServeArgs } from "../../srv/cli/serve_args.ts";
 
 Deno.test("PROTOCOL.md §9 replayed line by line across two clients", async () => {
   await withSrv(async (srv, connect) => {
@@ -296,24 +296,26 @@ Deno.test("past --max-connections a new connection gets a fatal error and is clo
   }, { flags: ["--memory", "--max-connections", "2"] });
 });
 
-Deno.test("a last line without \\n before the client shuts down writing is still served", {
-  ignore: unixOnly("half-close test: a Windows named pipe has no write-only shutdown"),
-}, async () => {
-  await withSrv(async (_srv, connect) => {
-    const a = await connect();
-    await a.writeRaw(
-      new TextEncoder().encode('{"cmd":"register","kind":"tool","pid":3,"version":"1"}'),
-    );
-    await a.closeWrite();
-    assert.deepEqual((await a.take(3)).map((e) => e.event), [
-      "process_spawned",
-      "lifecycle_phase_changed",
-      "registered",
-    ]);
-    assert.deepEqual(await a.next(), { event: "process_exited", pid: 3, code: 0, version: 4 });
-    assert.ok(await a.closedByServer());
-  });
-});
+Deno.test(
+  "a last line without \\n before the client shuts down writing is still served",
+  {},
+  async () => {
+    await withSrv(async (_srv, connect) => {
+      const a = await connect();
+      await a.writeRaw(
+        new TextEncoder().encode('{"cmd":"register","kind":"tool","pid":3,"version":"1"}'),
+      );
+      await a.closeWrite();
+      assert.deepEqual((await a.take(3)).map((e) => e.event), [
+        "process_spawned",
+        "lifecycle_phase_changed",
+        "registered",
+      ]);
+      assert.deepEqual(await a.next(), { event: "process_exited", pid: 3, code: 0, version: 4 });
+      assert.ok(await a.closedByServer());
+    });
+  },
+);
 
 Deno.test("get_server_info answers privately with version 0", async () => {
   await withSrv(async (srv, connect) => {
@@ -378,95 +380,4 @@ Deno.test("server_info.last_command names this connection's last reduced command
       "create_workspace",
     );
   });
-});
-
-Deno.test("readiness line, then SIGTERM: exit 0 and the socket file is gone", {
-  ignore: unixOnly("SIGTERM test: Windows has no SIGTERM to catch, and a pipe is no file"),
-}, async () => {
-  const srv = await startSrv();
-  assert.match(
-    srv.readyLine,
-    new RegExp(
-      `^srv ready socket=${srv.socket} pid=\\d+ version=${SRV_VERSION} instance=[0-9a-f-]{36}$`,
-    ),
-  );
-  assert.equal(srv.pid, srv.child.pid);
-  const info = await Deno.lstat(srv.socket);
-  assert.ok(info.isSocket);
-  assert.equal(info.mode! & 0o777, 0o600);
-  const client = await TestClient.connect(srv.socket);
-  await client.register(1);
-  assert.equal(await srv.stop("SIGTERM"), 0);
-  assert.ok(await client.closedByServer());
-  await client.dispose();
-  await assert.rejects(Deno.lstat(srv.socket), Deno.errors.NotFound);
-});
-
-Deno.test("SIGINT shuts down gracefully too", {
-  ignore: unixOnly("SIGINT test: a child cannot be sent SIGINT on Windows"),
-}, async () => {
-  const srv = await startSrv();
-  const socket = srv.socket;
-  assert.equal(await srv.stop("SIGINT"), 0);
-  await assert.rejects(Deno.lstat(socket), Deno.errors.NotFound);
-});
-
-Deno.test("--help documents every serve flag; a bad flag exits 2 with the reason", async () => {
-  const help = await runSrv(["serve", "--help"]);
-  assert.equal(help.code, 0);
-  for (
-    const flag of [
-      "--socket",
-      "--memory",
-      "--max-line-bytes",
-      "--max-connections",
-      "--max-queue-bytes",
-      "--soft-queue-bytes",
-      "--soft-queue-time",
-      "--max-reply-bytes",
-      "--register-timeout",
-      "--log-level",
-      "--log-format",
-    ]
-  ) {
-    assert.ok(help.stdout.includes(flag), flag);
-  }
-  const bad = await runSrv(["serve", "--no-such-flag"]);
-  assert.equal(bad.code, 2);
-  assert.match(bad.stderr, /no-such-flag/);
-  const removed = await runSrv(["serve", "--max-queue-events", "10"]);
-  assert.equal(removed.code, 2);
-  assert.match(removed.stderr, /--max-queue-events was removed: .*--soft-queue-bytes/);
-  const softAboveHard = await runSrv([
-    "serve",
-    "--max-queue-bytes",
-    "1000",
-    "--soft-queue-bytes",
-    "2000",
-  ]);
-  assert.equal(softAboveHard.code, 2);
-  assert.match(softAboveHard.stderr, /--soft-queue-bytes \(2000\) must not be above/);
-  const badTime = await runSrv(["serve", "--register-timeout", "soon"]);
-  assert.equal(badTime.code, 2);
-  assert.match(badTime.stderr, /--register-timeout must be a duration/);
-  const badNumber = await runSrv(["serve", "--max-line-bytes", "ten"]);
-  assert.equal(badNumber.code, 2);
-  assert.match(badNumber.stderr, /--max-line-bytes must be a positive integer/);
-  const version = await runSrv(["--version"]);
-  assert.equal(version.stdout.trim(), `srv ${SRV_VERSION}`);
-});
-
-Deno.test("delivery flags: durations in s or ms, and a soft limit that follows a low hard one", () => {
-  const defaults = parseServeArgs([]);
-  assert.deepEqual(
-    [defaults.maxQueueBytes, defaults.softQueueBytes, defaults.softQueueMs],
-    [256 * 1024 * 1024, 8 * 1024 * 1024, 10_000],
-  );
-  assert.equal(defaults.registerTimeoutMs, 10_000);
-  assert.equal(defaults.maxReplyBytes, 64 * 1024 * 1024);
-  assert.equal(parseServeArgs(["--soft-queue-time", "500ms"]).softQueueMs, 500);
-  assert.equal(parseServeArgs(["--soft-queue-time", "2s"]).softQueueMs, 2000);
-  assert.equal(parseServeArgs(["--register-timeout", "1.5"]).registerTimeoutMs, 1500);
-  assert.equal(parseServeArgs(["--max-queue-bytes", "65536"]).softQueueBytes, 65536);
-  assert.throws(() => parseServeArgs(["--soft-queue-time", "0"]), /from 1 ms to 1 h/);
 });

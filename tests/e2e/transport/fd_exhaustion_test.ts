@@ -2,8 +2,8 @@
 // connections faster than others close) slows srv down instead of killing
 // it: accept backs off, logs, and resumes when descriptors are free.
 import assert from "node:assert/strict";
-import { unixTransportOnly, withSrv } from "../_harness.ts";
-import { fdCount, linuxOnly, waitUntil } from "../_proc.ts";
+import { unixTransportOnly, withSrv } from "../../_harness.ts";
+import { fdCount, linuxOnly, waitUntil } from "../../_proc.ts";
 
 /** True (skip) when prlimit (util-linux) is missing, saying so on stderr. */
 function prlimitMissing(): boolean {

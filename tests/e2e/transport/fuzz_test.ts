@@ -3,9 +3,9 @@
 // The seed is printed; SRV_FUZZ_SEED=<seed> replays the same inputs
 // (the interleaving of clients still varies from run to run).
 import assert from "node:assert/strict";
-import { withSrv } from "../_harness.ts";
-import { formatReport, fuzzSeed, fuzzServerFlags, runCampaign } from "../_fuzz.ts";
-import { linuxOnly } from "../_proc.ts";
+import { withSrv } from "../../_harness.ts";
+import { formatReport, fuzzSeed, fuzzServerFlags, runCampaign } from "../../_fuzz.ts";
+import { linuxOnly } from "../../_proc.ts";
 
 const MAX_LINE_BYTES = 4096;
 

@@ -1,11 +1,12 @@
-// Integration: the domain over a real socket. One client edits, another
+// In-process: the domain over the in-memory transport. One client edits, another
 // watches; both see the same events in the same order, and a snapshot
 // afterwards matches the tree both can rebuild from those events.
 import assert from "node:assert/strict";
 import { evolve } from "../../srv/core/evolve.ts";
 import { initialState, snapshotOf, type State } from "../../srv/core/state.ts";
 import { type ReducerEvent } from "../../srv/core/decide.ts";
-import { type Json, withSrv } from "../_harness.ts";
+import type { Json } from "../_harness.ts";
+import { withServer as withSrv } from "../_in_process.ts";
 import { TREE_KEYS } from "../_fixtures.ts";
 
 const UUID_V4 = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;

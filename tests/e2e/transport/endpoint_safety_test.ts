@@ -2,8 +2,8 @@
 // path srv refuses when it is not private (PROTOCOL.md §1). Each refusal
 // exits with the code the README documents and names the path.
 import assert from "node:assert/strict";
-import { runSrv, srvCommand, startSrv, unixOnly } from "../_harness.ts";
-import { ExitCode } from "../../srv/cli/exit_code.ts";
+import { runSrv, srvCommand, startSrv, unixOnly } from "../../_harness.ts";
+import { ExitCode } from "../../../srv/cli/exit_code.ts";
 
 async function withTempDir(fn: (dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "srv-endpoint-" });

@@ -3,7 +3,7 @@
 // id, kind and pid; soft mistakes stay at debug; no stack traces for
 // anything a client can do.
 import assert from "node:assert/strict";
-import { withSrv } from "../_harness.ts";
+import { withSrv } from "../../_harness.ts";
 
 function linesAbout(log: string, conn: number): string[] {
   return log.split("\n").filter((l) => l.includes(`connection ${conn} `));
