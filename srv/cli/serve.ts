@@ -131,6 +131,12 @@ async function closeRuntimeInspector(log: Logger): Promise<void> {
   }
 }
 
+/** How a serve run ended: its exit code, and the one line to print on stderr. */
+interface Outcome {
+  readonly code: number;
+  readonly message?: string;
+}
+
 /** Runs `srv serve ARGS` to its end and returns the process exit code. */
 export async function serve(args: string[]): Promise<number> {
   let config: ServeConfig;
@@ -146,7 +152,23 @@ export async function serve(args: string[]): Promise<number> {
     return ExitCode.ok;
   }
   await setupLogging(config.logLevel, config.logFormat);
-  const log = getLogger(["srv", "main"]);
+  const outcome = await run(config, getLogger(["srv", "main"]));
+  // Every way out ends here, after run() released what it held: the logs
+  // first, then the one line that says why, so it is the last thing shown.
+  await flushLogs();
+  if (outcome.message !== undefined) err(outcome.message);
+  return outcome.code;
+}
+
+/**
+ * The server's life: claim the endpoint, open the store, serve until a
+ * signal or a failure, shut down. What it holds (the endpoint's socket and
+ * lock, the store and its lock) is released by one disposal stack on every
+ * path out, early or not; the normal path releases them itself first, in
+ * the order a restart needs (socket, then store), and the stack's calls are
+ * then no-ops.
+ */
+async function run(config: ServeConfig, log: Logger): Promise<Outcome> {
   const os = Deno.build.os;
   const env = readResolutionEnv();
   const dataDir = config.dataDir !== undefined
@@ -160,12 +182,14 @@ export async function serve(args: string[]): Promise<number> {
     dataDir: dataDir ?? "",
   });
   if (os === "windows" && endpoint.source === "default" && dataDir === null) {
-    err(
-      "srv serve: no data directory to derive the pipe name from (LOCALAPPDATA and USERPROFILE are unset); pass --data-dir or --socket",
-    );
-    return ExitCode.usage;
+    return {
+      code: ExitCode.usage,
+      message:
+        "srv serve: no data directory to derive the pipe name from (LOCALAPPDATA and USERPROFILE are unset); pass --data-dir or --socket",
+    };
   }
 
+  await using held = new AsyncDisposableStack();
   let opened: OpenEndpoint;
   try {
     opened = await openEndpoint({
@@ -175,93 +199,48 @@ export async function serve(args: string[]): Promise<number> {
       uid: currentUid(),
     });
   } catch (e) {
-    await flushLogs();
     if (e instanceof EndpointError) {
-      err(`srv: ${e.message}`);
-      return e.code === "in_use" ? ExitCode.endpointInUse : ExitCode.endpointUnsafe;
+      return {
+        code: e.code === "in_use" ? ExitCode.endpointInUse : ExitCode.endpointUnsafe,
+        message: `srv: ${e.message}`,
+      };
     }
-    err(`srv: cannot use ${endpoint.path}: ${(e as Error).message}`);
-    return ExitCode.endpointUnsafe;
+    return {
+      code: ExitCode.endpointUnsafe,
+      message: `srv: cannot use ${endpoint.path}: ${(e as Error).message}`,
+    };
   }
+  // Once: the normal shutdown, a second signal and the stack may all ask.
+  let endpointReleased = false;
+  const releaseEndpoint = () => {
+    if (endpointReleased) return;
+    endpointReleased = true;
+    opened.release();
+  };
+  held.defer(releaseEndpoint);
 
   // Stop signals are handled from here on, before the store is opened: a
   // SIGHUP or SIGTERM while srv waits for the data dir's lock (up to
   // --lock-wait) must not kill it with its socket file left behind.
   const stopWaiting = new AbortController();
-  const signalled = onceSignalled(() => opened.release(), log);
+  const signalled = onceSignalled(releaseEndpoint, log);
   signalled.then((signal) => stopWaiting.abort(signal));
   let store: DurableEventLog | null = null;
   let recovered: State | undefined;
   if (!config.memory) {
-    const started = performance.now();
-    try {
-      if (dataDir === null) {
-        throw new StoreError(
-          "",
-          "no data directory (HOME, or LOCALAPPDATA on Windows, is unset); pass --data-dir or --memory",
-        );
+    const found = await openStore(config, dataDir, stopWaiting.signal, log);
+    if ("code" in found) return found;
+    store = found.log;
+    recovered = found.recovery.state;
+    const toClose = store;
+    // Closing twice is safe: the normal path closes with the final state first.
+    held.defer(() => {
+      try {
+        toClose.close();
+      } catch {
+        // Already failing; the first error is the one reported.
       }
-      const maxPagesText = Deno.env.get("SRV_STORE_MAX_PAGES");
-      if (maxPagesText && !/^[1-9][0-9]*$/.test(maxPagesText)) {
-        err(`srv serve: SRV_STORE_MAX_PAGES must be a positive integer, got "${maxPagesText}"`);
-        opened.release();
-        return ExitCode.usage;
-      }
-      const maxPages = maxPagesText ? Number(maxPagesText) : undefined;
-      const found = await DurableEventLog.open({
-        dataDir,
-        retainEvents: config.retainEvents,
-        retainBytes: config.retainBytes,
-        ringBytes: config.maxReplyBytes,
-        sync: config.sync,
-        maxPages,
-        lockWaitMs: config.lockWaitMs,
-        signal: stopWaiting.signal,
-        onLockWait: (lockPath, waitMs) =>
-          log.info(
-            "the data dir is locked by another srv ({lock}); waiting up to {seconds} s for it to shut down",
-            { lock: lockPath, seconds: waitMs / 1000 },
-          ),
-      });
-      store = found.log;
-      recovered = found.recovery.state;
-      log.info(
-        "store {path}: {workspaces} workspaces, {tabs} tabs, {blocks} blocks, {stored} events on disk, tables at v{tables}{migrated}, replayed {replayed}, next version v{next} ({ms} ms)",
-        {
-          path: store.path,
-          workspaces: recovered.workspaces.size,
-          tabs: recovered.tabs.size,
-          blocks: recovered.blocks.size,
-          stored: found.recovery.stored,
-          tables: found.recovery.tablesVersion,
-          migrated: found.recovery.migratedFrom > 0 &&
-              found.recovery.migratedFrom < STORE_SCHEMA_VERSION
-            ? ` (migrated from schema ${found.recovery.migratedFrom})`
-            : "",
-          replayed: found.recovery.replayed,
-          next: recovered.eventVersion + 1,
-          ms: Math.round(performance.now() - started),
-        },
-      );
-    } catch (e) {
-      opened.release();
-      if (e instanceof StoreError && e.cause instanceof LockWaitAborted) {
-        // Asked to stop before it served anything: a clean exit.
-        log.info("{signal} received while waiting for the data dir's lock; exiting", {
-          signal: stopWaiting.signal.reason,
-        });
-        await flushLogs();
-        return ExitCode.ok;
-      }
-      await flushLogs();
-      err(`srv: ${(e as Error).message}`);
-      // Another user could read, write or swap the data dir: refused like
-      // an unsafe socket directory.
-      if (e instanceof StoreError && e.cause instanceof DataDirError && e.cause.unsafe) {
-        return ExitCode.endpointUnsafe;
-      }
-      return e instanceof StoreError ? ExitCode.store : ExitCode.failure;
-    }
+    });
   }
 
   if (opened.replacedStale) {
@@ -313,30 +292,105 @@ export async function serve(args: string[]): Promise<number> {
   if (signal !== null) log.info("{signal} received; shutting down", { signal });
   await server.shutdown(DRAIN_DEADLINE_MS);
   await serving;
-  opened.release();
+  // The socket first, so a new srv can bind it and then wait for the store's lock.
+  releaseEndpoint();
   if (fatal !== null) {
     // The store failed mid-write: what it holds is all that was broadcast.
-    log.error("stopped: {error}", { error: (fatal as Error).message ?? String(fatal) });
-    try {
-      store?.close();
-    } catch {
-      // Already failing; the first error is the one to report.
-    }
-    await flushLogs();
-    err(`srv: stopped because the store failed: ${(fatal as Error).message ?? fatal}`);
-    return ExitCode.store;
+    const message = (fatal as Error).message ?? String(fatal);
+    log.error("stopped: {error}", { error: message });
+    return { code: ExitCode.store, message: `srv: stopped because the store failed: ${message}` };
   }
   try {
     store?.close(server.state);
   } catch (e) {
-    await flushLogs();
-    err(`srv: ${(e as Error).message}`);
-    return ExitCode.store;
+    return { code: ExitCode.store, message: `srv: ${(e as Error).message}` };
   }
-  await flushLogs();
   if (acceptFailure !== null) {
-    err(`srv: stopped: cannot accept connections: ${(acceptFailure as Error).message}`);
-    return ExitCode.failure;
+    return {
+      code: ExitCode.failure,
+      message: `srv: stopped: cannot accept connections: ${(acceptFailure as Error).message}`,
+    };
   }
-  return ExitCode.ok;
+  return { code: ExitCode.ok };
+}
+
+/**
+ * Opens the store in the data dir (waiting for its lock up to --lock-wait,
+ * given up when `signal` aborts), or says how serving ends instead.
+ */
+async function openStore(
+  config: ServeConfig,
+  dataDir: string | null,
+  signal: AbortSignal,
+  log: Logger,
+): Promise<Awaited<ReturnType<typeof DurableEventLog.open>> | Outcome> {
+  const started = performance.now();
+  const maxPagesText = Deno.env.get("SRV_STORE_MAX_PAGES");
+  if (maxPagesText && !/^[1-9][0-9]*$/.test(maxPagesText)) {
+    return {
+      code: ExitCode.usage,
+      message: `srv serve: SRV_STORE_MAX_PAGES must be a positive integer, got "${maxPagesText}"`,
+    };
+  }
+  try {
+    if (dataDir === null) {
+      throw new StoreError(
+        "",
+        "no data directory (HOME, or LOCALAPPDATA on Windows, is unset); pass --data-dir or --memory",
+      );
+    }
+    const found = await DurableEventLog.open({
+      dataDir,
+      retainEvents: config.retainEvents,
+      retainBytes: config.retainBytes,
+      ringBytes: config.maxReplyBytes,
+      sync: config.sync,
+      maxPages: maxPagesText ? Number(maxPagesText) : undefined,
+      lockWaitMs: config.lockWaitMs,
+      signal,
+      onLockWait: (lockPath, waitMs) =>
+        log.info(
+          "the data dir is locked by another srv ({lock}); waiting up to {seconds} s for it to shut down",
+          { lock: lockPath, seconds: waitMs / 1000 },
+        ),
+    });
+    const { recovery } = found;
+    log.info(
+      "store {path}: {workspaces} workspaces, {tabs} tabs, {blocks} blocks, {stored} events on disk, tables at v{tables}{migrated}, replayed {replayed}, next version v{next} ({ms} ms)",
+      {
+        path: found.log.path,
+        workspaces: recovery.state.workspaces.size,
+        tabs: recovery.state.tabs.size,
+        blocks: recovery.state.blocks.size,
+        stored: recovery.stored,
+        tables: recovery.tablesVersion,
+        migrated: recovery.migratedFrom > 0 && recovery.migratedFrom < STORE_SCHEMA_VERSION
+          ? ` (migrated from schema ${recovery.migratedFrom})`
+          : "",
+        replayed: recovery.replayed,
+        next: recovery.state.eventVersion + 1,
+        ms: Math.round(performance.now() - started),
+      },
+    );
+    return found;
+  } catch (e) {
+    if (e instanceof StoreError && e.cause instanceof LockWaitAborted) {
+      // Asked to stop before it served anything: a clean exit.
+      log.info("{signal} received while waiting for the data dir's lock; exiting", {
+        signal: signal.reason,
+      });
+      return { code: ExitCode.ok };
+    }
+    // Another user could read, write or swap the data dir: refused like an
+    // unsafe socket directory.
+    const unsafe = e instanceof StoreError && e.cause instanceof DataDirError && e.cause.unsafe;
+    return {
+      code: unsafe
+        ? ExitCode.endpointUnsafe
+        : e instanceof StoreError
+        ? ExitCode.store
+        : ExitCode.failure,
+      message: `srv: ${(e as Error).message}`,
+    };
+  }
 }
