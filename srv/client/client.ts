@@ -31,15 +31,11 @@
  * @module
  */
 
-import { encodeEvent } from "../core/codec.ts";
 import type { CommandEventMap } from "../core/command_schema.ts";
 import {
   type Command,
   type DomainCommand,
-  type Event,
   type EventListEvent,
-  isLogged,
-  type LoggedEvent,
   type PongEvent,
   type RegisterCommand,
   type RegisteredEvent,
@@ -49,6 +45,7 @@ import {
 } from "../core/protocol.ts";
 import type { Connection } from "../transport/transport.ts";
 import { SRV_VERSION } from "../version.ts";
+import { EventStream, versionBefore } from "./_event_stream.ts";
 import { type EventsOptions, EventSubscription, type StreamItem } from "./_event_subscription.ts";
 import { eventOf, Link, type Reply } from "./_link.ts";
 import { defaultClientSocket, dialEndpoint, dialOrExplain } from "./dial.ts";
@@ -59,15 +56,6 @@ export type { Reply } from "./_link.ts";
 
 /** How long `close()` waits for the server to acknowledge `goodbye`. */
 const GOODBYE_TIMEOUT_MS = 2000;
-
-/**
- * The version before `v` (0 at the start): where a replay that must begin
- * with the event at `v` asks from. Exact above 2^53 - 1 too, where the
- * decoder hands versions over as `bigint`.
- */
-function versionBefore(v: U64): U64 {
-  return typeof v === "bigint" ? v - 1n : Math.max(0, v - 1);
-}
 
 /**
  * Connects to srv. Rejects with {@linkcode UnreachableError} when nothing
@@ -190,11 +178,7 @@ export class SrvClient implements AsyncDisposable {
   #cancelWait: (() => void) | null = null;
   #closing: Promise<Reply> | null = null;
   #failure: Error | null = null;
-  // The stream: live broadcasts are held back while a resync runs.
-  #holding: Event[] | null = null;
-  #lastLogged = 0;
-  #lastLoggedEvent: LoggedEvent | null = null;
-  readonly #subscriptions = new Set<EventSubscription>();
+  readonly #stream = new EventStream();
 
   /** Use {@linkcode connect}. */
   constructor(socket: string, conn: Connection, options: ConnectOptions = {}) {
@@ -221,7 +205,7 @@ export class SrvClient implements AsyncDisposable {
 
   /** Version of the last logged event the stream delivered (0 before any). */
   get lastVersion(): number {
-    return this.#lastLogged;
+    return this.#stream.lastLogged;
   }
 
   /** True once {@linkcode SrvClient.close} ran or the connection is gone for good. */
@@ -232,7 +216,7 @@ export class SrvClient implements AsyncDisposable {
   #attach(conn: Connection): Link {
     const link: Link = new Link(conn, {
       onBroadcast: (event) => {
-        if (this.#link === link) this.#onBroadcast(event);
+        if (this.#link === link) this.#stream.onBroadcast(event);
       },
       onClose: (reason) => {
         if (this.#link === link) this.#onLinkClosed(reason);
@@ -421,69 +405,15 @@ export class SrvClient implements AsyncDisposable {
     const joining = options.since !== undefined || options.snapshot === true;
     const subscription: EventSubscription = new EventSubscription(
       joining,
-      () => this.#subscriptions.delete(subscription),
+      () => this.#stream.subscriptions.delete(subscription),
     );
     if (this.#state === "closed") {
       subscription.end(this.#failure);
       return subscription;
     }
-    this.#subscriptions.add(subscription);
-    if (joining) this.#join(subscription, options.since);
+    this.#stream.subscriptions.add(subscription);
+    if (joining) this.#stream.join(subscription, options.since, this);
     return subscription;
-  }
-
-  /** Starts a stream: a replay from `since`, or a snapshot when there is none. */
-  async #join(subscription: EventSubscription, since: U64 | undefined): Promise<void> {
-    while (subscription.joining) {
-      try {
-        if (since === undefined) {
-          const snapshot = await this.snapshot();
-          subscription.completeJoin(
-            [{ type: "resync", reason: "requested", snapshot }],
-            snapshot.version,
-          );
-          return;
-        }
-        const list = await this.getEvents(since);
-        if (!list.truncated) {
-          const replay: StreamItem[] = list.events.filter(isLogged).map((event) => ({
-            type: "event",
-            event,
-          }));
-          // A `since` above the current version skips live events up to it too.
-          subscription.completeJoin(replay, since > list.version ? since : list.version);
-        } else {
-          const snapshot = await this.snapshot();
-          subscription.completeJoin(
-            [{ type: "resync", reason: "truncated", snapshot }],
-            snapshot.version,
-          );
-        }
-        return;
-      } catch (e) {
-        if (e instanceof ConnectionLostError && this.#state !== "closed") continue;
-        subscription.end(e as Error);
-        this.#subscriptions.delete(subscription);
-        return;
-      }
-    }
-  }
-
-  #onBroadcast(event: Event): void {
-    if (this.#holding !== null) this.#holding.push(event);
-    else this.#deliver(event);
-  }
-
-  #deliver(event: Event): void {
-    if (!isLogged(event)) return;
-    if (event.version <= this.#lastLogged) return; // already delivered
-    this.#lastLogged = event.version;
-    this.#lastLoggedEvent = event;
-    this.#offer({ type: "event", event });
-  }
-
-  #offer(item: StreamItem): void {
-    for (const subscription of this.#subscriptions) subscription.offer(item);
   }
 
   // -------------------------------------------------------------------------
@@ -521,7 +451,7 @@ export class SrvClient implements AsyncDisposable {
       }
       const link = this.#attach(conn);
       this.#link = link;
-      this.#holding = [];
+      this.#stream.holding = [];
       try {
         const resynced = await this.#resync(link);
         if (this.#state !== "reconnecting") {
@@ -535,7 +465,7 @@ export class SrvClient implements AsyncDisposable {
         this.#onStatus({ state: "reconnected", instanceId: this.instanceId ?? "", resynced });
         return;
       } catch (e) {
-        this.#holding = null;
+        this.#stream.holding = null;
         link.close(`resync failed: ${(e as Error).message}`);
         await link.done;
         if (this.#state === "reconnecting") {
@@ -570,42 +500,26 @@ export class SrvClient implements AsyncDisposable {
   async #resync(link: Link): Promise<boolean> {
     const reply = await link.request({ cmd: "register", ...this.#registration! });
     this.#registered = eventOf(reply, "registered");
-    const since = versionBefore(this.#lastLogged);
+    const since = versionBefore(this.#stream.lastLogged);
     const list = eventOf(await link.request({ cmd: "get_events", since }), "event_list");
-    const reason = this.#discontinuity(list);
+    const reason = this.#stream.discontinuity(list);
     if (reason === null) {
-      const held = this.#holding!;
-      this.#holding = null;
-      for (const event of list.events) this.#deliver(event);
-      for (const event of held) if (event.version > list.version) this.#deliver(event);
+      const held = this.#stream.holding!;
+      this.#stream.holding = null;
+      for (const event of list.events) this.#stream.deliver(event);
+      for (const event of held) if (event.version > list.version) this.#stream.deliver(event);
       return false;
     }
     const snapshot = eventOf(await link.request({ cmd: "get_srv_snapshot" }), "srv_snapshot");
-    const held = this.#holding!;
-    this.#holding = null;
-    this.#lastLogged = snapshot.version;
-    this.#lastLoggedEvent = null;
-    this.#offer({ type: "resync", reason, snapshot });
-    for (const event of held) if (event.version > this.#lastLogged) this.#deliver(event);
+    const held = this.#stream.holding!;
+    this.#stream.holding = null;
+    this.#stream.lastLogged = snapshot.version;
+    this.#stream.lastLoggedEvent = null;
+    this.#stream.offer({ type: "resync", reason, snapshot });
+    for (const event of held) {
+      if (event.version > this.#stream.lastLogged) this.#stream.deliver(event);
+    }
     return true;
-  }
-
-  /**
-   * Why a replay from `since = last - 1` cannot continue the stream: events
-   * are gone (`truncated`), or the server's history is not the one the
-   * stream came from (its version is below ours, or its event at our last
-   * version differs, as after a restart without a store).
-   */
-  #discontinuity(list: EventListEvent): "truncated" | "diverged" | null {
-    if (list.truncated) return "truncated";
-    if (list.version < this.#lastLogged) return "diverged";
-    const last = this.#lastLoggedEvent;
-    if (last === null) return null;
-    // `last` is the event at #lastLogged, version included: the replay's
-    // first event must be it, byte for byte.
-    const first = list.events[0];
-    if (first === undefined) return "diverged";
-    return encodeEvent(first) === encodeEvent(last) ? null : "diverged";
   }
 
   // -------------------------------------------------------------------------
@@ -650,8 +564,8 @@ export class SrvClient implements AsyncDisposable {
       link.close();
       await link.done;
       await this.#reconnecting;
-      for (const subscription of this.#subscriptions) subscription.end(null);
-      this.#subscriptions.clear();
+      for (const subscription of this.#stream.subscriptions) subscription.end(null);
+      this.#stream.subscriptions.clear();
       return reply;
     })();
     return this.#closing;
@@ -661,7 +575,7 @@ export class SrvClient implements AsyncDisposable {
   #shutDown(error: Error): void {
     this.#state = "closed";
     this.#failure = error;
-    for (const subscription of this.#subscriptions) subscription.end(error);
-    this.#subscriptions.clear();
+    for (const subscription of this.#stream.subscriptions) subscription.end(error);
+    this.#stream.subscriptions.clear();
   }
 }

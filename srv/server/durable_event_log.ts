@@ -34,6 +34,7 @@ import {
   recover,
 } from "./_store_recovery.ts";
 import { message, StoreError } from "./_store_schema.ts";
+import { joinPath, openDatabase } from "./_store_open.ts";
 import { TreeWriter } from "./_tree_tables.ts";
 import {
   DataDirError,
@@ -105,11 +106,6 @@ export interface StoreRecovery {
   readonly stored: number;
   /** The schema version the store had before this open (0: a new store). */
   readonly migratedFrom: number;
-}
-
-function joinPath(dir: string, file: string): string {
-  const sep = Deno.build.os === "windows" ? "\\" : "/";
-  return dir.endsWith("/") || dir.endsWith("\\") ? dir + file : dir + sep + file;
 }
 
 /**
@@ -575,28 +571,4 @@ export class DurableEventLog implements EventHistory {
       // The transaction is already gone; the error that got us here is reported.
     }
   }
-}
-
-function openDatabase(path: string, options: StoreOptions): DatabaseSync {
-  const db = new DatabaseSync(path);
-  try {
-    // The first statement reads the file header: a file that is not SQLite fails here.
-    db.exec("PRAGMA journal_mode = WAL");
-  } catch (e) {
-    db.close();
-    // A full disk or a read-only file fails here too: say which.
-    throw new StoreError(path, `cannot open the store ${path}: ${describeFailure(path, e)}`, {
-      cause: e,
-    });
-  }
-  db.exec(`PRAGMA synchronous = ${options.sync === "full" ? "FULL" : "NORMAL"}`);
-  db.exec("PRAGMA foreign_keys = OFF");
-  // srv holds srv.lock for its whole life, so SQLite's per-transaction file
-  // locking (several fcntl calls per commit) buys nothing: take the locks
-  // once. The larger auto-checkpoint spreads WAL checkpoints, which fsync,
-  // over ten times more commits.
-  db.exec("PRAGMA locking_mode = EXCLUSIVE");
-  db.exec("PRAGMA wal_autocheckpoint = 10000");
-  if (options.maxPages !== undefined) db.exec(`PRAGMA max_page_count = ${options.maxPages}`);
-  return db;
 }
