@@ -28,7 +28,13 @@ import {
   type PingCommand,
   type U64,
 } from "../core/protocol.ts";
-import { decodeCommand, encodeCommand, encodeEvent, parseJson } from "../core/codec.ts";
+import {
+  decodeCommand,
+  encodeCommand,
+  encodeEvent,
+  parseJson,
+  parseMetaJson,
+} from "../core/codec.ts";
 import { type CliVerb, COMMAND_REGISTRY, isJsonObject, type Rule } from "../core/command_schema.ts";
 import { stateFromSnapshot } from "../core/state.ts";
 import { SRV_VERSION } from "../version.ts";
@@ -176,7 +182,12 @@ function readValue(rule: Rule, label: string, raw: string): unknown {
     }
     case "object":
     case "anyJson":
-      return json(label, raw);
+      // A meta or patch on its own: its numbers are doubles, as inside a command.
+      try {
+        return parseMetaJson(raw);
+      } catch (e) {
+        throw new UsageError(`${label} is not JSON: ${(e as Error).message}`);
+      }
     case "string":
     case "name":
     case "kind":
@@ -212,7 +223,8 @@ function decoded(command: Record<string, unknown>, labels: Record<string, string
   const rule = result.field === undefined ? undefined : rules?.[result.field];
   if (rule === undefined || result.field === undefined) throw new UsageError(result.reason);
   const label = labels[result.field] ?? result.field;
-  throw new UsageError(`${label} must be ${EXPECTED[rule]} (${result.reason})`);
+  // The rule says what was wanted; the validator's own wording adds only noise.
+  throw new UsageError(`${label} must be ${EXPECTED[rule]}`);
 }
 
 /** A domain verb, turned into the command it sends by its registry row. */
@@ -227,10 +239,11 @@ function domainCommand(noun: string, parsed: Parsed): Command {
   }
   const { cmd, cli, rules } = found;
   const metavars = cli.args.map(([, metavar]) => metavar);
-  // A `strings` field last takes every remaining word (at least one).
+  // A `strings` field last takes every remaining word, none included
+  // (`srv tab order WS` on a workspace without tabs sends an empty list).
   const last = cli.args.at(-1);
   const variadic = last !== undefined && rules[last[0]] === "strings";
-  const arityOk = variadic ? rest.length >= cli.args.length : rest.length === cli.args.length;
+  const arityOk = variadic ? rest.length >= cli.args.length - 1 : rest.length === cli.args.length;
   if (!arityOk) throw new UsageError(`${what} needs ${metavars.join(" ")}`);
   const command: Record<string, unknown> = { cmd };
   const labels: Record<string, string> = {};

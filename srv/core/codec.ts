@@ -10,7 +10,7 @@
 import { validate } from "../../deps.ts";
 import { COMMAND_SCHEMAS, fastAccepts, isLauncherCommandName } from "./command_schema.ts";
 import { utf8Length } from "./line_splitter.ts";
-import type { Command, Event } from "./protocol.ts";
+import type { Command, Event, Json } from "./protocol.ts";
 
 // ---------------------------------------------------------------------------
 // Codec
@@ -194,6 +194,30 @@ export function parseJson(text: string): unknown {
     }
   }
   return value;
+}
+
+/**
+ * Parses client metadata (a `meta` or `meta_patch` value on its own) the
+ * way srv reads it inside a command: numbers are doubles, `-0` is `0`, a
+ * number beyond a double is a `SyntaxError`, and so is nesting deeper than
+ * {@linkcode MAX_JSON_DEPTH}. For tools that take a meta value by itself
+ * (the CLI's `--meta`), where {@linkcode parseJson} would read a top-level
+ * field's big integer as a u64.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { parseMetaJson } from "./codec.ts";
+ * assert.deepEqual(parseMetaJson('{"n":12345678901234567890}'), { n: 12345678901234567000 });
+ * assert.throws(() => parseMetaJson('{"n":1e400}'), SyntaxError);
+ * ```
+ */
+export function parseMetaJson(text: string): Json {
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH)) {
+    throw new SyntaxError(`JSON nested deeper than ${MAX_JSON_DEPTH} levels`);
+  }
+  // No exact integers to collect: a meta's numbers are all doubles.
+  return JSON.parse(text, reviverFor(new Map()) as (k: string, v: unknown) => unknown) as Json;
 }
 
 function describeFailure(error: { path: (string | number)[]; value: unknown; message: string }) {

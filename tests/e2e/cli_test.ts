@@ -128,6 +128,33 @@ Deno.test("srv ping, info, snapshot, send and every domain verb: output and exit
       assert.deepEqual(snap.tab_order[ws], [tabA]);
     });
 
+    await t.step(
+      "meta is JSON with doubles, as srv reads it; an empty tab list is a list",
+      async () => {
+        const [created] = await verb(
+          "block",
+          "create",
+          tabA,
+          "--meta",
+          '{"n":12345678901234567890}',
+        );
+        assert.equal(created.event, "block_created");
+        assert.deepEqual(created.meta, { n: 12345678901234567000 });
+        const [patched] = await verb(
+          "block",
+          "meta",
+          created.block_id,
+          '{"m":18446744073709551615}',
+        );
+        assert.deepEqual(patched.meta_patch, { m: 18446744073709552000 });
+        const [empty] = await verb("workspace", "create", "no tabs yet");
+        // Its (empty) order is already the order: accepted, and nothing changes.
+        assert.deepEqual(await verb("tab", "order", empty.workspace_id), []);
+        await verb("workspace", "delete", empty.workspace_id);
+        await verb("block", "delete", tabA, created.block_id);
+      },
+    );
+
     await t.step("delete verbs, with --force where a last tab needs it", async () => {
       const refused = await srvRun("tab", "delete", ws, tabA);
       assert.equal(refused.code, ExitCode.serverError);
@@ -214,9 +241,17 @@ Deno.test("srv ping, info, snapshot, send and every domain verb: output and exit
           [["tab", "reorder", "w", "t", "x"], /INDEX must be an integer/],
           [["block", "meta", "b", "[1]"], /PATCH must be a JSON object/],
           // Past the rule's range: refused by the server's own decoder, named as the CLI spells it.
-          [["tab", "reorder", "w", "t", "4294967296"], /INDEX must be an integer.*`u32`/],
-          [["ping", "--nonce", "18446744073709551616"], /--nonce must be an integer.*`u64`/],
-          [["tab", "order", "w"], /srv tab order needs WS TAB\.\.\./],
+          // (the rule's words, not the validator's).
+          [
+            ["tab", "reorder", "w", "t", "4294967296"],
+            /^srv tab: INDEX must be an integer from 0 to 4294967295\n/,
+          ],
+          [
+            ["ping", "--nonce", "18446744073709551616"],
+            /^srv ping: --nonce must be an integer from 0 to 2\^64 - 1\n/,
+          ],
+          [["tab", "order"], /srv tab order needs WS TAB\.\.\./],
+          [["block", "meta", "b", '{"n":1e400}'], /PATCH is not JSON: number out of range/],
           [["events", "--since", "-1"], /./],
         ] as const
       ) {
