@@ -67,6 +67,14 @@ const RUN_CHARS = 32 * 1024;
  * endpoint.release();
  * ```
  */
+/**
+ * The least a catch-up reply may carry whatever other connections hold
+ * unread (see `#answer`): about 5,000 typical events, enough for a client
+ * back from a short drop; a longer gap is answered truncated, and the
+ * client resyncs from a snapshot.
+ */
+const REPLY_FLOOR_BYTES = 1024 * 1024;
+
 export class Server {
   /** Who this server is. */
   readonly identity: ServerIdentity;
@@ -357,11 +365,16 @@ export class Server {
       // clients asking for 64 MiB and reading nothing held 2.1 GB (1,024
       // would hold 64 GB). Past it a reply carries fewer events, with
       // truncated: true, and the client resyncs from a (shared) snapshot.
+      // But never fewer than REPLY_FLOOR_BYTES: clients that ask and never
+      // read must not starve a healthy one's short catch-up (the soak's
+      // well-behaved client saw its own events left out while attackers
+      // held the shared budget). A floor reply costs no more than the soft
+      // limit already lets any connection hold.
       const unsent = this.#hub.privateBytes + this.#turn.privateBytes;
       const budget = Math.min(
         this.maxReplyBytes,
         this.#hub.limits.hardBytes / 2,
-        this.#hub.limits.hardBytes - unsent,
+        Math.max(this.#hub.limits.hardBytes - unsent, REPLY_FLOOR_BYTES),
       ) - 256;
       const entries = this.history.eventsSince(since, Math.max(0, budget));
       const truncated = entries.cut === true || this.history.isTruncated(since);
