@@ -38,6 +38,14 @@ const encoder = new TextEncoder();
 const RUN_CHARS = 32 * 1024;
 
 /**
+ * The least a catch-up reply may carry whatever other connections hold
+ * unread (see `#answer`): about 5,000 typical events, enough for a client
+ * back from a short drop; a longer gap is answered truncated, and the
+ * client resyncs from a snapshot.
+ */
+const REPLY_FLOOR_BYTES = 1024 * 1024;
+
+/**
  * A running srv: give it a {@linkcode Listener} and it serves the protocol
  * on every connection until {@linkcode Server.shutdown}.
  *
@@ -67,14 +75,6 @@ const RUN_CHARS = 32 * 1024;
  * endpoint.release();
  * ```
  */
-/**
- * The least a catch-up reply may carry whatever other connections hold
- * unread (see `#answer`): about 5,000 typical events, enough for a client
- * back from a short drop; a longer gap is answered truncated, and the
- * client resyncs from a snapshot.
- */
-const REPLY_FLOOR_BYTES = 1024 * 1024;
-
 export class Server {
   /** Who this server is. */
   readonly identity: ServerIdentity;
