@@ -53,6 +53,11 @@ export class Turn {
     }
   }
 
+  /** What this turn holds for `client` alone (its private lines). */
+  privateFor(client: Client): number {
+    return this.#forOne.get(client) ?? 0;
+  }
+
   /** What this turn holds for `client`: broadcasts and its own lines. */
   bytesFor(client: Client): number {
     return this.#forAll + (this.#forOne.get(client) ?? 0);

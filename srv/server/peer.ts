@@ -244,6 +244,11 @@ export class Peer {
     return this.#pendingBytes;
   }
 
+  /** Of those, the bytes private to this connection (replies, private errors). */
+  get privateBytes(): number {
+    return this.#privateBytes;
+  }
+
   /**
    * Judges this peer by `limits` from now on, calling `evict` once when
    * {@linkcode judgeOutput} says so: on every enqueue, after every write,

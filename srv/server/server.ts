@@ -39,7 +39,7 @@ const RUN_CHARS = 32 * 1024;
 
 /**
  * The least a catch-up reply may carry whatever other connections hold
- * unread (see `#answer`): about 5,000 typical events, enough for a client
+ * unread (see `#floorFor`): about 5,000 typical events, enough for a client
  * back from a short drop; a longer gap is answered truncated, and the
  * client resyncs from a snapshot.
  */
@@ -354,6 +354,23 @@ export class Server {
     return events;
   }
 
+  /**
+   * What a catch-up may still carry when the shared budget of unread
+   * replies is spent: clients that ask and never read must not starve a
+   * healthy client's short catch-up (the soak's well-behaved client saw its
+   * own events left out while attackers held the budget). Only a
+   * connection holding less than REPLY_FLOOR_BYTES of unread private output
+   * gets it, up to that much, and only while all of it together stays
+   * within a quarter of the hard limit past the budget: so private output
+   * stays bounded (hard × 1.25 plus one reply), however many ask.
+   */
+  #floorFor(client: Client, unsent: number): number {
+    const own = client.outbox.privateBytes + this.#turn.privateFor(client);
+    const hard = this.#hub.limits.hardBytes;
+    if (own >= REPLY_FLOOR_BYTES || unsent >= hard + hard / 4) return 0;
+    return REPLY_FLOOR_BYTES - own;
+  }
+
   #answer(client: Client, command: QueryCommand): string | Uint8Array {
     if (command.cmd === "get_events") {
       const since = command.since;
@@ -365,16 +382,12 @@ export class Server {
       // clients asking for 64 MiB and reading nothing held 2.1 GB (1,024
       // would hold 64 GB). Past it a reply carries fewer events, with
       // truncated: true, and the client resyncs from a (shared) snapshot.
-      // But never fewer than REPLY_FLOOR_BYTES: clients that ask and never
-      // read must not starve a healthy one's short catch-up (the soak's
-      // well-behaved client saw its own events left out while attackers
-      // held the shared budget). A floor reply costs no more than the soft
-      // limit already lets any connection hold.
+      const hard = this.#hub.limits.hardBytes;
       const unsent = this.#hub.privateBytes + this.#turn.privateBytes;
       const budget = Math.min(
         this.maxReplyBytes,
-        this.#hub.limits.hardBytes / 2,
-        Math.max(this.#hub.limits.hardBytes - unsent, REPLY_FLOOR_BYTES),
+        hard / 2,
+        Math.max(hard - unsent, this.#floorFor(client, unsent)),
       ) - 256;
       const entries = this.history.eventsSince(since, Math.max(0, budget));
       const truncated = entries.cut === true || this.history.isTruncated(since);
