@@ -361,13 +361,14 @@ export class Server {
    * own events left out while attackers held the budget). Only a
    * connection holding less than REPLY_FLOOR_BYTES of unread private output
    * gets it, up to that much, and only while all of it together stays
-   * within a quarter of the hard limit past the budget: so private output
-   * stays bounded (hard × 1.25 plus one reply), however many ask.
+   * within twice the hard limit: so private output stays bounded (2 × hard
+   * plus one reply), however many ask, and it takes hundreds of clients
+   * that never read (256 at the defaults) to spend the floors too.
    */
   #floorFor(client: Client, unsent: number): number {
     const own = client.outbox.privateBytes + this.#turn.privateFor(client);
     const hard = this.#hub.limits.hardBytes;
-    if (own >= REPLY_FLOOR_BYTES || unsent >= hard + hard / 4) return 0;
+    if (own >= REPLY_FLOOR_BYTES || unsent >= 2 * hard) return 0;
     return REPLY_FLOOR_BYTES - own;
   }
 
