@@ -565,7 +565,13 @@ class WellBehaved {
         const list = await this.#until((e) => e.event === "event_list");
         const versions = (list.events as Json[]).map((e) => e.version);
         if (versions[0] !== created.version || !versions.includes(renamed.version)) {
-          this.violations.push(`event_list since ${created.version - 1} lacks our events`);
+          this.violations.push(
+            `event_list since ${
+              created.version - 1
+            } lacks our events (truncated=${list.truncated}, ` +
+              `${versions.length} events from v${versions[0]}; ours v${created.version}, ` +
+              `v${renamed.version})`,
+          );
         }
         if (list.version < renamed.version) this.violations.push("event_list version went back");
         await this.client.send({
