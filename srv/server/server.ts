@@ -358,18 +358,17 @@ export class Server {
    * What a catch-up may still carry when the shared budget of unread
    * replies is spent: clients that ask and never read must not starve a
    * healthy client's short catch-up (the soak's well-behaved client saw its
-   * own events left out while attackers held the budget). Only a
-   * connection holding less than REPLY_FLOOR_BYTES of unread private output
-   * gets it, up to that much, and only while all of it together stays
-   * within twice the hard limit: so private output stays bounded (2 × hard
-   * plus one reply), however many ask, and it takes hundreds of clients
-   * that never read (256 at the defaults) to spend the floors too.
+   * own events left out while attackers held the budget). A connection
+   * holding less than the floor of unread private output gets up to the
+   * floor: REPLY_FLOOR_BYTES, or a quarter of the soft limit if that is
+   * less. So a floor never lets a connection hold more than the soft limit
+   * already allows it, and a client that keeps asking without reading gets
+   * one floor, not one per request.
    */
-  #floorFor(client: Client, unsent: number): number {
+  #floorFor(client: Client): number {
+    const floor = Math.min(REPLY_FLOOR_BYTES, this.#hub.limits.softBytes / 4);
     const own = client.outbox.privateBytes + this.#turn.privateFor(client);
-    const hard = this.#hub.limits.hardBytes;
-    if (own >= REPLY_FLOOR_BYTES || unsent >= 2 * hard) return 0;
-    return REPLY_FLOOR_BYTES - own;
+    return own >= floor ? 0 : floor - own;
   }
 
   #answer(client: Client, command: QueryCommand): string | Uint8Array {
@@ -388,7 +387,7 @@ export class Server {
       const budget = Math.min(
         this.maxReplyBytes,
         hard / 2,
-        Math.max(hard - unsent, this.#floorFor(client, unsent)),
+        Math.max(hard - unsent, this.#floorFor(client)),
       ) - 256;
       const entries = this.history.eventsSince(since, Math.max(0, budget));
       const truncated = entries.cut === true || this.history.isTruncated(since);
