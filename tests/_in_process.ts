@@ -7,7 +7,7 @@
  */
 
 import { configure, type LogRecord, reset } from "../deps.ts";
-import { parseServeArgs } from "../srv/cli/serve_args.ts";
+import { parseServeArgs, serverBounds } from "../srv/cli/serve_args.ts";
 import { Server } from "../srv/server/server.ts";
 import { type MemoryConnection, MemoryListener } from "../srv/transport/memory.ts";
 import { SRV_VERSION } from "../srv/version.ts";
@@ -55,16 +55,7 @@ export async function withServer(
   });
   const server = new Server({
     identity: { pid: Deno.pid, version: SRV_VERSION, instanceId: crypto.randomUUID() },
-    maxLineBytes: config.maxLineBytes,
-    maxConnections: config.maxConnections,
-    limits: config.limits,
-    outputLimits: {
-      hardBytes: config.maxQueueBytes,
-      softBytes: config.softQueueBytes,
-      softMs: config.softQueueMs,
-    },
-    maxReplyBytes: config.maxReplyBytes,
-    registerTimeoutMs: config.registerTimeoutMs,
+    ...serverBounds(config),
   });
   const listener = new MemoryListener();
   const serving = server.serve(listener);

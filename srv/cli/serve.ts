@@ -22,7 +22,7 @@ import { SRV_VERSION } from "../version.ts";
 import { err, out, UsageError } from "./_terminal.ts";
 import { ExitCode } from "./exit_code.ts";
 import { flushLogs, setupLogging } from "./log.ts";
-import { parseServeArgs, type ServeConfig, usage } from "./serve_args.ts";
+import { parseServeArgs, type ServeConfig, serverBounds, usage } from "./serve_args.ts";
 
 function currentUid(): number | null {
   try {
@@ -254,16 +254,7 @@ async function run(config: ServeConfig, log: Logger): Promise<Outcome> {
     history: store ?? undefined,
     initialState: recovered,
     storePath: store?.path ?? null,
-    maxLineBytes: config.maxLineBytes,
-    maxConnections: config.maxConnections,
-    limits: config.limits,
-    outputLimits: {
-      hardBytes: config.maxQueueBytes,
-      softBytes: config.softQueueBytes,
-      softMs: config.softQueueMs,
-    },
-    maxReplyBytes: config.maxReplyBytes,
-    registerTimeoutMs: config.registerTimeoutMs,
+    ...serverBounds(config),
     onFatal: (error) => {
       fatal = error;
       failed.resolve();

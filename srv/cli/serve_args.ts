@@ -13,7 +13,11 @@ import { DEFAULT_LOCK_WAIT_MS } from "../server/data_dir.ts";
 import { DEFAULT_RETAIN_BYTES, DEFAULT_RETAIN_EVENTS } from "../server/durable_event_log.ts";
 import { type TransportChoice, TRANSPORTS } from "../server/open_endpoint.ts";
 import { DEFAULT_OUTPUT_LIMITS } from "../server/peer.ts";
-import { DEFAULT_MAX_CONNECTIONS, DEFAULT_REGISTER_TIMEOUT_MS } from "../server/server_options.ts";
+import {
+  DEFAULT_MAX_CONNECTIONS,
+  DEFAULT_REGISTER_TIMEOUT_MS,
+  type ServerOptions,
+} from "../server/server_options.ts";
 import { SRV_VERSION } from "../version.ts";
 import { UsageError } from "./_terminal.ts";
 import { CLIENT_USAGE } from "./client_commands.ts";
@@ -313,5 +317,34 @@ export function parseServeArgs(args: string[]): ServeConfig {
     logLevel: oneOf("log-level", str("log-level"), LOG_LEVELS, "info"),
     logFormat: oneOf("log-format", str("log-format"), LOG_FORMATS, "pretty"),
     help: values.help === true,
+  };
+}
+
+/**
+ * The bounds a {@linkcode ServeConfig} gives a `Server`: one place turns the
+ * flags into server options, for `srv serve` and for in-process tests alike.
+ */
+export function serverBounds(
+  config: ServeConfig,
+): Pick<
+  ServerOptions,
+  | "maxLineBytes"
+  | "maxConnections"
+  | "limits"
+  | "outputLimits"
+  | "maxReplyBytes"
+  | "registerTimeoutMs"
+> {
+  return {
+    maxLineBytes: config.maxLineBytes,
+    maxConnections: config.maxConnections,
+    limits: config.limits,
+    outputLimits: {
+      hardBytes: config.maxQueueBytes,
+      softBytes: config.softQueueBytes,
+      softMs: config.softQueueMs,
+    },
+    maxReplyBytes: config.maxReplyBytes,
+    registerTimeoutMs: config.registerTimeoutMs,
   };
 }
