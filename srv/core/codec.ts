@@ -375,6 +375,25 @@ export function encodeEventList(
     `"instance_id":${JSON.stringify(instanceId)},"version":${version}}`;
 }
 
+const utf8 = new TextEncoder();
+const EVENT_LIST_HEAD = utf8.encode('{"event":"event_list","events":[');
+
+/** The bytes of an `event_list` line around its events, `\n` included. */
+function eventListEnvelope(
+  truncated: boolean,
+  instanceId: string,
+  version: number,
+): { head: Uint8Array; tail: Uint8Array } {
+  return {
+    head: EVENT_LIST_HEAD,
+    tail: utf8.encode(
+      `],"truncated":${truncated},"instance_id":${
+        JSON.stringify(instanceId)
+      },"version":${version}}\n`,
+    ),
+  };
+}
+
 /**
  * {@linkcode encodeEventList} as UTF-8 bytes with the trailing `\n`, built
  * straight into one buffer of the exact size: a long catch-up never exists
@@ -392,12 +411,7 @@ export function encodeEventListLine(
   instanceId: string,
   version: number,
 ): Uint8Array {
-  const head = utf8.encode('{"event":"event_list","events":[');
-  const tail = utf8.encode(
-    `],"truncated":${truncated},"instance_id":${
-      JSON.stringify(instanceId)
-    },"version":${version}}\n`,
-  );
+  const { head, tail } = eventListEnvelope(truncated, instanceId, version);
   // Events joined into strings of about 1 Mi characters: one native join
   // and one encode per group instead of one per event, and no string in
   // the reply larger than a group plus one event.
@@ -469,12 +483,7 @@ export function encodeEventListRuns(
   instanceId: string,
   version: number,
 ): Uint8Array {
-  const head = utf8.encode('{"event":"event_list","events":[');
-  const tail = utf8.encode(
-    `],"truncated":${truncated},"instance_id":${
-      JSON.stringify(instanceId)
-    },"version":${version}}\n`,
-  );
+  const { head, tail } = eventListEnvelope(truncated, instanceId, version);
   let events = 0;
   for (const run of runs) events += run.length;
   // The last event's newline is not copied.
@@ -497,7 +506,6 @@ export function encodeEventListRuns(
   out.set(tail, offset);
   return out;
 }
-const utf8 = new TextEncoder();
 
 /** What {@linkcode decodeEvent} returns. */
 export type DecodeEventResult =
