@@ -223,8 +223,17 @@ export function parseMetaJson(text: string): Json {
 function describeFailure(error: { path: (string | number)[]; value: unknown; message: string }) {
   const field = error.path.join(".");
   if (error.value === undefined) return `missing field \`${field}\``;
-  return `invalid value for \`${field}\`: ${error.message}`;
+  // The validator quotes the value it got: a 1 MiB bad value would come
+  // back as a 1 MiB error line, so a client could make srv hold far more
+  // than it sent. The start of the value says enough.
+  const message = error.message.length > MAX_REASON_CHARS
+    ? `${error.message.slice(0, MAX_REASON_CHARS)}… (${error.message.length} characters)`
+    : error.message;
+  return `invalid value for \`${field}\`: ${message}`;
 }
+
+/** Longest validator message quoted in a parse error. */
+const MAX_REASON_CHARS = 200;
 
 /**
  * Decodes one line (already UTF-8 decoded, without its `\n`) into a command,

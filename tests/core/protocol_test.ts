@@ -406,3 +406,15 @@ Deno.test("the fast shape check and the superstruct schema accept exactly the sa
   }
   assert.ok(accepted > 1000 && rejected > 1000, `${accepted} accepted, ${rejected} rejected`);
 });
+
+Deno.test("a parse error quotes at most the start of a huge bad value, so errors stay small", () => {
+  const huge = "a".repeat(100_000);
+  const result = decodeCommand(
+    JSON.stringify({ cmd: "create_tab", workspace_id: [huge], name: "x" }),
+  );
+  assert.equal(result.ok, false);
+  if (result.ok) return;
+  assert.match(result.reason, /^invalid value for `workspace_id`: /);
+  assert.match(result.reason, /… \(\d+ characters\)$/);
+  assert.ok(result.reason.length < 300, `${result.reason.length} characters`);
+});
