@@ -3,17 +3,8 @@
 import type { DomainCommand, JsonObject, ReducerCommand } from "../srv/core/protocol.ts";
 import type { State } from "../srv/core/state.ts";
 
-/** mulberry32: a tiny seeded PRNG, so every run can be replayed. */
-export function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** mulberry32, so every run can be replayed: the bench's generator, one copy. */
+export { seededRandom as prng } from "../bench/_rng.ts";
 
 /**
  * A random domain command against `state`: one id in five unknown, so error

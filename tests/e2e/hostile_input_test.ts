@@ -24,6 +24,7 @@ import {
 } from "../_harness.ts";
 import { TREE_KEYS } from "../_fixtures.ts";
 import { registerCycles } from "../_register_cycles.ts";
+import { prng } from "../_random_commands.ts";
 
 /** `{"a":{"a":…1…}}`, `levels` objects deep. */
 function nested(levels: number): string {
@@ -253,18 +254,6 @@ Deno.test("register/goodbye cycles with distinct pids: srv remembers at most 1,0
 
 // ---------------------------------------------------------------------------
 // Property: random JSON through a real server with a store.
-
-/** mulberry32, so a failing seed replays. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const ODD_KEYS = [
   "__proto__",
