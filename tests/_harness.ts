@@ -114,6 +114,32 @@ export interface SrvProcess {
 }
 
 /**
+ * Collects a spawned srv's stderr and reads its stdout up to the end of its
+ * first line (the readiness line), or until it exits first (`ready` false).
+ */
+export async function awaitReadiness(child: Deno.ChildProcess): Promise<{
+  ready: boolean;
+  stdout: string;
+  stderr: () => string;
+  errDone: Promise<void>;
+  reader: ReadableStreamDefaultReader<Uint8Array>;
+}> {
+  let errText = "";
+  const errDone = (async () => {
+    for await (const chunk of child.stderr) errText += decoder.decode(chunk, { stream: true });
+  })();
+  const reader = child.stdout.getReader();
+  let stdout = "";
+  const status = child.status;
+  while (!stdout.includes("\n")) {
+    const next = await Promise.race([reader.read(), status.then(() => null)]);
+    if (next === null || next.done) break;
+    stdout += decoder.decode(next.value, { stream: true });
+  }
+  return { ready: stdout.includes("\n"), stdout, stderr: () => errText, errDone, reader };
+}
+
+/**
  * Starts `srv serve --socket <tmp>/srv.sock` with extra flags (default
  * `--memory`) and waits for its readiness line. `socket: null` passes no
  * `--socket`, so srv resolves the endpoint itself (the ready line says where).
@@ -143,21 +169,12 @@ export async function startSrv(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let errText = "";
-  const errDone = (async () => {
-    for await (const chunk of child.stderr) errText += decoder.decode(chunk, { stream: true });
-  })();
-  const reader = child.stdout.getReader();
-  let outText = "";
   const status = child.status;
-  while (!outText.includes("\n")) {
-    const next = await Promise.race([reader.read(), status.then(() => null)]);
-    if (next === null || next.done) {
-      await errDone;
-      reader.releaseLock();
-      throw new Error(`srv exited before it was ready: ${errText}`);
-    }
-    outText += decoder.decode(next.value, { stream: true });
+  const { ready, stdout: outText, stderr, errDone, reader } = await awaitReadiness(child);
+  if (!ready) {
+    await errDone;
+    reader.releaseLock();
+    throw new Error(`srv exited before it was ready: ${stderr()}`);
   }
   // Drain the rest of stdout so the pipe never blocks srv.
   const outDone = (async () => {
@@ -184,7 +201,7 @@ export async function startSrv(
     instance: fields.instance,
     readyLine,
     child,
-    stderr: () => errText,
+    stderr,
     async stop(signal: Deno.Signal = "SIGTERM") {
       try {
         child.kill(signal);

@@ -4,6 +4,7 @@
 // hurried restart used to do to srv, and what srv does now.
 import assert from "node:assert/strict";
 import {
+  awaitReadiness,
   type Json,
   ON_WINDOWS,
   runSrv,
@@ -79,24 +80,13 @@ async function serveUnder(
     stdout: "piped",
     stderr: "piped",
   }).spawn();
-  let stderr = "";
-  const errDone = (async () => {
-    for await (const chunk of child.stderr) stderr += decoder.decode(chunk, { stream: true });
-  })();
-  const reader = child.stdout.getReader();
-  let stdout = "";
-  while (!stdout.includes("\n")) {
-    const next = await reader.read();
-    if (next.done) break;
-    stdout += decoder.decode(next.value, { stream: true });
-  }
+  const { ready, stdout, stderr, errDone, reader } = await awaitReadiness(child);
   reader.releaseLock();
-  const ready = stdout.includes("\n");
   if (!ready) {
     await child.status;
     await errDone;
   }
-  return { ready, stdout, stderr: () => stderr, child };
+  return { ready, stdout, stderr, child };
 }
 
 /**
