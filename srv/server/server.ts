@@ -317,8 +317,7 @@ export class Server {
           first: events[0]?.version ?? null,
           last: events.at(-1)?.version ?? null,
         };
-        const { close } = client.session.afterReduce(step.command, events);
-        if (client.session.identity !== null) client.stopRegisterTimer();
+        const { close } = client.afterReduce(step.command, events);
         if (close) {
           client.endWith("debug", "goodbye");
           this.#closeAfterTurn(client);

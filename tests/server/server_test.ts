@@ -10,6 +10,7 @@ import {
   replaySection9,
 } from "../_protocol_cases.ts";
 import { SRV_VERSION } from "../../srv/version.ts";
+import { waitUntil } from "../_proc.ts";
 
 Deno.test("PROTOCOL.md §9 replayed line by line across two clients", replaySection9(withSrv));
 
@@ -262,5 +263,19 @@ Deno.test("server_info.last_command names this connection's last reduced command
       (await b.request({ cmd: "get_server_info" })).last_command.cmd,
       "create_workspace",
     );
+  });
+});
+
+Deno.test("a client that said goodbye is logged under the kind and pid it registered with", async () => {
+  await withSrv(async (srv, connect) => {
+    const a = await connect(); // connection 1
+    await a.register(43);
+    await a.send({ cmd: "goodbye" });
+    assert.equal((await a.next()).event, "process_exited");
+    assert.ok(await a.closedByServer());
+    const closed = () => srv.stderr().split("\n").filter((l) => /connection 1 .*closed/.test(l));
+    await waitUntil("connection 1's end is logged", () => closed().length > 0);
+    assert.equal(closed().length, 1, srv.stderr());
+    assert.match(closed()[0], /connection 1 \(kind="?tool"?, pid=43\) closed: "?goodbye/);
   });
 });
