@@ -1,4 +1,4 @@
-// In-process: the server over the in-memory transport. Replays PROTOCOL.md
+// In-process: the server over the in-memory transport. Replays docs/PROTOCOL.md
 // §9 and pins the routing, version and framing rules of §1, §5 and §6 as a
 // client written from the document sees them. (tests/e2e/transport/server_test.ts
 // replays a few of these over a real socket, on each transport.)
@@ -12,7 +12,7 @@ import {
 import { SRV_VERSION } from "../../srv/version.ts";
 import { waitUntil } from "../_proc.ts";
 
-Deno.test("PROTOCOL.md §9 replayed line by line across two clients", replaySection9(withSrv));
+Deno.test("docs/PROTOCOL.md §9 replayed line by line across two clients", replaySection9(withSrv));
 
 Deno.test("event_list carries the current version without bumping it", async () => {
   await withSrv(async (_srv, connect) => {
