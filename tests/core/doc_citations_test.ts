@@ -44,7 +44,9 @@ function lineOf(text: string, index: number): string {
 Deno.test("every docs/PROTOCOL.md §N citation names a section that exists", async () => {
   const protocol = await Deno.readTextFile(new URL(PROTOCOL, ROOT));
   const known = sections(protocol);
-  assert.deepEqual([...known], [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11], "the sections themselves");
+  // The sections themselves: numbered 1, 2, 3, ... with none skipped, §1–§10 at least.
+  assert.deepEqual([...known], [...known].map((_, i) => i + 1), "sections numbered in order");
+  assert.ok(known.size >= 10, `only ${known.size} sections`);
   const problems: string[] = [];
   let citations = 0;
   for (const file of await repoFiles()) {
