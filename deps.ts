@@ -19,7 +19,7 @@ export {
   type as looseObject,
   unknown,
   validate,
-} from "superstruct";
+} from "npm:superstruct@2.0.2";
 
 export {
   configure,
@@ -32,4 +32,4 @@ export {
   type LogLevel,
   type LogRecord,
   reset,
-} from "@logtape/logtape";
+} from "npm:@logtape/logtape@2.4.2";

@@ -18,7 +18,7 @@ export type Harness = (
   options?: { flags?: string[] },
 ) => Promise<void>;
 
-/** PROTOCOL.md §9 replayed line by line across two clients. */
+/** docs/PROTOCOL.md §9 replayed line by line across two clients. */
 export function replaySection9(withSrv: Harness): () => Promise<void> {
   return async () => {
     await withSrv(async (srv, connect) => {

@@ -120,7 +120,7 @@ if (
 }
 
 if (deliveryRuns > 0) {
-  // The defaults are the contract (PROTOCOL.md §10): no bound flags here.
+  // The defaults are the contract (docs/PROTOCOL.md §10): no bound flags here.
   const fresh = await startSrv({ flags: ["--memory"] });
   let evictions = 0;
   let incomplete = 0;

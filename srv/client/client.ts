@@ -229,7 +229,7 @@ export class SrvClient implements AsyncDisposable {
   // Requests
 
   /**
-   * Registers (PROTOCOL.md §5). After a reconnect the client registers
+   * Registers (docs/PROTOCOL.md §5). After a reconnect the client registers
    * again with the same values by itself.
    *
    * @example

@@ -1,5 +1,5 @@
 /**
- * The two rules of `get_events{since}` (PROTOCOL.md §6) shared by the
+ * The two rules of `get_events{since}` (docs/PROTOCOL.md §6) shared by the
  * memory ring and the durable store.
  *
  * @module

@@ -1,5 +1,5 @@
 /**
- * The codec of PROTOCOL.md §2: {@linkcode decodeCommand} for the server's
+ * The codec of docs/PROTOCOL.md §2: {@linkcode decodeCommand} for the server's
  * input, {@linkcode encodeEvent} for its output, and the client-side pair
  * {@linkcode encodeCommand} / {@linkcode decodeEvent}; plus
  * {@linkcode parseJson}, which keeps u64 integers exact.
@@ -26,7 +26,7 @@ export type DecodeResult =
   };
 
 /**
- * Deepest nesting a line may have, objects and arrays together (PROTOCOL.md
+ * Deepest nesting a line may have, objects and arrays together (docs/PROTOCOL.md
  * §10): `{}` is one level. A constant of the protocol, not a flag: what a
  * client may send, every other client must be able to read back.
  */
@@ -147,7 +147,7 @@ function setExact(holder: unknown, exact: ExactIntegers): void {
   }
 }
 
-/** Keys whose values are client JSON: their numbers are doubles (PROTOCOL.md §10). */
+/** Keys whose values are client JSON: their numbers are doubles (docs/PROTOCOL.md §10). */
 const META_KEYS: ReadonlySet<string> = new Set(["meta", "meta_patch"]);
 
 /**
@@ -237,7 +237,7 @@ const MAX_REASON_CHARS = 200;
 
 /**
  * Decodes one line (already UTF-8 decoded, without its `\n`) into a command,
- * per PROTOCOL.md §2: unknown fields are ignored; a missing field, a wrong
+ * per docs/PROTOCOL.md §2: unknown fields are ignored; a missing field, a wrong
  * type or an unknown `cmd` is a failure whose reason goes into
  * "parse failed: <reason>". Never throws.
  *
@@ -524,7 +524,7 @@ export type DecodeEventResult =
 /**
  * A version the client can order by: a non-negative integer, a `number`
  * while it is safe (every version srv can reach) and an exact `bigint`
- * above 2^53 - 1 (PROTOCOL.md §1: versions are u64).
+ * above 2^53 - 1 (docs/PROTOCOL.md §1: versions are u64).
  */
 function isVersion(value: unknown): boolean {
   return typeof value === "number"

@@ -1,5 +1,5 @@
 /**
- * The command schemas of PROTOCOL.md §3: one table of every command's
+ * The command schemas of docs/PROTOCOL.md §3: one table of every command's
  * fields, the superstruct schemas built from it (the authority, and the
  * source of precise error messages) and the fast predicate that accepts
  * exactly what they accept. {@linkcode decodeCommand} in `codec.ts` uses both.
@@ -497,7 +497,7 @@ export const COMMAND_NAMES: readonly string[] = [...COMMAND_SCHEMAS.keys()];
 
 /**
  * Whether `cmd` names a command of the reference's launcher pipe, which srv
- * parses but does not accept (PROTOCOL.md §3).
+ * parses but does not accept (docs/PROTOCOL.md §3).
  *
  * @example
  * ```ts

@@ -1,5 +1,5 @@
 /**
- * The command types of the wire contract (PROTOCOL.md §2–§3): one interface
+ * The command types of the wire contract (docs/PROTOCOL.md §2–§3): one interface
  * per command and the unions over them. Re-exported by `protocol.ts`; the
  * schemas that validate them are in `command_schema.ts`.
  *
@@ -8,7 +8,7 @@
 
 import type { ClientKind, Json, JsonObject, U64 } from "./protocol.ts";
 
-/** `register`: binds the connection to a kind and pid (PROTOCOL.md §5). */
+/** `register`: binds the connection to a kind and pid (docs/PROTOCOL.md §5). */
 export interface RegisterCommand {
   /** The command tag. */
   cmd: "register";

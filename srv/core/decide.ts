@@ -35,7 +35,7 @@ import {
 export type ReducerEvent = LoggedEvent | ErrorEvent | SrvSnapshotEvent;
 
 /**
- * Who the server is, as `registered` reports it (PROTOCOL.md §5): its pid,
+ * Who the server is, as `registered` reports it (docs/PROTOCOL.md §5): its pid,
  * its version and this run's instance id.
  */
 export interface LauncherIdentity {
@@ -68,12 +68,12 @@ export interface ReducerContext {
   readonly identity?: LauncherIdentity;
   /** Mints a new id (lowercase UUIDv4 in the server; anything unique in tests). */
   newId(): string;
-  /** The size caps of PROTOCOL.md §10; {@linkcode DEFAULT_LIMITS} when absent. */
+  /** The size caps of docs/PROTOCOL.md §10; {@linkcode DEFAULT_LIMITS} when absent. */
   readonly limits?: Limits;
 }
 /**
  * Decides which events a command causes, without changing `state`. Every
- * event takes the next version; the first ever is 1 (PROTOCOL.md §6).
+ * event takes the next version; the first ever is 1 (docs/PROTOCOL.md §6).
  * `get_events` and `get_server_info` are the server's (§5 step 4) and
  * never reach here.
  *
@@ -444,7 +444,7 @@ export function decide(
   }
 }
 
-/** The launcher pipe's commands parse so that they can be refused here (PROTOCOL.md §3). */
+/** The launcher pipe's commands parse so that they can be refused here (docs/PROTOCOL.md §3). */
 function refuseLauncher(d: Decision, command: LauncherCommand): ReducerEvent[] {
   return d.error("invalid_command", `srv reducer does not accept: ${command.cmd}`);
 }

@@ -1,6 +1,6 @@
 /**
  * The event log: the newest logged events in a memory ring, answering
- * `get_events{since}` (PROTOCOL.md §6). {@linkcode EventHistory} is the seam
+ * `get_events{since}` (docs/PROTOCOL.md §6). {@linkcode EventHistory} is the seam
  * a durable store implements to reach further back.
  *
  * @module
@@ -92,7 +92,7 @@ function lazyEntry(version: number, bytes: Uint8Array): LogEntry {
   };
 }
 
-/** Events the memory ring keeps by default (PROTOCOL.md §6). */
+/** Events the memory ring keeps by default (docs/PROTOCOL.md §6). */
 export const DEFAULT_RING_CAPACITY = 4096;
 
 /**

@@ -1,5 +1,5 @@
 /**
- * The event types of the wire contract (PROTOCOL.md §4): one interface per
+ * The event types of the wire contract (docs/PROTOCOL.md §4): one interface per
  * event, the unions over them and {@linkcode EventName}. Re-exported by
  * `protocol.ts`, which also holds `isLogged`.
  *
@@ -22,7 +22,7 @@ export interface RegisteredEvent {
   instance_id: string;
   /** The version of srv's protocol extensions ({@linkcode PROTOCOL_EXTENSIONS_VERSION}). */
   protocol: number;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `pong`: echoes the ping's nonce digit for digit. */
@@ -31,7 +31,7 @@ export interface PongEvent {
   event: "pong";
   /** The ping's nonce, digit for digit. */
   nonce: U64;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `error`: private with version 0, or broadcast with a real version (§5, §6). */
@@ -57,7 +57,7 @@ export interface ProcessSpawnedEvent {
   kind: ClientKind;
   /** The version string it registered with. */
   client_version: string;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `process_exited`; `code` is always 0. */
@@ -68,7 +68,7 @@ export interface ProcessExitedEvent {
   pid: number;
   /** Always 0. */
   code: number;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `lifecycle_phase_changed`. */
@@ -79,7 +79,7 @@ export interface LifecyclePhaseChangedEvent {
   from: LifecyclePhase;
   /** The phase after. */
   to: LifecyclePhase;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** Metadata of every entity, keyed by id (extension of `srv_snapshot`). */
@@ -188,7 +188,7 @@ export interface WorkspaceCreatedEvent {
   workspace_id: string;
   /** Its name. */
   name: string;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `workspace_deleted`: `block_ids` lists every block the cascade removed. */
@@ -199,7 +199,7 @@ export interface WorkspaceDeletedEvent {
   workspace_id: string;
   /** Every block the cascade removed. */
   block_ids: string[];
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `workspace_renamed`. */
@@ -210,7 +210,7 @@ export interface WorkspaceRenamedEvent {
   workspace_id: string;
   /** The new name. */
   name: string;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `tab_created`. */
@@ -223,7 +223,7 @@ export interface TabCreatedEvent {
   tab_id: string;
   /** Its name. */
   name: string;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `tab_deleted`: `block_ids` lists every block the cascade removed. */
@@ -236,7 +236,7 @@ export interface TabDeletedEvent {
   tab_id: string;
   /** Every block the cascade removed. */
   block_ids: string[];
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `tab_renamed`. */
@@ -247,7 +247,7 @@ export interface TabRenamedEvent {
   tab_id: string;
   /** The new name. */
   name: string;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `active_tab_changed`; `tab_id` null means the workspace has no active tab. */
@@ -258,7 +258,7 @@ export interface ActiveTabChangedEvent {
   workspace_id: string;
   /** The active tab now; null when the workspace has none. */
   tab_id: string | null;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `tab_reordered`; `new_index` is the clamped index. */
@@ -271,7 +271,7 @@ export interface TabReorderedEvent {
   tab_id: string;
   /** The tab's index afterwards (clamped). */
   new_index: number;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `tabs_reordered_bulk`. */
@@ -282,7 +282,7 @@ export interface TabsReorderedBulkEvent {
   workspace_id: string;
   /** The workspace's tab ids in their new order. */
   tab_ids: string[];
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `tab_moved`: says which tab is active in both workspaces afterwards. */
@@ -301,7 +301,7 @@ export interface TabMovedEvent {
   new_src_active_tab_id: string | null;
   /** The destination workspace's active tab afterwards; null when none. */
   new_dst_active_tab_id: string | null;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `block_created`. */
@@ -314,7 +314,7 @@ export interface BlockCreatedEvent {
   block_id: string;
   /** Its metadata (null when none was given). */
   meta: Json;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `block_deleted`. */
@@ -325,7 +325,7 @@ export interface BlockDeletedEvent {
   tab_id: string;
   /** The block. */
   block_id: string;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `block_moved`; `dst_index` is the clamped index. */
@@ -340,7 +340,7 @@ export interface BlockMovedEvent {
   dst_tab_id: string;
   /** Its index in the destination tab afterwards (clamped). */
   dst_index: number;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `workspace_meta_updated`. */
@@ -351,7 +351,7 @@ export interface WorkspaceMetaUpdatedEvent {
   workspace_id: string;
   /** An RFC 7386 merge patch: `null` deletes a key, objects merge. */
   meta_patch: JsonObject;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `tab_meta_updated`. */
@@ -362,7 +362,7 @@ export interface TabMetaUpdatedEvent {
   tab_id: string;
   /** An RFC 7386 merge patch: `null` deletes a key, objects merge. */
   meta_patch: JsonObject;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 /** `block_meta_updated`. */
@@ -373,7 +373,7 @@ export interface BlockMetaUpdatedEvent {
   block_id: string;
   /** An RFC 7386 merge patch: `null` deletes a key, objects merge. */
   meta_patch: JsonObject;
-  /** Its place in the ordered stream (PROTOCOL.md §6): versions rise strictly from 1. */
+  /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
 
@@ -396,7 +396,7 @@ export type DomainEvent =
   | TabMetaUpdatedEvent
   | BlockMetaUpdatedEvent;
 
-/** Events that go into the event log (PROTOCOL.md §4 "logged"). */
+/** Events that go into the event log (docs/PROTOCOL.md §4 "logged"). */
 export type LoggedEvent =
   | RegisteredEvent
   | PongEvent

@@ -12,7 +12,7 @@ import type { Json, JsonObject, LifecyclePhase } from "./protocol.ts";
 import type { Block, ProcessRecord, State, Tab, Workspace } from "./state.ts";
 
 /**
- * Exited processes whose records are kept (PROTOCOL.md §10): the most
+ * Exited processes whose records are kept (docs/PROTOCOL.md §10): the most
  * recent ones; a running process is always kept. A constant, not a flag:
  * `evolve` applies it, and replay must forget exactly what live traffic
  * forgot.

@@ -1,5 +1,5 @@
 /**
- * The size bounds of PROTOCOL.md §10 that the reducer enforces, and how
+ * The size bounds of docs/PROTOCOL.md §10 that the reducer enforces, and how
  * srv measures what they bound: UTF-8 bytes of names, compact JSON bytes of
  * metadata, and the running total of both that the state carries.
  *
@@ -31,7 +31,7 @@ export interface Limits {
 }
 
 /**
- * The defaults of PROTOCOL.md §10, and why they keep srv alive.
+ * The defaults of docs/PROTOCOL.md §10, and why they keep srv alive.
  *
  * V8 cannot build a string longer than 2^29 - 24 characters (~512 Mi), and
  * a `srv_snapshot` is one string (the store keeps one row per entity and

@@ -1,5 +1,5 @@
 /**
- * Byte-level newline framing with a line-length cap (PROTOCOL.md §1).
+ * Byte-level newline framing with a line-length cap (docs/PROTOCOL.md §1).
  * `TextLineStream` has no cap and works on text; this works on bytes, so
  * invalid UTF-8 is reported per line and a flood without newlines is cut off
  * after `maxLineBytes` instead of buffered without bound.

@@ -1,6 +1,6 @@
 /**
  * The pure core of srv, for protocol implementers and reducer authors: every
- * command and event type of the wire contract (PROTOCOL.md §2–§4), the codec,
+ * command and event type of the wire contract (docs/PROTOCOL.md §2–§4), the codec,
  * the state and its snapshot, the reducer (`decide`, `evolve`, `update`), the
  * event ring, the per-connection protocol rules (`Session`) and the line
  * framing (`LineSplitter`). Nothing here does I/O, reads a clock or draws a

@@ -1,5 +1,5 @@
 /**
- * The wire contract of PROTOCOL.md §2–§4: the scalar types, and the command
+ * The wire contract of docs/PROTOCOL.md §2–§4: the scalar types, and the command
  * and event types of `commands.ts` and `events.ts` (re-exported here). The
  * schemas that validate commands are in `command_schema.ts`; the codec
  * (`decodeCommand`, `encodeEvent`, `encodeCommand`, `decodeEvent`) is in
@@ -65,7 +65,7 @@ const UNLOGGED: ReadonlySet<EventName> = new Set<EventName>([
 ]);
 
 /**
- * Whether an event belongs in the event log (PROTOCOL.md §4): replies and
+ * Whether an event belongs in the event log (docs/PROTOCOL.md §4): replies and
  * errors do not, state changes and `pong` do.
  *
  * @example

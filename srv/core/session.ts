@@ -1,5 +1,5 @@
 /**
- * The per-connection protocol handler: PROTOCOL.md §5 as a pure state
+ * The per-connection protocol handler: docs/PROTOCOL.md §5 as a pure state
  * machine. It turns each line into a {@linkcode SessionStep} for the server
  * to carry out and remembers who registered, so the server knows when to
  * send a synthetic `goodbye`.
@@ -38,7 +38,7 @@ export interface SessionIdentity {
   readonly pid: number;
 }
 
-/** A private error: version 0, outside the ordered stream (PROTOCOL.md §5). */
+/** A private error: version 0, outside the ordered stream (docs/PROTOCOL.md §5). */
 export function privateError(code: ErrorCode, message: string, fatal: boolean): ErrorEvent {
   return { event: "error", code, message, fatal, version: 0 };
 }
@@ -137,7 +137,7 @@ export class Session {
     return { kind: "reduce", command };
   }
 
-  /** A line longer than the cap: a fatal private error (PROTOCOL.md §1). */
+  /** A line longer than the cap: a fatal private error (docs/PROTOCOL.md §1). */
   lineTooLong(maxLineBytes: number): SessionStep {
     if (this.#ended) return { kind: "ignore" };
     return this.#reply(
@@ -148,7 +148,7 @@ export class Session {
   }
 
   /**
-   * The connection did not register in time (PROTOCOL.md §10): a fatal
+   * The connection did not register in time (docs/PROTOCOL.md §10): a fatal
    * private `not_registered`, or nothing if it registered or ended meanwhile.
    */
   registerTimedOut(timeoutMs: number): SessionStep {

@@ -1,5 +1,5 @@
 /**
- * The server's state (PROTOCOL.md §6) and its `srv_snapshot` view. State is
+ * The server's state (docs/PROTOCOL.md §6) and its `srv_snapshot` view. State is
  * immutable: the reducer's `evolve` returns a new value and shares whatever
  * did not change.
  *
@@ -123,7 +123,7 @@ export type SnapshotView = Omit<SrvSnapshotEvent, "event" | "version">;
 
 /**
  * The `srv_snapshot` view of a state: tuple lists sorted by their first
- * element (PROTOCOL.md §4), plus the ordered children and metadata of every
+ * element (docs/PROTOCOL.md §4), plus the ordered children and metadata of every
  * entity so a client can rebuild the whole tree from it.
  *
  * @example

@@ -8,7 +8,9 @@
 
 import { LineSplitter } from "../core/line_splitter.ts";
 import type { LastCommand } from "../core/protocol.ts";
-import { Session } from "../core/session.ts";
+import type { ReducerCommand } from "../core/commands.ts";
+import type { ReducerEvent } from "../core/decide.ts";
+import { Session, type SessionIdentity } from "../core/session.ts";
 import type { Connection } from "../transport/transport.ts";
 import { Peer } from "./peer.ts";
 
@@ -64,10 +66,32 @@ export class Client {
     this.endWith("warn", this.outbox.closeReason ?? "evicted");
   }
 
-  /** kind and pid for logs; "unregistered" and null before register. */
+  /**
+   * Who the connection last registered as. The session forgets its identity
+   * on `goodbye` (no synthetic goodbye is owed any more), but the log line
+   * for the connection's end still has to name it.
+   */
+  #registeredAs: SessionIdentity | null = null;
+
+  /** kind and pid for logs; "unregistered" and null if it never registered. */
   who(): { kind: string; pid: number | null } {
-    const identity = this.session.identity;
+    const identity = this.session.identity ?? this.#registeredAs;
     return { kind: identity?.kind ?? "unregistered", pid: identity?.pid ?? null };
+  }
+
+  /**
+   * Tells the session what the reducer emitted (see `Session.afterReduce`),
+   * remembering the identity for {@linkcode Client.who} and stopping the
+   * register timer once registered. Returns whether to close now.
+   */
+  afterReduce(command: ReducerCommand, events: readonly ReducerEvent[]): { close: boolean } {
+    const result = this.session.afterReduce(command, events);
+    const identity = this.session.identity;
+    if (identity !== null) {
+      this.#registeredAs = identity;
+      this.stopRegisterTimer();
+    }
+    return result;
   }
 
   /** Stops the register timer (registered, or gone). */

@@ -1,5 +1,5 @@
 /**
- * The tree as SQLite tables (schema 2 of the store, PROTOCOL.md §8): one row
+ * The tree as SQLite tables (schema 2 of the store, docs/PROTOCOL.md §8): one row
  * per workspace, tab and block, in the protocol's vocabulary, children
  * ordered by an explicit `position`, `meta` as JSON text per row. The rows a
  * turn touched are known from its events ({@linkcode TreeWriter.track}) and
@@ -56,7 +56,7 @@ export class DamagedRowError extends Error {
 }
 
 /**
- * A meta value as JSON text. Metadata numbers are doubles (PROTOCOL.md
+ * A meta value as JSON text. Metadata numbers are doubles (docs/PROTOCOL.md
  * §10), so this is exactly the text of the event that set it, and
  * `JSON.parse` reads back the same value.
  */

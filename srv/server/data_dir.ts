@@ -1,5 +1,5 @@
 /**
- * The data dir's safety rules (PROTOCOL.md §10 "Files"), kept apart from the
+ * The data dir's safety rules (docs/PROTOCOL.md §10 "Files"), kept apart from the
  * store's format: a private directory nobody else can swap or write, files
  * only the user can read, one srv at a time (waiting a little for one that is
  * shutting down), and a store that can really be written before srv says it

@@ -1,5 +1,5 @@
 /**
- * Durable state (PROTOCOL.md §8): an embedded SQLite store behind the event
+ * Durable state (docs/PROTOCOL.md §8): an embedded SQLite store behind the event
  * log's seam. Every logged event, the highest issued version and the rows
  * of the tree those events changed (workspaces, tabs, blocks: one row each,
  * see `_tree_tables.ts`) are committed in one transaction before the server

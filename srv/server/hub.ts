@@ -1,5 +1,5 @@
 /**
- * Delivery (PROTOCOL.md §7, §10): each event's bytes are shared by every
+ * Delivery (docs/PROTOCOL.md §7, §10): each event's bytes are shared by every
  * connection, each connection has a send queue judged in bytes and time
  * (Redis' client-output-buffer-limit: a hard limit, and a soft limit that
  * may only be held for so long), and a connection past it is evicted

@@ -1,5 +1,5 @@
 /**
- * One connection's send side (PROTOCOL.md §7, §10): its queue of outgoing
+ * One connection's send side (docs/PROTOCOL.md §7, §10): its queue of outgoing
  * bytes, judged in bytes and time (Redis' client-output-buffer-limit: a hard
  * limit, and a soft limit that may only be held for so long), and the
  * verdict that evicts a connection past it. {@linkcode Hub} in `hub.ts`

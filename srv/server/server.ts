@@ -1,7 +1,7 @@
 /**
  * The imperative shell: accept → frame → session → reduce → log → hub. One
  * command is reduced, logged and queued before the next is looked at, so all
- * clients see one order (PROTOCOL.md §7). Output is staged in the current
+ * clients see one order (docs/PROTOCOL.md §7). Output is staged in the current
  * {@linkcode Turn}; `#endTurn` then commits the event history, delivers,
  * starts the writes and closes who asked to go, in that order, so nothing is
  * broadcast before it is durable and nothing is closed before its output.
@@ -220,7 +220,7 @@ export class Server {
       // Once shutdown starts, nothing new is reduced: only queued output drains.
       while (!session.ended && !outbox.isClosed && !this.#stopping) {
         if (splitter.holding || this.#isBehind(client)) {
-          // Backpressure (PROTOCOL.md §10): the client has more unread
+          // Backpressure (docs/PROTOCOL.md §10): the client has more unread
           // output than its soft limit, its own replies included. Read
           // none of its commands (not even the rest of the chunk at hand)
           // until it catches up; if it never does, the hub evicts it.
@@ -317,8 +317,7 @@ export class Server {
           first: events[0]?.version ?? null,
           last: events.at(-1)?.version ?? null,
         };
-        const { close } = client.session.afterReduce(step.command, events);
-        if (client.session.identity !== null) client.stopRegisterTimer();
+        const { close } = client.afterReduce(step.command, events);
         if (close) {
           client.endWith("debug", "goodbye");
           this.#closeAfterTurn(client);
@@ -515,7 +514,7 @@ export class Server {
 
   /**
    * The one place a connection's end is logged, once, with its cause. Then
-   * the synthetic goodbye for a registered pid (PROTOCOL.md §5).
+   * the synthetic goodbye for a registered pid (docs/PROTOCOL.md §5).
    */
   #disconnect(client: Client): void {
     const who = client.who();

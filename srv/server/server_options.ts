@@ -13,7 +13,10 @@ import type { OutputLimits } from "./peer.ts";
 /** Default of `--max-connections`. */
 export const DEFAULT_MAX_CONNECTIONS = 1024;
 
-/** Default of `--register-timeout`: a connection must register within 10 s (PROTOCOL.md §10). */
+/**
+ * Default of `--register-timeout`: a connection must register within 10 s
+ * (docs/PROTOCOL.md §10).
+ */
 export const DEFAULT_REGISTER_TIMEOUT_MS = 10_000;
 
 /** How long a closing connection may take to drain its queue, in ms. */
@@ -43,7 +46,7 @@ export interface ServerOptions {
   readonly maxLineBytes?: number;
   /** Most open connections; one more is refused. */
   readonly maxConnections?: number;
-  /** Size caps of the tree (PROTOCOL.md §10); each absent one is its default. */
+  /** Size caps of the tree (docs/PROTOCOL.md §10); each absent one is its default. */
   readonly limits?: Partial<Limits>;
   /** When a connection that does not read is evicted (and stops being read). */
   readonly outputLimits?: OutputLimits;

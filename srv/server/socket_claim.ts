@@ -88,7 +88,7 @@ async function isLive(path: string): Promise<boolean> {
 }
 
 /**
- * Claims a Unix socket path for this server (PROTOCOL.md §1): a private
+ * Claims a Unix socket path for this server (docs/PROTOCOL.md §1): a private
  * directory, a lock file beside the socket so two servers starting at once
  * cannot both win, a live server detected by connecting, a stale socket
  * (connect refused, `lstat` says socket) removed, and any other file at the

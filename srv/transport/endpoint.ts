@@ -1,5 +1,5 @@
 /**
- * Where srv listens (PROTOCOL.md §1): endpoint resolution from flag and
+ * Where srv listens (docs/PROTOCOL.md §1): endpoint resolution from flag and
  * environment, the data directory default, and the Windows pipe name's
  * `hash16`. Pure naming, shared by client and server; claiming the path
  * (private directory, lock, stale socket) is `srv/server/socket_claim.ts`.
@@ -239,7 +239,7 @@ const MASK64 = (1n << 64n) - 1n;
 
 /**
  * `hash16`: the 64-bit FNV-1a hash of the UTF-8 bytes of `text`, as 16
- * lowercase hex digits (PROTOCOL.md §1). Callers lowercase the canonical
+ * lowercase hex digits (docs/PROTOCOL.md §1). Callers lowercase the canonical
  * path first ({@linkcode canonicalForHash}).
  *
  * @example

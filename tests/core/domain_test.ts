@@ -1,4 +1,4 @@
-// Reducer unit tests for the workspace → tab → block domain: PROTOCOL.md
+// Reducer unit tests for the workspace → tab → block domain: docs/PROTOCOL.md
 // §3, §4 and §6. Ids come from a counter ("id-1", "id-2", ...).
 import assert from "node:assert/strict";
 import { evolve } from "../../srv/core/evolve.ts";

@@ -1,4 +1,4 @@
-// Endpoint resolution (PROTOCOL.md §1) and the default data directory, as
+// Endpoint resolution (docs/PROTOCOL.md §1) and the default data directory, as
 // pure functions with injected environments, for every platform.
 import assert from "node:assert/strict";
 import {

@@ -1,4 +1,4 @@
-// Unit tests of the input bounds of PROTOCOL.md §10 in the pure core: JSON
+// Unit tests of the input bounds of docs/PROTOCOL.md §10 in the pure core: JSON
 // depth, numbers in meta as doubles, the size caps (each at exactly its
 // limit and one over, refused with the flag's name, state unchanged), and
 // the bounded process records. Integration: tests/e2e/hostile_input_test.ts.
@@ -336,7 +336,7 @@ Deno.test("the total counts a name as JSON writes it: control characters 6 bytes
   assert.equal(nameBytes("héllo"), utf8Bytes("héllo"));
   assert.equal(nameBytes("\ud800"), 6, "a lone surrogate is escaped too");
   const c = new Capped({ ...SMALL, maxNameBytes: 8, maxStateBytes: 16 });
-  // The name cap stays in UTF-8 bytes (PROTOCOL.md §10): 4 control characters pass it.
+  // The name cap stays in UTF-8 bytes (docs/PROTOCOL.md §10): 4 control characters pass it.
   c.ok({ cmd: "create_workspace", name: "\u0001\u0002" }); // 12 + {} = 14
   assert.equal(c.state.contentBytes, 14);
   c.refused(

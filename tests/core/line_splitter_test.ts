@@ -1,4 +1,4 @@
-// Line splitter unit tests: PROTOCOL.md §1 framing and line cap.
+// Line splitter unit tests: docs/PROTOCOL.md §1 framing and line cap.
 import assert from "node:assert/strict";
 import { LineSplitter } from "../../srv/core/line_splitter.ts";
 

@@ -1,4 +1,4 @@
-// Codec unit tests: PROTOCOL.md §2–§4 (command shapes, parse errors, u64
+// Codec unit tests: docs/PROTOCOL.md §2–§4 (command shapes, parse errors, u64
 // exactness, event field order). Imports the core modules it tests directly.
 import assert from "node:assert/strict";
 import { type Command, type Event, isLogged, U64_MAX } from "../../srv/core/protocol.ts";
@@ -261,7 +261,7 @@ Deno.test("decodeEvent trusts versions once: non-negative integers, numbers whil
     return r.ok ? r.event.version : r.reason;
   };
   assert.equal(version('{"event":"pong","nonce":1,"version":7}'), 7);
-  // Above 2^53 - 1 a version stays exact (u64, PROTOCOL.md §1), as a bigint.
+  // Above 2^53 - 1 a version stays exact (u64, docs/PROTOCOL.md §1), as a bigint.
   assert.equal(version('{"event":"pong","nonce":1,"version":9007199254740993}'), 9007199254740993n);
   assert.equal(version('{"event":"pong","nonce":1,"version":-1}'), "invalid value for `version`");
   assert.equal(version('{"event":"pong","nonce":1,"version":1.5}'), "invalid value for `version`");

@@ -1,4 +1,4 @@
-// Reducer unit tests for the lifecycle commands: PROTOCOL.md §6.
+// Reducer unit tests for the lifecycle commands: docs/PROTOCOL.md §6.
 import assert from "node:assert/strict";
 import { decide, type ReducerEvent } from "../../srv/core/decide.ts";
 import { evolve } from "../../srv/core/evolve.ts";

@@ -1,4 +1,4 @@
-// Session unit tests: the per-line algorithm of PROTOCOL.md §5, no sockets.
+// Session unit tests: the per-line algorithm of docs/PROTOCOL.md §5, no sockets.
 import assert from "node:assert/strict";
 import { type ReducerEvent } from "../../srv/core/decide.ts";
 import { Session } from "../../srv/core/session.ts";

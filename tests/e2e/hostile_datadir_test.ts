@@ -1,4 +1,4 @@
-// Hostile inputs, data-dir rows of issue 11 (PROTOCOL.md §10 "Files"),
+// Hostile inputs, data-dir rows of issue 11 (docs/PROTOCOL.md §10 "Files"),
 // replayed against a real srv process: what another local user, a closing
 // terminal, a stray signal, a damaged or read-only store, a full disk and a
 // hurried restart used to do to srv, and what srv does now.

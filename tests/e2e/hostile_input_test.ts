@@ -1,6 +1,6 @@
 // Hostile input against a real srv (issue 11, slice "input"): the rows of
 // the issue's table about what a client sends, replayed as sent, with the
-// behaviour PROTOCOL.md §10 promises instead. Deep JSON is a soft parse
+// behaviour docs/PROTOCOL.md §10 promises instead. Deep JSON is a soft parse
 // error and nobody else notices; numbers in meta are doubles end to end
 // (wire, state, store, restart); the size caps refuse with an error naming
 // the flag; exited process records stay bounded. The long version of the

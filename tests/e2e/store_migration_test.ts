@@ -1,4 +1,4 @@
-// Schema migration (PROTOCOL.md §8): a store written by the release that
+// Schema migration (docs/PROTOCOL.md §8): a store written by the release that
 // wrote schema 1 (checkpoints + batches; tests/fixtures/schema1, see the
 // README there) opens with today's srv, is migrated in one transaction, and
 // keeps every workspace, tab, block, meta and the event history.

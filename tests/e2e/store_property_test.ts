@@ -1,4 +1,4 @@
-// Property tests of the store (PROTOCOL.md §8): random command sequences,
+// Property tests of the store (docs/PROTOCOL.md §8): random command sequences,
 // restarts at random points, and the state after each restart must equal the
 // state before it and the fold of the logged events. Once through the store
 // directly (fast, many steps), once against a real srv process killed with
@@ -47,7 +47,7 @@ function randomPatch(rnd: () => number): () => JsonObject {
     return out;
   };
   // What a server decodes from the wire, where a patch is a command's
-  // `meta_patch`: its numbers are doubles (PROTOCOL.md §10).
+  // `meta_patch`: its numbers are doubles (docs/PROTOCOL.md §10).
   return () =>
     (parseJson(JSON.stringify({ meta_patch: object(3) })) as { meta_patch: JsonObject })
       .meta_patch;

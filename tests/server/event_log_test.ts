@@ -1,4 +1,4 @@
-// Event log unit tests: PROTOCOL.md §6 (ring of 4096, `since` strictly
+// Event log unit tests: docs/PROTOCOL.md §6 (ring of 4096, `since` strictly
 // greater, truncation flag).
 import assert from "node:assert/strict";
 import { DEFAULT_RING_CAPACITY, EventLog, type LogEntry } from "../../srv/core/event_log.ts";

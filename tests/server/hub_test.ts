@@ -1,4 +1,4 @@
-// Unit tests of delivery (PROTOCOL.md §7, §10): the eviction policy as a
+// Unit tests of delivery (docs/PROTOCOL.md §7, §10): the eviction policy as a
 // table, then the hub with a scripted connection: each
 // write stays pending until the test completes or fails it, so "the socket's
 // buffer is full" is a state the test controls instead of a race.

@@ -1,4 +1,4 @@
-// In-process: the server over the in-memory transport. Replays PROTOCOL.md
+// In-process: the server over the in-memory transport. Replays docs/PROTOCOL.md
 // §9 and pins the routing, version and framing rules of §1, §5 and §6 as a
 // client written from the document sees them. (tests/e2e/transport/server_test.ts
 // replays a few of these over a real socket, on each transport.)
@@ -10,8 +10,9 @@ import {
   replaySection9,
 } from "../_protocol_cases.ts";
 import { SRV_VERSION } from "../../srv/version.ts";
+import { waitUntil } from "../_proc.ts";
 
-Deno.test("PROTOCOL.md §9 replayed line by line across two clients", replaySection9(withSrv));
+Deno.test("docs/PROTOCOL.md §9 replayed line by line across two clients", replaySection9(withSrv));
 
 Deno.test("event_list carries the current version without bumping it", async () => {
   await withSrv(async (_srv, connect) => {
@@ -262,5 +263,19 @@ Deno.test("server_info.last_command names this connection's last reduced command
       (await b.request({ cmd: "get_server_info" })).last_command.cmd,
       "create_workspace",
     );
+  });
+});
+
+Deno.test("a client that said goodbye is logged under the kind and pid it registered with", async () => {
+  await withSrv(async (srv, connect) => {
+    const a = await connect(); // connection 1
+    await a.register(43);
+    await a.send({ cmd: "goodbye" });
+    assert.equal((await a.next()).event, "process_exited");
+    assert.ok(await a.closedByServer());
+    const closed = () => srv.stderr().split("\n").filter((l) => /connection 1 .*closed/.test(l));
+    await waitUntil("connection 1's end is logged", () => closed().length > 0);
+    assert.equal(closed().length, 1, srv.stderr());
+    assert.match(closed()[0], /connection 1 \(kind="?tool"?, pid=43\) closed: "?goodbye/);
   });
 });

@@ -1,4 +1,4 @@
-// In-process: bounded send queues (PROTOCOL.md §7, §10) over the in-memory
+// In-process: bounded send queues (docs/PROTOCOL.md §7, §10) over the in-memory
 // transport. Clients that keep up are never evicted, however much one turn
 // produced; a client that stops reading is (the RSS bound of that, against a
 // real process and socket, is tests/e2e/transport/slow_consumer_test.ts).

@@ -1,4 +1,4 @@
-// Store unit tests: PROTOCOL.md §8. A real SQLite file in a temp dir, driven
+// Store unit tests: docs/PROTOCOL.md §8. A real SQLite file in a temp dir, driven
 // the way the server drives it: append each event, commit once per turn.
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";

@@ -1,5 +1,5 @@
 // Integration: one srv per endpoint, stale sockets replaced, and a socket
-// path srv refuses when it is not private (PROTOCOL.md §1). Each refusal
+// path srv refuses when it is not private (docs/PROTOCOL.md §1). Each refusal
 // exits with the code the README documents and names the path.
 import assert from "node:assert/strict";
 import { runSrv, srvCommand, startSrv, unixOnly } from "../../_harness.ts";

@@ -1,4 +1,4 @@
-// Hostile clients against delivery (issue 11, PROTOCOL.md §7, §10), each a
+// Hostile clients against delivery (issue 11, docs/PROTOCOL.md §7, §10), each a
 // row of the issue's table replayed against a real srv process: a client
 // that asks and never reads stalls only itself until it is evicted, bursts
 // evict nobody, a stalled reader is closed within the documented bytes and

@@ -13,7 +13,7 @@ import {
 import { SRV_VERSION } from "../../../srv/version.ts";
 import { parseServeArgs } from "../../../srv/cli/serve_args.ts";
 
-Deno.test("PROTOCOL.md §9 replayed line by line across two clients", replaySection9(withSrv));
+Deno.test("docs/PROTOCOL.md §9 replayed line by line across two clients", replaySection9(withSrv));
 
 Deno.test(
   "the line cap closes only the offender, and its pid gets a synthetic goodbye",

@@ -1,4 +1,4 @@
-// Integration: bounded send queues (PROTOCOL.md §7, §10) against a real
+// Integration: bounded send queues (docs/PROTOCOL.md §7, §10) against a real
 // srv. A client that stops reading is evicted instead of slowing the others
 // or growing srv's memory; everyone else keeps receiving every event.
 import assert from "node:assert/strict";
