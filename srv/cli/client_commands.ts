@@ -20,25 +20,18 @@ import { ExitCode } from "./exit_code.ts";
 import { formatTree } from "../client/format_tree.ts";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import {
-  CLIENT_KINDS,
   type Command,
   type Event,
   type GetEventsCommand,
-  type Json,
   type PingCommand,
   type U64,
 } from "../core/protocol.ts";
-import {
-  decodeCommand,
-  encodeCommand,
-  encodeEvent,
-  parseJson,
-  parseMetaJson,
-} from "../core/codec.ts";
+import { encodeEvent } from "../core/codec.ts";
 import { type CliVerb, COMMAND_REGISTRY, isJsonObject, type Rule } from "../core/command_schema.ts";
 import { stateFromSnapshot } from "../core/state.ts";
 import { SRV_VERSION } from "../version.ts";
 import { err, out, UsageError } from "./_terminal.ts";
+import { decoded, json, readValue } from "./_values.ts";
 
 /** The subcommands {@linkcode runClientCommand} handles. */
 export const CLIENT_COMMANDS: ReadonlySet<string> = new Set([
@@ -151,80 +144,6 @@ function arity(positionals: string[], names: string[], what: string): string[] {
     throw new UsageError(`${what} needs ${names.length ? names.join(" ") : "no arguments"}`);
   }
   return positionals;
-}
-
-/** What each rule asks of a command-line value, for the usage error when it is refused. */
-const EXPECTED: Record<Rule, string> = {
-  string: "text",
-  name: "well-formed text (no lone surrogate)",
-  u32: "an integer from 0 to 4294967295",
-  u64: "an integer from 0 to 2^64 - 1",
-  kind: `one of ${CLIENT_KINDS.join(", ")}`,
-  flag: "a switch",
-  strings: "a list of words",
-  object: "a JSON object",
-  anyJson: "JSON",
-};
-
-/**
- * Reads one command-line value by its field's rule: numbers as digits,
- * objects and JSON as JSON text, the rest as given. Only the syntax is
- * checked here; whether the value fits (range, object, ...) is the decoder's
- * call, in {@linkcode decoded}.
- */
-function readValue(rule: Rule, label: string, raw: string): unknown {
-  switch (rule) {
-    case "u32":
-    case "u64": {
-      if (!/^[0-9]+$/.test(raw)) throw new UsageError(`${label} must be ${EXPECTED[rule]}`);
-      const big = BigInt(raw);
-      return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
-    }
-    case "object":
-    case "anyJson":
-      // A meta or patch on its own: its numbers are doubles, as inside a command.
-      try {
-        return parseMetaJson(raw);
-      } catch (e) {
-        throw new UsageError(`${label} is not JSON: ${(e as Error).message}`);
-      }
-    case "string":
-    case "name":
-    case "kind":
-      return raw;
-    case "flag":
-    case "strings":
-      throw new Error(`a ${rule} field is not read from one value`);
-    default: {
-      const unhandled: never = rule;
-      throw new Error(`unknown rule ${unhandled}`);
-    }
-  }
-}
-
-function json(name: string, raw: string): Json {
-  try {
-    return parseJson(raw) as Json;
-  } catch (e) {
-    throw new UsageError(`${name} is not JSON: ${(e as Error).message}`);
-  }
-}
-
-/**
- * The command as the server would decode it: the same decoder, so the CLI
- * refuses exactly what srv refuses, naming the argument (`labels` maps a
- * field to it) and what its rule asks for.
- */
-function decoded(command: Record<string, unknown>, labels: Record<string, string>): Command {
-  const result = decodeCommand(encodeCommand(command as unknown as Command));
-  if (result.ok) return result.command;
-  const rules = COMMAND_REGISTRY[command.cmd as keyof typeof COMMAND_REGISTRY]
-    ?.fields as Record<string, Rule> | undefined;
-  const rule = result.field === undefined ? undefined : rules?.[result.field];
-  if (rule === undefined || result.field === undefined) throw new UsageError(result.reason);
-  const label = labels[result.field] ?? result.field;
-  // The rule says what was wanted; the validator's own wording adds only noise.
-  throw new UsageError(`${label} must be ${EXPECTED[rule]}`);
 }
 
 /** A domain verb, turned into the command it sends by its registry row. */
