@@ -209,7 +209,7 @@ const SEND: Verb = {
   summary: "send any command, print every event it caused",
   flags: {},
   client: true,
-  example: `printf '%s\\n' '{"cmd":"ping","nonce":1}' '{"cmd":"get_server_info"}' | srv send -`,
+  example: `echo '{"cmd":"create_workspace","name":"main"}' | srv send -`,
   run: (inv) => {
     const [raw] = exactly(SEND, inv.operands);
     if (raw !== "-") {

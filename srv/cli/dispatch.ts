@@ -174,7 +174,7 @@ async function dispatch(args: string[]): Promise<number> {
       second === undefined ? "needs a verb" : `unknown verb "${second}"`,
     );
   }
-  if (help && verb !== HELP) {
+  if (help) {
     out(verbHelp(verb));
     return ExitCode.ok;
   }
@@ -200,8 +200,11 @@ async function dispatch(args: string[]): Promise<number> {
  * ```
  */
 export async function runCli(args: string[]): Promise<number> {
+  // `deno task srv -- ping` hands main.ts the `--` too; before any verb it
+  // can only be that, so it goes (a `--` later on still ends the flags).
+  const words = args[0] === "--" ? args.slice(1) : args;
   try {
-    return await dispatch(args);
+    return await dispatch(words);
   } catch (e) {
     if (e instanceof StdoutClosed) return ExitCode.ok;
     throw e;
