@@ -36,7 +36,7 @@ const SERVE: Verb = {
 
 const HELP: Verb = {
   name: "help",
-  operands: [["VERB", "a verb (`ping`, `tab create`) or a noun (`tab`); none: the overview"]],
+  operands: [["[VERB]", "a verb (`ping`, `tab create`) or a noun (`tab`); none: the overview"]],
   summary: "show the help of a verb, or the overview",
   flags: {},
   client: false,

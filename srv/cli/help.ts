@@ -74,6 +74,12 @@ export function nounHelp(noun: string, verbs: readonly Verb[]): string {
   ].join("\n");
 }
 
+/** Verbs grouped by their first word, each group where its first verb is (a stable order). */
+function byNoun(verbs: readonly Verb[]): Verb[] {
+  const nouns = [...new Set(verbs.map((v) => v.name.split(" ")[0]))];
+  return nouns.flatMap((noun) => verbs.filter((v) => v.name.split(" ")[0] === noun));
+}
+
 /** `srv help`: every verb in one line each, the global flags and the exit codes. */
 export function overview(verbs: readonly Verb[]): string {
   const rows = (pick: (v: Verb) => boolean) =>
@@ -90,7 +96,7 @@ export function overview(verbs: readonly Verb[]): string {
     ...rows((v) => v.name === "serve"),
     "",
     "Client verbs (each registers as a tool, does one thing, says goodbye):",
-    ...rows((v) => v.client),
+    ...table(byNoun(verbs.filter((v) => v.client)).map((v) => [synopsis(v).slice(4), v.summary])),
     "",
     "Other:",
     ...rows((v) => !v.client && v.name !== "serve"),

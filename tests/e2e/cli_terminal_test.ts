@@ -12,6 +12,11 @@ function jsonLines(stdout: string): Json[] {
   return stdout.split("\n").filter((l) => l !== "").map((l) => parseJson(l));
 }
 
+/** Says why a check did not run, as the harness's skips do. */
+function skip(reason: string): void {
+  Deno.stderr.writeSync(new TextEncoder().encode(`skipped: ${reason}\n`));
+}
+
 /** A shell word for `sh -c`. */
 function shq(word: string): string {
   return `'${word.replaceAll("'", `'\\''`)}'`;
@@ -93,6 +98,7 @@ Deno.test("names and meta cannot drive the terminal: escaped for people, exact i
     assert.equal(tab.code, ExitCode.ok, tab.stderr);
     const block = await run("block", "create", tab.stdout.trim(), "--meta", '{"t":"\\u001b[31m"}');
     assert.equal(block.code, ExitCode.ok, block.stderr);
+    // deno-lint-ignore no-control-regex -- finding controls is the point
     const unsafe = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 
     const tree = await run("snapshot");
@@ -233,7 +239,7 @@ Deno.test("completions: bash is valid bash and completes verbs and flags; zsh an
     const r = await runSrv(["completions", shell]);
     assert.equal(r.code, ExitCode.ok, shell);
     if (!(await hasCommand(shell))) {
-      console.log(`completions ${shell}: syntax not checked (no ${shell} on this machine)`);
+      skip(`completions ${shell}: syntax not checked (no ${shell} on this machine)`);
       continue;
     }
     const dir = await Deno.makeTempDir();
@@ -321,7 +327,7 @@ Deno.test("colour in the server's log only on a terminal, and never with NO_COLO
   ignore: unixOnly("a pseudo terminal through script(1)"),
 }, async () => {
   if (!(await hasCommand("script"))) {
-    console.log("colour test skipped: no script(1) for a pseudo terminal");
+    skip("colour test: no script(1) for a pseudo terminal");
     return;
   }
   const dir = await Deno.makeTempDir();
