@@ -122,6 +122,11 @@ function locate(args: string[]): Located {
   const positional = tokens.filter((t) => t.kind === "positional");
   const words: number[] = [];
   const [first, second] = positional;
+  // An unknown flag before the verb would take the verb for its value.
+  const unknown = tokens.find((t) =>
+    t.kind === "option" && !(t.name in ALL_FLAGS) && (first === undefined || t.index < first.index)
+  );
+  if (unknown?.kind === "option") throw new UsageError(`unknown flag ${unknown.rawName}`);
   if (first !== undefined) {
     words.push(first.index);
     if (NOUNS.has(first.value) && second !== undefined) words.push(second.index);
@@ -135,7 +140,8 @@ function locate(args: string[]): Located {
 }
 
 function usageError(name: string, message: string): number {
-  err(`srv ${name}: ${message}\nsee: srv help ${name}`);
+  // `srv help nope` points at the overview, not at help's own page.
+  err(`srv ${name}: ${message}\nsee: srv help${name === HELP.name ? "" : ` ${name}`}`);
   return ExitCode.usage;
 }
 
@@ -144,7 +150,8 @@ async function dispatch(args: string[]): Promise<number> {
   try {
     located = locate(args);
   } catch (e) {
-    err(`srv: ${(e as Error).message}\nsee: srv help`);
+    if (!(e instanceof UsageError)) throw e;
+    err(`srv: ${e.message}\nsee: srv help`);
     return ExitCode.usage;
   }
   const { words, rest, help } = located;

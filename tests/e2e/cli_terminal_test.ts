@@ -53,6 +53,7 @@ Deno.test("a reader that closes stdout ends every output verb quietly: exit 0, n
         ["snapshot"],
         ["snapshot", "--json"],
         ["events", "--since", "0"],
+        ["events", "--follow", "--since", "0"],
         ["info"],
         ["ping", "--json"],
         ["help"],
@@ -165,7 +166,11 @@ Deno.test("ids by full id, unique prefix or unique name; ambiguity lists the can
     assert.equal(second, "see: srv help tab create");
 
     const unknown = await run("tab", "create", "nowhere", "x");
-    assert.equal(unknown.code, ExitCode.serverError, "no match: the server says not found");
+    assert.equal(
+      unknown.code,
+      ExitCode.serverError,
+      `no match: the server says not found; ${unknown.stderr}`,
+    );
     assert.equal(unknown.stderr, "srv: invalid_command: CreateTab: workspace not found: nowhere\n");
   });
 });
@@ -198,6 +203,10 @@ Deno.test("global flags anywhere, short flags, one-line usage errors with a poin
       const verb = first.slice(4, first.indexOf(":"));
       assert.equal(r.stderr, `${first}\nsee: srv help ${verb}\n`);
     }
+    // Before the verb, an unknown flag must not swallow the verb as its value.
+    const early = await runSrv(["--sock", srv.socket, "ping"]);
+    assert.equal(early.code, ExitCode.usage);
+    assert.equal(early.stderr, "srv: unknown flag --sock\nsee: srv help\n");
   });
 });
 
