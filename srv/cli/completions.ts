@@ -96,32 +96,35 @@ function zsh(verbs: readonly Verb[]): string {
 
 function fish(verbs: readonly Verb[]): string {
   const { top, nouns } = words(verbs);
+  /** Fish's test that the words typed so far are `name`'s (`tab create`: both seen). */
+  const seen = (name: string) =>
+    name.split(" ").map((w) => `__fish_seen_subcommand_from ${w}`).join("; and ");
   const lines = [
     "# srv completion for fish: srv completions fish | source",
     "complete -c srv -f",
     ...top.map((w) => {
       const verb = verbs.find((v) => v.name === w);
-      const desc = verb !== undefined ? ` -d ${quote(verb.summary)}` : "";
-      return `complete -c srv -n __fish_use_subcommand -a ${quote(w)}${desc}`;
+      const desc = verb !== undefined ? verb.summary : `${w} verbs`;
+      return `complete -c srv -n __fish_use_subcommand -a ${quote(w)} -d ${quote(desc)}`;
     }),
     ...[...nouns].flatMap(([noun, list]) =>
       list.map((second) => {
         const verb = verbs.find((v) => v.name === `${noun} ${second}`)!;
-        return `complete -c srv -n ${quote(`__fish_seen_subcommand_from ${noun}`)} -a ${
-          quote(second)
-        } -d ${quote(verb.summary)}`;
+        const condition = `${seen(noun)}; and not __fish_seen_subcommand_from ${list.join(" ")}`;
+        return `complete -c srv -n ${quote(condition)} -a ${quote(second)} -d ${
+          quote(verb.summary)
+        }`;
       })
     ),
   ];
   for (const verb of verbs) {
-    const last = verb.name.split(" ").at(-1)!;
     for (const [name, spec] of Object.entries(flagsOf(verb))) {
       const short = spec.short !== undefined ? ` -s ${spec.short}` : "";
       const value = spec.type === "string" ? " -r" : "";
       lines.push(
-        `complete -c srv -n ${
-          quote(`__fish_seen_subcommand_from ${last}`)
-        } -l ${name}${short}${value} -d ${quote(spec.help.split(";")[0])}`,
+        `complete -c srv -n ${quote(seen(verb.name))} -l ${name}${short}${value} -d ${
+          quote(spec.help.split(";")[0])
+        }`,
       );
     }
   }

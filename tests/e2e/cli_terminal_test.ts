@@ -274,6 +274,26 @@ Deno.test("completions: bash is valid bash and completes verbs and flags; zsh an
   assert.ok((await complete(["srv", "ta"])).includes("tab"));
   assert.deepEqual(await complete(["srv", "-s", "/x", "tab", "reo"]), ["reorder"]);
   assert.ok((await complete(["srv", "workspace", "create", "x", "--q"])).includes("--quiet"));
+  if (await hasCommand("fish")) {
+    const fish = (await runSrv(["completions", "fish"])).stdout;
+    const dir = await Deno.makeTempDir();
+    try {
+      await Deno.writeTextFile(`${dir}/srv.fish`, fish);
+      const ask = async (line: string) => {
+        const out = await new Deno.Command("fish", {
+          args: ["-c", `source ${shq(`${dir}/srv.fish`)}; complete -C ${shq(line)}`],
+          stdout: "piped",
+        }).output();
+        return new TextDecoder().decode(out.stdout).split("\n").map((l) => l.split("\t")[0]);
+      };
+      assert.ok((await ask("srv tab cr")).includes("create"));
+      const flags = await ask("srv tab create main x --");
+      assert.ok(flags.includes("--quiet") && flags.includes("--socket"));
+      assert.ok(!flags.includes("--meta"), "block create's flag is not tab create's");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  }
   const bad = await runSrv(["completions", "tcsh"]);
   assert.equal(bad.code, ExitCode.usage);
 });
