@@ -43,7 +43,11 @@ function operandHelp(field: string, rule: Rule, row: Row): string {
         scoped ? " (looked for in the workspace given)" : ""
       }`;
     case "block":
-      return "a block: its id or a unique id prefix";
+      return `a block: its id or a unique id prefix${
+        row.cli.args.some(([f]) => f === "tab_id" || f === "src_tab_id")
+          ? " (looked for in the tab given)"
+          : ""
+      }`;
     case undefined:
       return rule === "object"
         ? "a JSON object, merged into the meta (RFC 7386 merge patch)"

@@ -44,7 +44,8 @@ function synopsis(verb: Verb): string {
 
 /** One verb's page: usage, what it does, arguments, flags, an example. */
 export function verbHelp(verb: Verb): string {
-  const flags = flagsOf(verb);
+  // The verb's own flags first, then the ones every client verb has.
+  const flags = { ...verb.flags, ...flagsOf(verb) };
   return [
     ...wrap(
       `Usage: ${synopsis(verb)}${Object.keys(flags).length > 0 ? " [flags]" : ""}`,
