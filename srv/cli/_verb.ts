@@ -42,7 +42,7 @@ export interface Verb {
   readonly flags: Readonly<Record<string, FlagSpec>>;
   /** A client verb talks to a server: it takes `--socket` and `--json`. */
   readonly client: boolean;
-  /** One runnable example. */
+  /** One example command line, for the help page. */
   readonly example: string;
   /** The verb checks its own flags (`serve`): it gets them unparsed, in `args`. */
   readonly ownFlags?: boolean;
