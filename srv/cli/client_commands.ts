@@ -1,301 +1,30 @@
 /**
- * The client half of the `srv` command line: `ping`, `info`, `snapshot`,
- * `events`, `send` and the domain verbs (`workspace`, `tab`, `block`). Each
- * run connects, registers as a `tool` with its own pid, does one thing and
- * says goodbye. Output is for people by default and one JSON value per line
- * with `--json`; exit codes are {@linkcode ExitCode}'s.
+ * The client verbs of the `srv` command line: `ping`, `info`, `snapshot`,
+ * `events`, `send` and the domain verbs (`workspace`, `tab`, `block`, one
+ * per {@linkcode COMMAND_REGISTRY} row). Each run connects, registers as a
+ * `tool` with its own pid, does one thing and says goodbye. Output is for
+ * people by default (anything from the server escaped, see
+ * {@linkcode escapeControls}) and one JSON value per line with `--json`;
+ * exit codes are {@linkcode ExitCode}'s.
  *
  * @module
  */
 
-import { connect, type SrvClient } from "../client/client.ts";
+import type { SrvClient } from "../client/client.ts";
 import { type StreamItem } from "../client/_event_subscription.ts";
-import {
-  ConnectionLostError,
-  ProtocolError,
-  SrvError,
-  UnreachableError,
-} from "../client/errors.ts";
-import { ExitCode } from "./exit_code.ts";
-import { formatTree } from "../client/format_tree.ts";
-import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
-import {
-  CLIENT_KINDS,
-  type Command,
-  type Event,
-  type GetEventsCommand,
-  type Json,
-  type PingCommand,
-  type U64,
-} from "../core/protocol.ts";
-import {
-  decodeCommand,
-  encodeCommand,
-  encodeEvent,
-  parseJson,
-  parseMetaJson,
-} from "../core/codec.ts";
-import { type CliVerb, COMMAND_REGISTRY, isJsonObject, type Rule } from "../core/command_schema.ts";
+import { escapeControls, formatTree } from "../client/format_tree.ts";
+import type { Command, Event, GetEventsCommand, PingCommand, U64 } from "../core/protocol.ts";
+import { encodeEvent } from "../core/codec.ts";
+import { isJsonObject } from "../core/command_schema.ts";
 import { stateFromSnapshot } from "../core/state.ts";
-import { SRV_VERSION } from "../version.ts";
+import { ExitCode } from "./exit_code.ts";
 import { err, out, UsageError } from "./_terminal.ts";
-
-/** The subcommands {@linkcode runClientCommand} handles. */
-export const CLIENT_COMMANDS: ReadonlySet<string> = new Set([
-  "ping",
-  "info",
-  "snapshot",
-  "events",
-  "send",
-  "workspace",
-  "tab",
-  "block",
-]);
-
-/** One domain verb: the command it sends, its CLI spelling and the rules of the command's fields. */
-interface DomainVerb {
-  readonly cmd: string;
-  readonly cli: CliVerb;
-  readonly rules: Readonly<Record<string, Rule>>;
-}
-
-/** Every domain verb by `"<noun> <verb>"`, in registry order. */
-const DOMAIN_VERBS: ReadonlyMap<string, DomainVerb> = new Map(
-  Object.entries(COMMAND_REGISTRY).flatMap(([cmd, row]) =>
-    "cli" in row
-      ? [[`${row.cli.noun} ${row.cli.verb}`, {
-        cmd,
-        cli: row.cli as CliVerb,
-        rules: row.fields as Record<string, Rule>,
-      }]]
-      : []
-  ),
-);
-
-/** `srv <noun> <verb> ARGS [--flags]`, from the verb's registry row. */
-function verbSynopsis({ cli, rules }: DomainVerb): string {
-  const flags = (cli.flags ?? []).map((f) => rules[f] === "flag" ? `[--${f}]` : `[--${f} JSON]`);
-  const args = cli.args.map(([, metavar]) => metavar);
-  return ["srv", cli.noun, cli.verb, ...args, ...flags].join(" ");
-}
-
-/** Usage text of the client subcommands, for `srv --help`; the domain verbs come from the registry. */
-export const CLIENT_USAGE: string = [
-  "  srv ping [--nonce N]                       round trip: register, ping, print the pong",
-  "  srv info                                   server_info: pid, version, instance, log, store",
-  "  srv snapshot                               the workspace/tab/block tree",
-  "  srv events [--since N] [--follow]          logged events after N (default 0); --follow prints",
-  "                                             live ones (after N when given), across reconnects,",
-  "                                             until a signal",
-  "  srv send '<json command>'                  send one command, print every event it caused",
-  // Grouped by noun, in registry order within each.
-  ...(["workspace", "tab", "block"] as const).flatMap((noun) =>
-    [...DOMAIN_VERBS.values()].filter((v) => v.cli.noun === noun).map((v) =>
-      `  ${verbSynopsis(v).padEnd(42)} ${v.cli.summary}`
-    )
-  ),
-  "",
-  "Flags of the client commands:",
-  "  --socket PATH    endpoint (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then the default)",
-  "  --json           one JSON value per line on stdout (events as srv sends them)",
-  "  PATCH            a JSON object, applied as an RFC 7386 merge patch",
-].join("\n");
-
-const OPTIONS = {
-  socket: { type: "string" },
-  json: { type: "boolean" },
-  help: { type: "boolean" },
-  since: { type: "string" },
-  follow: { type: "boolean" },
-  nonce: { type: "string" },
-  // The domain verbs' flags: a `flag` field is a switch, any other takes a value.
-  ...Object.fromEntries(
-    [...DOMAIN_VERBS.values()].flatMap(({ cli, rules }) =>
-      (cli.flags ?? []).map((f) => [f, { type: rules[f] === "flag" ? "boolean" : "string" }])
-    ),
-  ),
-} as const satisfies ParseArgsOptionsConfig;
-
-type Flag = string;
-const COMMON_FLAGS: readonly Flag[] = ["socket", "json", "help"];
-
-interface Parsed {
-  readonly positionals: string[];
-  readonly values: { [K in Flag]?: string | boolean };
-}
-
-function parse(args: string[]): Parsed {
-  try {
-    const { values, positionals } = parseArgs({
-      args,
-      options: OPTIONS,
-      strict: true,
-      allowPositionals: true,
-    });
-    return { values, positionals };
-  } catch (e) {
-    throw new UsageError((e as Error).message);
-  }
-}
-
-function allowOnly(parsed: Parsed, what: string, flags: readonly Flag[]): void {
-  for (const flag of Object.keys(parsed.values) as Flag[]) {
-    if (!COMMON_FLAGS.includes(flag) && !flags.includes(flag)) {
-      throw new UsageError(`${what} takes no --${flag}`);
-    }
-  }
-}
-
-function arity(positionals: string[], names: string[], what: string): string[] {
-  if (positionals.length !== names.length) {
-    throw new UsageError(`${what} needs ${names.length ? names.join(" ") : "no arguments"}`);
-  }
-  return positionals;
-}
-
-/** What each rule asks of a command-line value, for the usage error when it is refused. */
-const EXPECTED: Record<Rule, string> = {
-  string: "text",
-  name: "well-formed text (no lone surrogate)",
-  u32: "an integer from 0 to 4294967295",
-  u64: "an integer from 0 to 2^64 - 1",
-  kind: `one of ${CLIENT_KINDS.join(", ")}`,
-  flag: "a switch",
-  strings: "a list of words",
-  object: "a JSON object",
-  anyJson: "JSON",
-};
-
-/**
- * Reads one command-line value by its field's rule: numbers as digits,
- * objects and JSON as JSON text, the rest as given. Only the syntax is
- * checked here; whether the value fits (range, object, ...) is the decoder's
- * call, in {@linkcode decoded}.
- */
-function readValue(rule: Rule, label: string, raw: string): unknown {
-  switch (rule) {
-    case "u32":
-    case "u64": {
-      if (!/^[0-9]+$/.test(raw)) throw new UsageError(`${label} must be ${EXPECTED[rule]}`);
-      const big = BigInt(raw);
-      return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
-    }
-    case "object":
-    case "anyJson":
-      // A meta or patch on its own: its numbers are doubles, as inside a command.
-      try {
-        return parseMetaJson(raw);
-      } catch (e) {
-        throw new UsageError(`${label} is not JSON: ${(e as Error).message}`);
-      }
-    case "string":
-    case "name":
-    case "kind":
-      return raw;
-    case "flag":
-    case "strings":
-      throw new Error(`a ${rule} field is not read from one value`);
-    default: {
-      const unhandled: never = rule;
-      throw new Error(`unknown rule ${unhandled}`);
-    }
-  }
-}
-
-function json(name: string, raw: string): Json {
-  try {
-    return parseJson(raw) as Json;
-  } catch (e) {
-    throw new UsageError(`${name} is not JSON: ${(e as Error).message}`);
-  }
-}
-
-/**
- * The command as the server would decode it: the same decoder, so the CLI
- * refuses exactly what srv refuses, naming the argument (`labels` maps a
- * field to it) and what its rule asks for.
- */
-function decoded(command: Record<string, unknown>, labels: Record<string, string>): Command {
-  const result = decodeCommand(encodeCommand(command as unknown as Command));
-  if (result.ok) return result.command;
-  const rules = COMMAND_REGISTRY[command.cmd as keyof typeof COMMAND_REGISTRY]
-    ?.fields as Record<string, Rule> | undefined;
-  const rule = result.field === undefined ? undefined : rules?.[result.field];
-  if (rule === undefined || result.field === undefined) throw new UsageError(result.reason);
-  const label = labels[result.field] ?? result.field;
-  // The rule says what was wanted; the validator's own wording adds only noise.
-  throw new UsageError(`${label} must be ${EXPECTED[rule]}`);
-}
-
-/** A domain verb, turned into the command it sends by its registry row. */
-function domainCommand(noun: string, parsed: Parsed): Command {
-  const [verb, ...rest] = parsed.positionals.slice(1);
-  const what = `srv ${noun} ${verb ?? ""}`.trim();
-  const found = DOMAIN_VERBS.get(`${noun} ${verb}`);
-  if (found === undefined) {
-    throw new UsageError(
-      verb === undefined ? `srv ${noun} needs a verb` : `unknown verb "${verb}" for srv ${noun}`,
-    );
-  }
-  const { cmd, cli, rules } = found;
-  const metavars = cli.args.map(([, metavar]) => metavar);
-  // A `strings` field last takes every remaining word, none included
-  // (`srv tab order WS` on a workspace without tabs sends an empty list).
-  const last = cli.args.at(-1);
-  const variadic = last !== undefined && rules[last[0]] === "strings";
-  const arityOk = variadic ? rest.length >= cli.args.length - 1 : rest.length === cli.args.length;
-  if (!arityOk) throw new UsageError(`${what} needs ${metavars.join(" ")}`);
-  const command: Record<string, unknown> = { cmd };
-  const labels: Record<string, string> = {};
-  cli.args.forEach(([field, metavar], i) => {
-    labels[field] = metavar;
-    command[field] = rules[field] === "strings"
-      ? rest.slice(i)
-      : readValue(rules[field], metavar, rest[i]);
-  });
-  for (const field of cli.flags ?? []) {
-    const raw = parsed.values[field];
-    labels[field] = `--${field}`;
-    // An absent flag is not sent: the decoder's default applies.
-    if (raw === undefined || raw === false) continue;
-    command[field] = typeof raw === "boolean" ? raw : readValue(rules[field], `--${field}`, raw);
-  }
-  allowOnly(parsed, what, cli.flags ?? []);
-  return decoded(command, labels);
-}
-
-function fieldText(value: unknown): string {
-  if (typeof value === "string") return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
-  if (typeof value === "bigint") return value.toString();
-  return JSON.stringify(value);
-}
-
-/**
- * One event as a line for people: `v<version> <event> key=value …`, with
- * strings bare when they can be, JSON otherwise.
- *
- * @example
- * ```ts
- * import { formatEvent } from "./client_commands.ts";
- * formatEvent({ event: "workspace_created", workspace_id: "w1", name: "my ws", version: 4 });
- * // 'v4 workspace_created workspace_id=w1 name="my ws"'
- * ```
- */
-export function formatEvent(event: Event): string {
-  const { event: name, version, ...fields } = event as Event & Record<string, unknown>;
-  const parts = Object.entries(fields).map(([k, v]) => `${k}=${fieldText(v)}`);
-  return [`v${version}`, name, ...parts].join(" ");
-}
-
-class Printer {
-  readonly json: boolean;
-  constructor(json: boolean) {
-    this.json = json;
-  }
-  event(event: Event): void {
-    out(this.json ? encodeEvent(event) : formatEvent(event));
-  }
-}
+import { decoded, json, readValue } from "./_values.ts";
+import { type Printer, withClient } from "./_client_run.ts";
+import { exactly, type Verb } from "./_verb.ts";
+import { snapshotTreeJson } from "./_snapshot_tree.ts";
+import { DOMAIN_VERBS } from "./_domain_verbs.ts";
+import { readLines } from "./_stdin.ts";
 
 function describeItem(item: StreamItem, printer: Printer): void {
   if (item.type === "event") {
@@ -336,209 +65,175 @@ function formatInfo(info: Extract<Event, { event: "server_info" }>, socket: stri
   return [
     `server       srv ${info.server_version} (pid ${info.pid})`,
     `socket       ${socket}`,
-    `instance     ${info.instance_id}`,
+    `instance     ${escapeControls(info.instance_id)}`,
     `uptime       ${(info.uptime_ms / 1000).toFixed(1)} s`,
     `connections  ${info.connections}`,
     `version      v${info.event_version}`,
     `log          ${log}`,
-    `store        ${info.store ?? "none (memory only)"}`,
+    `store        ${info.store === null ? "none (memory only)" : escapeControls(info.store)}`,
   ].join("\n");
 }
 
-/** What one client subcommand does once connected and registered. */
-type Action = (client: SrvClient, printer: Printer) => Promise<number>;
+/** A u64 flag, checked by the server's own decoder (so the range is the server's). */
+function u64Flag(
+  cmd: "ping" | "get_events",
+  field: "nonce" | "since",
+  raw: unknown,
+): U64 | undefined {
+  if (typeof raw !== "string") return undefined;
+  const command = decoded({ cmd, [field]: readValue("u64", `--${field}`, raw) }, {
+    [field]: `--${field}`,
+  });
+  return (command as PingCommand & GetEventsCommand)[field];
+}
 
-function plan(command: string, parsed: Parsed): { action: Action; reconnect: boolean } {
-  const rest = parsed.positionals.slice(1);
-  switch (command) {
-    case "ping": {
-      arity(rest, [], "srv ping");
-      allowOnly(parsed, "srv ping", ["nonce"]);
-      const raw = parsed.values.nonce;
-      const nonce = typeof raw === "string"
-        ? (decoded({ cmd: "ping", nonce: readValue("u64", "--nonce", raw) }, {
-          nonce: "--nonce",
-        }) as PingCommand).nonce
-        : undefined;
-      return {
-        reconnect: false,
-        action: async (client, printer) => {
-          const started = performance.now();
-          const pong = await client.ping(nonce);
-          const ms = performance.now() - started;
-          if (printer.json) printer.event(pong);
-          else {
-            out(
-              `pong nonce=${pong.nonce} v${pong.version} from ${client.instanceId} in ${
-                ms.toFixed(1)
-              } ms`,
-            );
-          }
-          return ExitCode.ok;
-        },
-      };
-    }
-    case "info":
-      arity(rest, [], "srv info");
-      allowOnly(parsed, "srv info", []);
-      return {
-        reconnect: false,
-        action: async (client, printer) => {
-          const info = await client.serverInfo();
-          if (printer.json) printer.event(info);
-          else out(formatInfo(info, client.socket));
-          return ExitCode.ok;
-        },
-      };
-    case "snapshot":
-      arity(rest, [], "srv snapshot");
-      allowOnly(parsed, "srv snapshot", []);
-      return {
-        reconnect: false,
-        action: async (client, printer) => {
-          const snapshot = await client.snapshot();
-          if (printer.json) printer.event(snapshot);
-          else {
-            out(`snapshot at v${snapshot.version}, lifecycle ${snapshot.lifecycle}`);
-            out(formatTree(stateFromSnapshot(snapshot)));
-          }
-          return ExitCode.ok;
-        },
-      };
-    case "events": {
-      arity(rest, [], "srv events");
-      allowOnly(parsed, "srv events", ["since", "follow"]);
-      const raw = parsed.values.since;
-      const since = typeof raw === "string"
-        ? (decoded({ cmd: "get_events", since: readValue("u64", "--since", raw) }, {
-          since: "--since",
-        }) as GetEventsCommand).since
-        : undefined;
-      if (parsed.values.follow === true) {
-        return {
-          reconnect: true,
-          action: async (client, printer) => {
-            await follow(client, since, printer);
-            return ExitCode.ok;
-          },
-        };
+const PING: Verb = {
+  name: "ping",
+  operands: [],
+  summary: "round trip: register, ping, print the pong",
+  flags: { nonce: { type: "string", value: "N", help: "the nonce to send (u64; default random)" } },
+  client: true,
+  example: "srv ping",
+  run: (inv) => {
+    exactly(PING, inv.operands);
+    const nonce = u64Flag("ping", "nonce", inv.values.nonce);
+    return withClient(inv, async (client, printer) => {
+      const started = performance.now();
+      const pong = await client.ping(nonce);
+      const ms = performance.now() - started;
+      if (printer.json) printer.event(pong);
+      else {
+        out(
+          `pong nonce=${pong.nonce} v${pong.version} from ${
+            escapeControls(client.instanceId ?? "")
+          } in ${ms.toFixed(1)} ms`,
+        );
       }
-      return {
-        reconnect: false,
-        action: async (client, printer) => {
-          const list = await client.getEvents(since ?? 0);
-          for (const event of list.events) printer.event(event);
-          if (!list.truncated) return ExitCode.ok;
-          err(
-            `srv: some events after v${
-              since ?? 0
-            } are no longer retained (history truncated); run "srv snapshot" for the current tree`,
-          );
-          return ExitCode.historyTruncated;
-        },
-      };
+      return ExitCode.ok;
+    });
+  },
+};
+
+const INFO: Verb = {
+  name: "info",
+  operands: [],
+  summary: "the server: pid, version, instance, log, store",
+  flags: {},
+  client: true,
+  example: "srv info --json",
+  run: (inv) => {
+    exactly(INFO, inv.operands);
+    return withClient(inv, async (client, printer) => {
+      const info = await client.serverInfo();
+      if (printer.json) printer.event(info);
+      else out(formatInfo(info, client.socket));
+      return ExitCode.ok;
+    });
+  },
+};
+
+const SNAPSHOT: Verb = {
+  name: "snapshot",
+  operands: [],
+  summary: "the workspace/tab/block tree (--json: named fields for jq)",
+  flags: {
+    wire: {
+      type: "boolean",
+      help: "print the srv_snapshot event as the server sent it (tuple lists), one JSON line",
+    },
+  },
+  client: true,
+  example: `srv snapshot --json | jq '.workspaces[] | select(.name=="main")'`,
+  run: (inv) => {
+    exactly(SNAPSHOT, inv.operands);
+    return withClient(inv, async (client, printer) => {
+      const snapshot = await client.snapshot();
+      if (inv.values.wire === true) out(encodeEvent(snapshot));
+      else if (printer.json) out(snapshotTreeJson(stateFromSnapshot(snapshot), snapshot.version));
+      else {
+        out(`snapshot at v${snapshot.version}, lifecycle ${snapshot.lifecycle}`);
+        out(formatTree(stateFromSnapshot(snapshot)));
+      }
+      return ExitCode.ok;
+    });
+  },
+};
+
+const EVENTS: Verb = {
+  name: "events",
+  operands: [],
+  summary: "logged events after --since N (default 0); --follow for live ones",
+  flags: {
+    since: { type: "string", value: "N", help: "only events after version N (default 0)" },
+    follow: {
+      type: "boolean",
+      short: "f",
+      help: "then print live events, across reconnects, until a signal",
+    },
+  },
+  client: true,
+  example: "srv events --follow --since 0",
+  run: (inv) => {
+    exactly(EVENTS, inv.operands);
+    const since = u64Flag("get_events", "since", inv.values.since);
+    if (inv.values.follow === true) {
+      return withClient(inv, async (client, printer) => {
+        await follow(client, since, printer);
+        return ExitCode.ok;
+      }, true);
     }
-    case "send": {
-      const [raw] = arity(rest, ["'<json command>'"], "srv send");
-      allowOnly(parsed, "srv send", []);
-      const value = json("the command", raw);
-      if (!isJsonObject(value)) throw new UsageError("the command must be a JSON object");
-      return {
-        reconnect: false,
-        action: async (client, printer) => {
-          const reply = await client.send(value as unknown as Command);
-          for (const event of reply.events) printer.event(event);
-          return reply.error === null ? ExitCode.ok : ExitCode.serverError;
-        },
-      };
-    }
-    default: {
-      const domain = domainCommand(command, parsed);
-      return {
-        reconnect: false,
-        action: async (client, printer) => {
-          const reply = await client.send(domain);
-          if (reply.error !== null) throw new SrvError(reply.error);
-          for (const event of reply.events) printer.event(event);
-          return ExitCode.ok;
-        },
-      };
-    }
-  }
+    return withClient(inv, async (client, printer) => {
+      const list = await client.getEvents(since ?? 0);
+      for (const event of list.events) printer.event(event);
+      if (!list.truncated) return ExitCode.ok;
+      err(
+        `srv: some events after v${
+          since ?? 0
+        } are no longer retained (history truncated); run "srv snapshot" for the current tree`,
+      );
+      return ExitCode.historyTruncated;
+    });
+  },
+};
+
+/** A command line's JSON command, or a usage error saying what is wrong with it. */
+function jsonCommand(raw: string, what: string): Command {
+  const value = json(what, raw);
+  if (!isJsonObject(value)) throw new UsageError(`${what} must be a JSON object`);
+  return value as unknown as Command;
 }
 
-/**
- * Runs one client subcommand (`args` starts with its name) and returns the
- * exit code: 0 done, 2 bad command line, 6 no server at the endpoint (or
- * it went away), 7 the server refused the command, 8 `srv events` history
- * truncated.
- *
- * @example
- * ```ts ignore
- * import { runClientCommand } from "./client_commands.ts";
- * Deno.exit(await runClientCommand(["workspace", "create", "main", "--json"]));
- * ```
- */
-export async function runClientCommand(args: string[]): Promise<number> {
-  const command = args[0];
-  let parsed: Parsed;
-  let planned: ReturnType<typeof plan>;
-  try {
-    parsed = parse(args);
-    if (parsed.values.help === true) {
-      // `srv <noun> <verb> --help`: that verb alone, with its example.
-      const verb = DOMAIN_VERBS.get(parsed.positionals.slice(0, 2).join(" "));
-      out(
-        verb === undefined
-          ? `Usage:\n${CLIENT_USAGE}`
-          : `Usage: ${
-            verbSynopsis(verb)
-          }\n  ${verb.cli.summary}\n\nExample:\n  ${verb.cli.example}`,
-      );
-      return ExitCode.ok;
+const SEND: Verb = {
+  name: "send",
+  operands: [["COMMAND", "a JSON command; - reads one per line (NDJSON) from stdin until EOF"]],
+  summary: "send any command, print every event it caused",
+  flags: {},
+  client: true,
+  example: `echo '{"cmd":"create_workspace","name":"main"}' | srv send -`,
+  run: (inv) => {
+    const [raw] = exactly(SEND, inv.operands);
+    if (raw !== "-") {
+      const command = jsonCommand(raw, "the command");
+      return withClient(inv, async (client, printer) => {
+        const reply = await client.send(command);
+        for (const event of reply.events) printer.event(event);
+        return reply.error === null ? ExitCode.ok : ExitCode.serverError;
+      });
     }
-    planned = plan(command, parsed);
-  } catch (e) {
-    if (!(e instanceof UsageError)) throw e;
-    err(`srv ${command}: ${e.message}\n\nUsage:\n${CLIENT_USAGE}`);
-    return ExitCode.usage;
-  }
-  const printer = new Printer(parsed.values.json === true);
-  const socket = typeof parsed.values.socket === "string" ? parsed.values.socket : undefined;
-  let client: SrvClient | undefined;
-  try {
-    client = await connect({
-      socket,
-      reconnect: planned.reconnect,
-      onStatus: (status) => {
-        if (status.state === "disconnected") {
-          err(
-            `srv: connection lost (${status.reason})${planned.reconnect ? "; reconnecting" : ""}`,
-          );
-        } else if (status.state === "reconnected") {
-          err(`srv: reconnected to instance ${status.instanceId}`);
-        }
-      },
+    // One command at a time: each reply is printed before the next line is
+    // read, and a bad line stops the run (the ones before it were sent).
+    return withClient(inv, async (client, printer) => {
+      let code: number = ExitCode.ok;
+      for await (const [line, number] of readLines(Deno.stdin.readable)) {
+        if (line.trim() === "") continue;
+        const reply = await client.send(jsonCommand(line, `line ${number}`));
+        for (const event of reply.events) printer.event(event);
+        if (reply.error !== null) code = ExitCode.serverError;
+      }
+      return code;
     });
-    await client.register({ kind: "tool", pid: Deno.pid, version: `srv-cli ${SRV_VERSION}` });
-    return await planned.action(client, printer);
-  } catch (e) {
-    if (e instanceof UnreachableError || e instanceof ConnectionLostError) {
-      err(`srv: ${e.message}`);
-      return ExitCode.unreachable;
-    }
-    // Whatever answered is not (this version of) srv: no usable server
-    // there, said in one line, never an uncaught error with a stack trace.
-    if (e instanceof ProtocolError) {
-      err(`srv: not an srv answer: ${e.message}`);
-      return ExitCode.unreachable;
-    }
-    if (e instanceof SrvError) {
-      err(`srv: ${e.code}: ${e.message}`);
-      return ExitCode.serverError;
-    }
-    throw e;
-  } finally {
-    await client?.close();
-  }
-}
+  },
+};
+
+/** Every client verb, in the order help lists them. */
+export const CLIENT_VERBS: readonly Verb[] = [PING, INFO, SNAPSHOT, EVENTS, SEND, ...DOMAIN_VERBS];

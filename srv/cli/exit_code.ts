@@ -11,7 +11,7 @@ export const ExitCode = {
   ok: 0,
   /** Unexpected failure (a bug, or an I/O error while running). */
   failure: 1,
-  /** Bad command line: unknown flag, bad value. */
+  /** Bad command line: unknown flag, bad value, a name or id prefix that matches more than one. */
   usage: 2,
   /** Another srv already serves that endpoint. */
   endpointInUse: 3,

@@ -14,6 +14,7 @@ import {
   type LogLevel,
   type LogRecord,
 } from "../../deps.ts";
+import { colorFor } from "./_terminal.ts";
 
 /** Levels `--log-level` accepts. */
 export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
@@ -36,7 +37,7 @@ export type LogFormat = typeof LOG_FORMATS[number];
 export async function setupLogging(level: SrvLogLevel, format: LogFormat): Promise<void> {
   const formatter = format === "json"
     ? jsonLinesFormatter
-    : Deno.stderr.isTerminal()
+    : colorFor(Deno.stderr)
     ? getAnsiColorFormatter({ timestamp: "date-time-timezone" })
     : getTextFormatter({ timestamp: "date-time-timezone" });
   await configure({

@@ -22,7 +22,7 @@ import { SRV_VERSION } from "../version.ts";
 import { err, out, UsageError } from "./_terminal.ts";
 import { ExitCode } from "./exit_code.ts";
 import { flushLogs, setupLogging } from "./log.ts";
-import { parseServeArgs, type ServeConfig, serverBounds, usage } from "./serve_args.ts";
+import { parseServeArgs, type ServeConfig, serverBounds } from "./serve_args.ts";
 
 function currentUid(): number | null {
   try {
@@ -144,12 +144,8 @@ export async function serve(args: string[]): Promise<number> {
     config = parseServeArgs(args);
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
-    err(`srv serve: ${e.message}\n\n${usage()}`);
+    err(`srv serve: ${e.message}\nsee: srv help serve`);
     return ExitCode.usage;
-  }
-  if (config.help) {
-    out(usage());
-    return ExitCode.ok;
   }
   await setupLogging(config.logLevel, config.logFormat);
   const outcome = await run(config, getLogger(["srv", "main"]));

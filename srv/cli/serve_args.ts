@@ -18,17 +18,9 @@ import {
   DEFAULT_REGISTER_TIMEOUT_MS,
   type ServerOptions,
 } from "../server/server_options.ts";
-import { SRV_VERSION } from "../version.ts";
 import { UsageError } from "./_terminal.ts";
-import { CLIENT_USAGE } from "./client_commands.ts";
+import { type FlagSpec, parseOptions } from "./_verb.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type SrvLogLevel } from "./log.ts";
-
-/** One flag of `srv serve`: parsed by node:util, documented by --help. */
-interface FlagSpec {
-  readonly type: "string" | "boolean";
-  readonly value?: string;
-  readonly help: string;
-}
 
 /** What each size cap bounds, for --help (the flag names are LIMIT_FLAGS). */
 const LIMIT_HELP: Record<keyof Limits, string> = {
@@ -55,9 +47,11 @@ function limitFlags(): Record<string, FlagSpec> {
   );
 }
 
-const SERVE_FLAGS: Record<string, FlagSpec> = {
+/** The flags of `srv serve`, parsed by node:util and shown by `srv help serve`. */
+export const SERVE_FLAGS: Record<string, FlagSpec> = {
   socket: {
     type: "string",
+    short: "s",
     value: "PATH",
     help:
       "endpoint to listen on (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then $XDG_RUNTIME_DIR/srv/srv.sock or <tmpdir>/srv-<uid>/srv.sock; on Windows \\\\.\\pipe\\srv-<hash16 of the data dir>\\srv-command)",
@@ -154,35 +148,8 @@ const SERVE_FLAGS: Record<string, FlagSpec> = {
     value: LOG_FORMATS.join("|"),
     help: "stderr log format (default pretty)",
   },
-  help: { type: "boolean", help: "show this help" },
+  help: { type: "boolean", short: "h", help: "show this help" },
 };
-
-/** The text of `srv --help`. */
-export function usage(): string {
-  const lines = Object.entries(SERVE_FLAGS).map(([name, spec]) => {
-    const left = `  --${name}${spec.value ? ` ${spec.value}` : ""}`;
-    return `${left.padEnd(34)} ${spec.help}`;
-  });
-  return [
-    `srv ${SRV_VERSION}: a local IPC state server (newline-delimited JSON over a Unix socket or named pipe)`,
-    "",
-    "Usage:",
-    "  srv serve [flags]      run the server; prints one readiness line on stdout:",
-    "                         srv ready socket=<path> pid=<pid> version=<version> instance=<id>",
-    "  srv --version          print the version",
-    "  srv --help             show this help",
-    "",
-    "Flags of serve:",
-    ...lines,
-    "",
-    "Client commands (each registers as a tool, does one thing, says goodbye):",
-    CLIENT_USAGE,
-    "",
-    "Exit codes: 0 ok, 1 failure, 2 usage, 3 endpoint in use, 4 endpoint unsafe, 5 store,",
-    "6 no server at the endpoint (or it went away), 7 the server refused the command,",
-    "8 srv events: history truncated, 130 second signal.",
-  ].join("\n");
-}
 
 function positiveInt(name: string, raw: string | undefined, fallback: number): number {
   if (raw === undefined) return fallback;
@@ -258,7 +225,13 @@ export interface ServeConfig {
 export function parseServeArgs(args: string[]): ServeConfig {
   let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args, options: SERVE_FLAGS, strict: true, allowPositionals: false }));
+    // No flag is declared `multiple`, so every value is one string or boolean.
+    values = parseArgs({
+      args,
+      options: parseOptions(SERVE_FLAGS),
+      strict: true,
+      allowPositionals: false,
+    }).values as Record<string, string | boolean | undefined>;
   } catch (e) {
     if (args.some((a) => a.startsWith("--max-queue-events"))) {
       throw new UsageError(
@@ -268,6 +241,10 @@ export function parseServeArgs(args: string[]): ServeConfig {
     throw new UsageError((e as Error).message);
   }
   const str = (k: string) => values[k] as string | undefined;
+  // Said rather than silently dropping one of them.
+  if (values.memory === true && values["data-dir"] !== undefined) {
+    throw new UsageError("--memory keeps no store, so --data-dir has nothing to do; pick one");
+  }
   const maxQueueBytes = positiveInt(
     "max-queue-bytes",
     str("max-queue-bytes"),

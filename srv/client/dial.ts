@@ -86,6 +86,20 @@ function nodeErrorCode(e: unknown): string | undefined {
   return typeof code === "string" ? code : undefined;
 }
 
+/** What is at `path` when it is something other than a socket ("a regular file"), else null. */
+function notASocket(path: string): string | null {
+  try {
+    const info = Deno.lstatSync(path);
+    if (info.isFile) return "a regular file";
+    if (info.isDirectory) return "a directory";
+    if (info.isSymlink) return null;
+    return info.isSocket === false ? "something else" : null;
+  } catch {
+    // Gone, or not ours to look at: the refusal stands as it is.
+    return null;
+  }
+}
+
 /** Dials `path`, turning a refused or missing endpoint into an {@linkcode UnreachableError}. */
 export async function dialOrExplain(
   dial: (path: string) => Promise<Connection>,
@@ -100,6 +114,13 @@ export async function dialOrExplain(
       throw new UnreachableError(path, `no srv at ${path} (${what})`, { cause: e });
     }
     if (e instanceof Deno.errors.ConnectionRefused || code === "ECONNREFUSED") {
+      // connect() on a file that is no socket is refused too; say which it is.
+      const what = notASocket(path);
+      if (what !== null) {
+        throw new UnreachableError(path, `no srv at ${path} (it is ${what}, not a socket)`, {
+          cause: e,
+        });
+      }
       throw new UnreachableError(
         path,
         `no srv at ${path} (connection refused: the socket was left by a server that is gone)`,

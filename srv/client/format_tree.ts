@@ -8,18 +8,59 @@
 import type { Json } from "../core/protocol.ts";
 import type { State } from "../core/state.ts";
 
+/**
+ * What a terminal would act on rather than show: C0 controls (ESC starts
+ * title and colour sequences, a newline forges a line), DEL, C1 controls
+ * (U+009B is a one-byte CSI), lone surrogates (not text at all) and the
+ * bidi overrides and isolates (they reorder what follows on the line).
+ */
+const UNSAFE =
+  // deno-lint-ignore no-control-regex -- matching controls is the point
+  /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
+
+const SHORT: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+
+/**
+ * Makes text from the server safe to print for people: every character a
+ * terminal would act on becomes visible (`\x1b`, `\n`, `\u202e`), the rest
+ * is untouched. Names and meta are anyone's to set, so human output passes
+ * them through this; `--json` output never does (JSON has its own escapes).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { escapeControls } from "@srv/srv/client";
+ *
+ * assert.equal(escapeControls("\u001b]0;pwned\u0007a\nb"), "\\x1b]0;pwned\\x07a\\nb");
+ * assert.equal(escapeControls("plain café"), "plain café");
+ * ```
+ */
+export function escapeControls(text: string): string {
+  return text.replace(UNSAFE, (c) => {
+    const short = SHORT[c];
+    if (short !== undefined) return short;
+    const code = c.charCodeAt(0);
+    return code <= 0xff
+      ? `\\x${code.toString(16).padStart(2, "0")}`
+      : `\\u${code.toString(16).padStart(4, "0")}`;
+  });
+}
+
 function metaText(meta: Json): string {
   if (meta === null) return "";
   if (typeof meta === "object" && !Array.isArray(meta) && Object.keys(meta).length === 0) {
     return "";
   }
-  return ` ${JSON.stringify(meta)}`;
+  // JSON.stringify already escapes C0 and lone surrogates; the rest is ours.
+  return ` ${escapeControls(JSON.stringify(meta))}`;
 }
 
 /**
  * Renders the tree: workspaces by name (then id), their tabs and blocks in
  * order, `*` before each workspace's active tab, non-empty metadata as
- * JSON. An empty tree is `(no workspaces)`. Ends without a newline.
+ * JSON. An empty tree is `(no workspaces)`. Ends without a newline. Names
+ * and meta go through {@linkcode escapeControls}, so each entity stays one
+ * line and nothing in them reaches the terminal as a control.
  *
  * @example
  * ```ts
@@ -50,16 +91,22 @@ export function formatTree(state: State): string {
   if (workspaces.length === 0) return "(no workspaces)";
   const lines: string[] = [];
   for (const ws of workspaces) {
-    lines.push(`workspace ${ws.name} (${ws.id})${metaText(ws.meta)}`);
+    lines.push(
+      `workspace ${escapeControls(ws.name)} (${escapeControls(ws.id)})${metaText(ws.meta)}`,
+    );
     for (const tabId of ws.tabIds) {
       const tab = state.tabs.get(tabId);
       if (tab === undefined) continue;
       const mark = ws.activeTabId === tabId ? "*" : " ";
-      lines.push(`  ${mark} tab ${tab.name} (${tab.id})${metaText(tab.meta)}`);
+      lines.push(
+        `  ${mark} tab ${escapeControls(tab.name)} (${escapeControls(tab.id)})${
+          metaText(tab.meta)
+        }`,
+      );
       for (const blockId of tab.blockIds) {
         const block = state.blocks.get(blockId);
         if (block === undefined) continue;
-        lines.push(`      block ${block.id}${metaText(block.meta)}`);
+        lines.push(`      block ${escapeControls(block.id)}${metaText(block.meta)}`);
       }
     }
   }

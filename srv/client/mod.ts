@@ -28,4 +28,4 @@ export type { Connection } from "../transport/transport.ts";
 export type { CommandEventMap } from "../core/command_schema.ts";
 export type { EventsOptions, StreamItem } from "./_event_subscription.ts";
 export { ConnectionLostError, ProtocolError, SrvError, UnreachableError } from "./errors.ts";
-export { formatTree } from "./format_tree.ts";
+export { escapeControls, formatTree } from "./format_tree.ts";

@@ -171,7 +171,7 @@ export interface CliVerb<F extends string = string> {
   readonly flags?: readonly F[];
   /** One line for the usage text. */
   readonly summary: string;
-  /** One example command line, for per-verb help. */
+  /** One example command line, for per-verb help (ids by name or prefix, as people type them). */
   readonly example: string;
 }
 
@@ -233,7 +233,7 @@ export const COMMAND_REGISTRY = {
       args: [["workspace_id", "ID"]],
       flags: ["force"],
       summary: "delete a workspace with its tabs and blocks",
-      example: "srv workspace delete 6f1c…",
+      example: "srv workspace delete main",
     },
   },
   rename_workspace: {
@@ -244,7 +244,7 @@ export const COMMAND_REGISTRY = {
       verb: "rename",
       args: [["workspace_id", "ID"], ["name", "NAME"]],
       summary: "rename a workspace",
-      example: "srv workspace rename 6f1c… work",
+      example: "srv workspace rename main work",
     },
   },
   create_tab: {
@@ -255,7 +255,7 @@ export const COMMAND_REGISTRY = {
       verb: "create",
       args: [["workspace_id", "WS"], ["name", "NAME"]],
       summary: "create a tab (a first tab becomes active)",
-      example: "srv tab create 6f1c… shell",
+      example: "srv tab create main shell",
     },
   },
   delete_tab: {
@@ -267,7 +267,7 @@ export const COMMAND_REGISTRY = {
       args: [["workspace_id", "WS"], ["tab_id", "TAB"]],
       flags: ["force"],
       summary: "delete a tab and its blocks (the last needs --force)",
-      example: "srv tab delete 6f1c… 9a2e… --force",
+      example: "srv tab delete main shell --force",
     },
   },
   rename_tab: {
@@ -278,7 +278,7 @@ export const COMMAND_REGISTRY = {
       verb: "rename",
       args: [["tab_id", "TAB"], ["name", "NAME"]],
       summary: "rename a tab",
-      example: "srv tab rename 9a2e… logs",
+      example: "srv tab rename shell logs",
     },
   },
   set_active_tab: {
@@ -289,7 +289,7 @@ export const COMMAND_REGISTRY = {
       verb: "activate",
       args: [["workspace_id", "WS"], ["tab_id", "TAB"]],
       summary: "make a tab its workspace's active tab",
-      example: "srv tab activate 6f1c… 9a2e…",
+      example: "srv tab activate main logs",
     },
   },
   reorder_tab: {
@@ -300,7 +300,7 @@ export const COMMAND_REGISTRY = {
       verb: "reorder",
       args: [["workspace_id", "WS"], ["tab_id", "TAB"], ["new_index", "INDEX"]],
       summary: "move a tab to INDEX (clamped) in its workspace",
-      example: "srv tab reorder 6f1c… 9a2e… 0",
+      example: "srv tab reorder main logs 0",
     },
   },
   reorder_tabs_bulk: {
@@ -311,7 +311,7 @@ export const COMMAND_REGISTRY = {
       verb: "order",
       args: [["workspace_id", "WS"], ["tab_ids", "TAB..."]],
       summary: "set the order of all of a workspace's tabs",
-      example: "srv tab order 6f1c… 9a2e… 3b7d…",
+      example: "srv tab order main logs shell",
     },
   },
   move_tab: {
@@ -332,7 +332,7 @@ export const COMMAND_REGISTRY = {
         ["dst_index", "INDEX"],
       ],
       summary: "move a tab to INDEX of a workspace",
-      example: "srv tab move 9a2e… 6f1c… 0d4b… 0",
+      example: "srv tab move logs main work 0",
     },
   },
   create_block: {
@@ -344,7 +344,7 @@ export const COMMAND_REGISTRY = {
       args: [["tab_id", "TAB"]],
       flags: ["meta"],
       summary: "create a block, --meta any JSON (default null)",
-      example: `srv block create 9a2e… --meta '{"kind":"term"}'`,
+      example: `srv block create shell --meta '{"kind":"term"}'`,
     },
   },
   delete_block: {
@@ -355,7 +355,7 @@ export const COMMAND_REGISTRY = {
       verb: "delete",
       args: [["tab_id", "TAB"], ["block_id", "BLOCK"]],
       summary: "delete a block",
-      example: "srv block delete 9a2e… c81f…",
+      example: "srv block delete shell c81f",
     },
   },
   move_block: {
@@ -371,7 +371,7 @@ export const COMMAND_REGISTRY = {
         ["dst_index", "INDEX"],
       ],
       summary: "move a block to INDEX of a tab",
-      example: "srv block move c81f… 9a2e… 3b7d… 0",
+      example: "srv block move c81f shell logs 0",
     },
   },
   update_workspace_meta: {
@@ -382,7 +382,7 @@ export const COMMAND_REGISTRY = {
       verb: "meta",
       args: [["workspace_id", "ID"], ["meta_patch", "PATCH"]],
       summary: "merge PATCH into a workspace's metadata",
-      example: `srv workspace meta 6f1c… '{"color":"red"}'`,
+      example: `srv workspace meta main '{"color":"red"}'`,
     },
   },
   update_tab_meta: {
@@ -393,7 +393,7 @@ export const COMMAND_REGISTRY = {
       verb: "meta",
       args: [["tab_id", "TAB"], ["meta_patch", "PATCH"]],
       summary: "merge PATCH into a tab's metadata",
-      example: `srv tab meta 9a2e… '{"pinned":true}'`,
+      example: `srv tab meta shell '{"pinned":true}'`,
     },
   },
   update_block_meta: {
@@ -404,7 +404,7 @@ export const COMMAND_REGISTRY = {
       verb: "meta",
       args: [["block_id", "BLOCK"], ["meta_patch", "PATCH"]],
       summary: "merge PATCH into a block's metadata",
-      example: `srv block meta c81f… '{"title":"build"}'`,
+      example: `srv block meta c81f '{"title":"build"}'`,
     },
   },
 } as const satisfies CommandRegistry;

@@ -139,7 +139,9 @@ async function clearStaleSocket(path: string): Promise<boolean> {
   if (!info.isSocket) {
     throw new EndpointError(
       "unsafe",
-      `${path} exists and is not a socket; refusing to remove it (move it away or choose another --socket)`,
+      `${path} exists and is not a socket (it is ${
+        info.isFile ? "a regular file" : info.isDirectory ? "a directory" : "something else"
+      }); refusing to remove it (move it away or choose another --socket)`,
     );
   }
   if (await isLive(path)) {

@@ -108,25 +108,43 @@ Deno.test("srv ping, info, snapshot, send and every domain verb: output and exit
       assert.deepEqual(await names("block", "delete", tabA, "nope"), []);
     });
 
-    await t.step("snapshot: the tree for people, the srv_snapshot for machines", async () => {
-      const r = await srvRun("snapshot");
-      assert.equal(r.code, ExitCode.ok);
-      assert.equal(
-        r.stdout.split("\n").slice(1).join("\n"),
-        [
-          `workspace main (${ws}) {"color":"red"}`,
-          `  * tab shell (${tabA}) {"pinned":true}`,
-          `      block ${block} {"kind":"term","title":"build"}`,
-          `workspace two (${ws2})`,
-          `  * tab b (${tabB})`,
-          "",
-        ].join("\n"),
-      );
-      assert.match(r.stdout, /^snapshot at v\d+, lifecycle running\n/);
-      const [snap] = jsonLines((await srvRun("snapshot", "--json")).stdout);
-      assert.equal(snap.event, "srv_snapshot");
-      assert.deepEqual(snap.tab_order[ws], [tabA]);
-    });
+    await t.step(
+      "snapshot: the tree for people, named fields with --json, the wire's with --wire",
+      async () => {
+        const r = await srvRun("snapshot");
+        assert.equal(r.code, ExitCode.ok);
+        assert.equal(
+          r.stdout.split("\n").slice(1).join("\n"),
+          [
+            `workspace main (${ws}) {"color":"red"}`,
+            `  * tab shell (${tabA}) {"pinned":true}`,
+            `      block ${block} {"kind":"term","title":"build"}`,
+            `workspace two (${ws2})`,
+            `  * tab b (${tabB})`,
+            "",
+          ].join("\n"),
+        );
+        assert.match(r.stdout, /^snapshot at v\d+, lifecycle running\n/);
+        const [snap] = jsonLines((await srvRun("snapshot", "--wire")).stdout);
+        assert.equal(snap.event, "srv_snapshot");
+        assert.deepEqual(snap.tab_order[ws], [tabA]);
+        const [tree] = jsonLines((await srvRun("snapshot", "--json")).stdout);
+        assert.equal(tree.lifecycle, "running");
+        assert.ok(tree.version >= snap.version);
+        assert.deepEqual(tree.workspaces.find((w: Json) => w.name === "main"), {
+          id: ws,
+          name: "main",
+          active_tab_id: tabA,
+          meta: { color: "red" },
+          tabs: [{
+            id: tabA,
+            name: "shell",
+            meta: { pinned: true },
+            blocks: [{ id: block, meta: { kind: "term", title: "build" } }],
+          }],
+        });
+      },
+    );
 
     await t.step(
       "meta is JSON with doubles, as srv reads it; an empty tab list is a list",
@@ -228,29 +246,29 @@ Deno.test("srv ping, info, snapshot, send and every domain verb: output and exit
     await t.step("<noun> <verb> --help shows that verb and its example", async () => {
       const r = await srvRun("tab", "move", "--help");
       assert.equal(r.code, ExitCode.ok, r.stderr);
-      assert.match(r.stdout, /^Usage: srv tab move TAB SRC_WS DST_WS INDEX\n/);
+      assert.match(r.stdout, /^Usage: srv tab move TAB SRC_WS DST_WS INDEX \[flags\]\n/);
       assert.match(r.stdout, /Example:\n {2}srv tab move /);
     });
 
     await t.step("bad command lines exit 2 and say why", async () => {
       for (
         const [args, why] of [
-          [["tab", "frob"], /unknown verb "frob" for srv tab/],
-          [["workspace", "create"], /srv workspace create needs NAME/],
-          [["ping", "--follow"], /srv ping takes no --follow/],
+          [["tab", "frob"], /^srv tab: unknown verb "frob"\nsee: srv help tab\n$/],
+          [["workspace", "create"], /^srv workspace create: needs NAME\n/],
+          [["ping", "--follow"], /^srv ping: unknown flag --follow\nsee: srv help ping\n$/],
           [["tab", "reorder", "w", "t", "x"], /INDEX must be an integer/],
           [["block", "meta", "b", "[1]"], /PATCH must be a JSON object/],
           // Past the rule's range: refused by the server's own decoder, named as the CLI spells it.
           // (the rule's words, not the validator's).
           [
             ["tab", "reorder", "w", "t", "4294967296"],
-            /^srv tab: INDEX must be an integer from 0 to 4294967295\n/,
+            /^srv tab reorder: INDEX must be an integer from 0 to 4294967295\n/,
           ],
           [
             ["ping", "--nonce", "18446744073709551616"],
             /^srv ping: --nonce must be an integer from 0 to 2\^64 - 1\n/,
           ],
-          [["tab", "order"], /srv tab order needs WS TAB\.\.\./],
+          [["tab", "order"], /srv tab order: needs WS TAB\.\.\./],
           [["block", "meta", "b", '{"n":1e400}'], /PATCH is not JSON: number out of range/],
           [["events", "--since", "-1"], /./],
         ] as const

@@ -1,0 +1,139 @@
+/**
+ * Running one client verb: connect, register, act, say goodbye, and turn
+ * every way that can fail into an exit code and one line on stderr; and
+ * how events are printed for people.
+ *
+ * @module
+ */
+
+import { connect, type SrvClient } from "../client/client.ts";
+import {
+  ConnectionLostError,
+  ProtocolError,
+  SrvError,
+  UnreachableError,
+} from "../client/errors.ts";
+import { escapeControls } from "../client/format_tree.ts";
+import type { Event } from "../core/protocol.ts";
+import { encodeEvent } from "../core/codec.ts";
+import { COMMAND_REGISTRY } from "../core/command_schema.ts";
+import { SRV_VERSION } from "../version.ts";
+import { ExitCode } from "./exit_code.ts";
+import { err, out } from "./_terminal.ts";
+import type { Invocation } from "./_verb.ts";
+
+function fieldText(value: unknown): string {
+  if (typeof value === "string") {
+    const bare = /^[^\s"=\\]+$/.test(value) && escapeControls(value) === value;
+    // JSON.stringify escapes C0 and lone surrogates; escapeControls the rest.
+    return bare ? value : escapeControls(JSON.stringify(value));
+  }
+  if (typeof value === "bigint") return value.toString();
+  return escapeControls(JSON.stringify(value));
+}
+
+/**
+ * One event as a line for people: `v<version> <event> key=value …`, with
+ * strings bare when they can be, JSON otherwise, and nothing a terminal
+ * would act on left unescaped.
+ *
+ * @example
+ * ```ts
+ * import { formatEvent } from "./_client_run.ts";
+ * formatEvent({ event: "workspace_created", workspace_id: "w1", name: "my ws", version: 4 });
+ * // 'v4 workspace_created workspace_id=w1 name="my ws"'
+ * ```
+ */
+export function formatEvent(event: Event): string {
+  const { event: name, version, ...fields } = event as Event & Record<string, unknown>;
+  const parts = Object.entries(fields).map(([k, v]) => `${k}=${fieldText(v)}`);
+  return [`v${version}`, name, ...parts].join(" ");
+}
+
+/** Where a verb's events go: a line for people, or the JSON srv sent. */
+export class Printer {
+  readonly json: boolean;
+  constructor(json: boolean) {
+    this.json = json;
+  }
+  event(event: Event): void {
+    out(this.json ? encodeEvent(event) : formatEvent(event));
+  }
+}
+
+/** What a client verb does once connected and registered; returns the exit code. */
+export type Action = (client: SrvClient, printer: Printer) => Promise<number>;
+
+/**
+ * Connects to the endpoint the invocation names, registers, runs `action`
+ * and says goodbye, turning the ways a server can fail to answer into exit
+ * codes and one line on stderr. A {@linkcode UsageError} (an ambiguous name)
+ * and a closed stdout go on to the dispatcher.
+ */
+export async function withClient(
+  invocation: Invocation,
+  action: Action,
+  reconnect = false,
+): Promise<number> {
+  const printer = new Printer(invocation.values.json === true);
+  const socket = invocation.values.socket as string | undefined;
+  let client: SrvClient | undefined;
+  try {
+    client = await connect({
+      socket,
+      reconnect,
+      onStatus: (status) => {
+        if (status.state === "disconnected") {
+          err(`srv: connection lost (${status.reason})${reconnect ? "; reconnecting" : ""}`);
+        } else if (status.state === "reconnected") {
+          err(`srv: reconnected to instance ${status.instanceId}`);
+        }
+      },
+    });
+    await client.register({ kind: "tool", pid: Deno.pid, version: `srv-cli ${SRV_VERSION}` });
+    return await action(client, printer);
+  } catch (e) {
+    if (e instanceof UnreachableError || e instanceof ConnectionLostError) {
+      err(`srv: ${e.message}`);
+      return ExitCode.unreachable;
+    }
+    // Whatever answered is not (this version of) srv: no usable server
+    // there, said in one line, never an uncaught error with a stack trace.
+    if (e instanceof ProtocolError) {
+      err(`srv: not an srv answer: ${escapeControls(e.message)}`);
+      return ExitCode.unreachable;
+    }
+    if (e instanceof SrvError) {
+      err(`srv: ${e.code}: ${cliTerms(escapeControls(e.message))}`);
+      return ExitCode.serverError;
+    }
+    throw e;
+  } finally {
+    await client?.close();
+  }
+}
+
+/** Protocol command names in server messages, as the CLI spells them (`use reorder_tab`). */
+const CLI_SPELLING: readonly [RegExp, string][] = [
+  [/\bforce=true\b/g, "--force"],
+  ...Object.entries(COMMAND_REGISTRY).flatMap(([cmd, row]) =>
+    "cli" in row
+      ? [[new RegExp(`\\b${cmd}\\b`, "g"), `"srv ${row.cli.noun} ${row.cli.verb}"`]] as [
+        RegExp,
+        string,
+      ][]
+      : []
+  ),
+];
+
+/**
+ * A server's error message with its hints in the command line's terms:
+ * `without force=true` becomes `without --force`, `use reorder_tab`
+ * becomes `use "srv tab reorder"`.
+ */
+export function cliTerms(message: string): string {
+  return CLI_SPELLING.reduce(
+    (text, [pattern, spelling]) => text.replace(pattern, spelling),
+    message,
+  );
+}

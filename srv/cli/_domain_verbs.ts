@@ -1,0 +1,154 @@
+/**
+ * The domain verbs (`srv workspace create NAME`, …): one per
+ * {@linkcode COMMAND_REGISTRY} row with a `cli` spelling, so a new domain
+ * command gets its verb, help and completion from its row alone. Ids are
+ * addressed by id, unique prefix or name (see `_address.ts`).
+ *
+ * @module
+ */
+
+import { SrvError } from "../client/errors.ts";
+import { type CliVerb, COMMAND_REGISTRY, type Rule } from "../core/command_schema.ts";
+import type { Command } from "../core/protocol.ts";
+import { stateFromSnapshot } from "../core/state.ts";
+import { kindOfField, MIN_PREFIX, needsLookup, resolveCommand } from "./_address.ts";
+import { withClient } from "./_client_run.ts";
+import { ExitCode } from "./exit_code.ts";
+import { out, UsageError } from "./_terminal.ts";
+import { decoded, EXPECTED, readValue } from "./_values.ts";
+import type { FlagSpec, Invocation, Verb } from "./_verb.ts";
+
+/** One registry row the CLI spells: the command it sends and its fields' rules. */
+interface Row {
+  readonly cmd: string;
+  readonly cli: CliVerb;
+  readonly rules: Readonly<Record<string, Rule>>;
+}
+
+const ROWS: readonly Row[] = Object.entries(COMMAND_REGISTRY).flatMap(([cmd, row]) =>
+  "cli" in row ? [{ cmd, cli: row.cli as CliVerb, rules: row.fields as Record<string, Rule> }] : []
+);
+
+/** What an operand is, for help: the ids say how they may be addressed. */
+function operandHelp(field: string, rule: Rule, row: Row): string {
+  const kind = kindOfField(field);
+  const scoped = row.cli.args.some(([f]) => f === "workspace_id" || f === "src_workspace_id");
+  switch (kind) {
+    case "workspace":
+      return `a workspace: its id, a unique id prefix (${MIN_PREFIX}+ characters) or its name`;
+    case "tab":
+      return `${
+        rule === "strings" ? "tabs, each" : "a tab"
+      }: its id, a unique id prefix or its name${
+        scoped ? " (looked for in the workspace given)" : ""
+      }`;
+    case "block":
+      return `a block: its id or a unique id prefix${
+        row.cli.args.some(([f]) => f === "tab_id" || f === "src_tab_id")
+          ? " (looked for in the tab given)"
+          : ""
+      }`;
+    case undefined:
+      return rule === "object"
+        ? "a JSON object, merged into the meta (RFC 7386 merge patch)"
+        : rule === "name"
+        ? "the name (any text)"
+        : EXPECTED[rule];
+    default: {
+      const unhandled: never = kind;
+      throw new Error(`unknown kind ${unhandled}`);
+    }
+  }
+}
+
+/** Help of the registry fields the CLI takes as flags. */
+const FIELD_FLAG_HELP: Readonly<Record<string, string>> = {
+  force: "delete even a workspace's last tab",
+  meta: "the block's meta, any JSON (default null)",
+};
+
+function flagsOf(row: Row): Record<string, FlagSpec> {
+  const flags: Record<string, FlagSpec> = Object.fromEntries(
+    (row.cli.flags ?? []).map((f) => [
+      f,
+      row.rules[f] === "flag"
+        ? { type: "boolean", help: FIELD_FLAG_HELP[f] ?? f }
+        : { type: "string", value: "JSON", help: FIELD_FLAG_HELP[f] ?? EXPECTED[row.rules[f]] },
+    ]),
+  );
+  if (row.cli.verb === "create") {
+    flags.quiet = { type: "boolean", short: "q", help: "print only the new id" };
+  }
+  return flags;
+}
+
+/** The command a domain verb sends, checked by the server's decoder; ids still as typed. */
+function commandOf(
+  row: Row,
+  invocation: Invocation,
+): { command: Command; labels: Record<string, string> } {
+  const { cmd, cli, rules } = row;
+  const rest = invocation.operands;
+  // A `strings` field last takes every remaining word, none included
+  // (`srv tab order WS` on a workspace without tabs sends an empty list).
+  const last = cli.args.at(-1);
+  const variadic = last !== undefined && rules[last[0]] === "strings";
+  const arityOk = variadic ? rest.length >= cli.args.length - 1 : rest.length === cli.args.length;
+  if (!arityOk) throw new UsageError(`needs ${cli.args.map(([, m]) => m).join(" ")}`);
+  const command: Record<string, unknown> = { cmd };
+  const labels: Record<string, string> = {};
+  cli.args.forEach(([field, metavar], i) => {
+    labels[field] = metavar;
+    command[field] = rules[field] === "strings"
+      ? rest.slice(i)
+      : readValue(rules[field], metavar, rest[i]);
+  });
+  for (const field of cli.flags ?? []) {
+    const raw = invocation.values[field];
+    labels[field] = `--${field}`;
+    // An absent flag is not sent: the decoder's default applies.
+    if (raw === undefined || raw === false) continue;
+    command[field] = typeof raw === "boolean" ? raw : readValue(rules[field], `--${field}`, raw);
+  }
+  return { command: decoded(command, labels), labels };
+}
+
+function domainVerb(row: Row): Verb {
+  const { cli, rules } = row;
+  return {
+    name: `${cli.noun} ${cli.verb}`,
+    operands: cli.args.map(([field, metavar]) => [metavar, operandHelp(field, rules[field], row)]),
+    summary: cli.summary,
+    flags: flagsOf(row),
+    client: true,
+    example: cli.example,
+    run: (invocation) => {
+      const { command, labels } = commandOf(row, invocation);
+      const quiet = invocation.values.quiet === true;
+      return withClient(invocation, async (client, printer) => {
+        // Names and prefixes need the tree; full ids go as they are.
+        const sent = needsLookup(command as unknown as Record<string, unknown>)
+          ? resolveCommand(
+            stateFromSnapshot(await client.snapshot()),
+            command as unknown as Record<string, unknown>,
+            labels,
+          ) as unknown as Command
+          : command;
+        const reply = await client.send(sent);
+        if (reply.error !== null) throw new SrvError(reply.error);
+        if (quiet) {
+          const created = reply.events.find((e) => e.event === `${cli.noun}_created`) as
+            | Record<string, unknown>
+            | undefined;
+          if (created !== undefined) out(String(created[`${cli.noun}_id`]));
+        } else {
+          for (const event of reply.events) printer.event(event);
+        }
+        return ExitCode.ok;
+      });
+    },
+  };
+}
+
+/** Every domain verb, in registry order. */
+export const DOMAIN_VERBS: readonly Verb[] = ROWS.map(domainVerb);
