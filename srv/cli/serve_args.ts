@@ -227,7 +227,9 @@ export function parseServeArgs(args: string[]): ServeConfig {
   try {
     // No flag is declared `multiple`, so every value is one string or boolean.
     values = parseArgs({
-      args,
+      // `deno task start -- --memory` hands serve a `--` first; serve takes
+      // no operands, so a leading `--` can only be that and is dropped.
+      args: args[0] === "--" ? args.slice(1) : args,
       options: parseOptions(SERVE_FLAGS),
       strict: true,
       allowPositionals: false,

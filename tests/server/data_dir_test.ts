@@ -342,3 +342,11 @@ Deno.test("DurableEventLog.open throws StoreError for every data dir rule, the r
     assert.match(error.message, /other users may write to it \(mode 0777\)/);
   });
 });
+
+Deno.test("`deno task start -- --memory`: serve drops the `--` deno task passes before its flags", () => {
+  const config = parseServeArgs(["--", "--memory", "--lock-wait", "0"]);
+  assert.equal(config.memory, true);
+  assert.equal(config.lockWaitMs, 0);
+  // Anything that is not a flag is still refused: serve takes no operands.
+  assert.throws(() => parseServeArgs(["--", "--memory", "extra"]), /extra/);
+});
