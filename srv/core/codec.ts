@@ -8,7 +8,13 @@
  */
 
 import { validate } from "../../deps.ts";
-import { COMMAND_SCHEMAS, fastAccepts, isLauncherCommandName } from "./command_schema.ts";
+import {
+  COMMAND_SCHEMAS,
+  DOMAIN_COMMAND_NAMES,
+  fastAccepts,
+  isJsonObject,
+  isLauncherCommandName,
+} from "./command_schema.ts";
 import { utf8Length } from "./line_splitter.ts";
 import type { Command, Event, Json } from "./protocol.ts";
 
@@ -263,6 +269,32 @@ export function decodeCommand(line: string): DecodeResult {
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
   }
+  const decoded = decodeObject(value);
+  if (!decoded.ok || decoded.command.cmd !== "batch") return decoded;
+  // A batch parses only if each of its commands parses on its own (§11.3):
+  // the reason names the element, as a field path does.
+  const elements = decoded.command.commands as unknown[];
+  for (let i = 0; i < elements.length; i++) {
+    const element = elements[i];
+    const cmd = isJsonObject(element) ? element.cmd : undefined;
+    if (
+      typeof cmd === "string" && !DOMAIN_COMMAND_NAMES.has(cmd) &&
+      (COMMAND_SCHEMAS.has(cmd) || isLauncherCommandName(cmd))
+    ) {
+      const reason = `invalid value for \`commands.${i}\`: \`${cmd}\` cannot be in a batch`;
+      return { ok: false, reason, field: `commands.${i}` };
+    }
+    const one = decodeObject(element);
+    if (!one.ok) {
+      const field = `commands.${i}${one.field === undefined ? "" : `.${one.field}`}`;
+      return { ok: false, reason: `in \`commands.${i}\`: ${one.reason}`, field };
+    }
+  }
+  return decoded;
+}
+
+/** Decodes one parsed JSON value as a command (the schema half of {@linkcode decodeCommand}). */
+function decodeObject(value: unknown): DecodeResult {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     return { ok: false, reason: "expected a JSON object" };
   }

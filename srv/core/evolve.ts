@@ -9,7 +9,14 @@
 import { patched, type ReducerEvent } from "./decide.ts";
 import { jsonBytes, nameBytes } from "./limits.ts";
 import type { Json, JsonObject, LifecyclePhase } from "./protocol.ts";
-import type { Block, ProcessRecord, State, Tab, Workspace } from "./state.ts";
+import {
+  type Block,
+  MAX_CHANGE_RECORDS,
+  type ProcessRecord,
+  type State,
+  type Tab,
+  type Workspace,
+} from "./state.ts";
 
 /**
  * Exited processes whose records are kept (PROTOCOL.md §10): the most
@@ -76,6 +83,8 @@ class Draft {
   #lifecycle?: LifecyclePhase;
   #nextClientId?: number;
   #contentBytes?: number;
+  #changedAt?: Map<string, number>;
+  #changesKnownFrom?: number;
 
   constructor(base: State, owned: boolean) {
     this.base = base;
@@ -107,6 +116,23 @@ class Draft {
   /** Moves the running total of names and metas (`State.contentBytes`). */
   addBytes(delta: number): void {
     this.#contentBytes = (this.#contentBytes ?? this.base.contentBytes) + delta;
+  }
+
+  /**
+   * Records that entities changed at `version` (§11.3). Re-inserted, so the
+   * map stays in change order and the oldest record is forgotten first.
+   */
+  changed(version: number, ...ids: readonly string[]): void {
+    const at = this.#changedAt ??= this.#writable(this.base.changedAt);
+    for (const id of ids) {
+      at.delete(id);
+      at.set(id, version);
+    }
+    while (at.size > MAX_CHANGE_RECORDS) {
+      const [oldest, v] = at.entries().next().value!;
+      at.delete(oldest);
+      this.#changesKnownFrom = Math.max(this.#changesKnownFrom ?? this.base.changesKnownFrom, v);
+    }
   }
 
   /** An entity as this draft has it: once a map is copied, only the copy counts. */
@@ -179,6 +205,7 @@ class Draft {
       if (this.#lifecycle !== undefined) own.lifecycle = this.#lifecycle;
       if (this.#nextClientId !== undefined) own.nextClientId = this.#nextClientId;
       if (this.#contentBytes !== undefined) own.contentBytes = this.#contentBytes;
+      if (this.#changesKnownFrom !== undefined) own.changesKnownFrom = this.#changesKnownFrom;
       own.eventVersion = eventVersion;
       return own;
     }
@@ -191,6 +218,8 @@ class Draft {
       tabs: this.#tabs ?? base.tabs,
       blocks: this.#blocks ?? base.blocks,
       contentBytes: this.#contentBytes ?? base.contentBytes,
+      changedAt: this.#changedAt ?? base.changedAt,
+      changesKnownFrom: this.#changesKnownFrom ?? base.changesKnownFrom,
     };
   }
 }
@@ -234,6 +263,7 @@ function forgetOldestExited(processes: Map<number, ProcessRecord>): void {
 
 function applyEvent(d: Draft, event: ReducerEvent): State {
   const state = d.base;
+  const v = event.version;
   switch (event.event) {
     case "process_spawned":
       d.processes().set(event.pid, {
@@ -266,6 +296,7 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "srv_snapshot":
       break;
     case "workspace_created":
+      d.changed(v, event.workspace_id);
       d.putWorkspace({
         id: event.workspace_id,
         name: event.name,
@@ -277,6 +308,7 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "workspace_deleted": {
       const ws = state.workspaces.get(event.workspace_id);
       if (ws === undefined) break;
+      d.changed(v, ws.id, ...ws.tabIds, ...event.block_ids);
       for (const tabId of ws.tabIds) {
         for (const blockId of d.tab(tabId)?.blockIds ?? []) d.removeBlock(blockId);
         d.removeTab(tabId);
@@ -286,10 +318,12 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     }
     case "workspace_renamed":
+      d.changed(v, event.workspace_id);
       d.patchWorkspace(event.workspace_id, () => ({ name: event.name }));
       break;
     case "tab_created": {
       if (!state.workspaces.has(event.workspace_id)) break;
+      d.changed(v, event.workspace_id, event.tab_id);
       d.patchWorkspace(event.workspace_id, (ws) => ({ tabIds: [...ws.tabIds, event.tab_id] }));
       d.putTab({
         id: event.tab_id,
@@ -301,6 +335,7 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     }
     case "tab_deleted": {
+      d.changed(v, event.workspace_id, event.tab_id, ...event.block_ids);
       for (const blockId of state.tabs.get(event.tab_id)?.blockIds ?? []) d.removeBlock(blockId);
       for (const blockId of event.block_ids) d.removeBlock(blockId);
       d.patchWorkspace(event.workspace_id, (ws) => ({
@@ -311,20 +346,25 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     }
     case "tab_renamed":
+      d.changed(v, event.tab_id);
       d.patchTab(event.tab_id, () => ({ name: event.name }));
       break;
     case "active_tab_changed":
+      d.changed(v, event.workspace_id);
       d.patchWorkspace(event.workspace_id, () => ({ activeTabId: event.tab_id }));
       break;
     case "tab_reordered":
+      d.changed(v, event.workspace_id, event.tab_id);
       d.patchWorkspace(event.workspace_id, (ws) => ({
         tabIds: movedTo(ws.tabIds, event.tab_id, event.new_index),
       }));
       break;
     case "tabs_reordered_bulk":
+      d.changed(v, event.workspace_id, ...event.tab_ids);
       d.patchWorkspace(event.workspace_id, () => ({ tabIds: [...event.tab_ids] }));
       break;
     case "tab_moved":
+      d.changed(v, event.src_workspace_id, event.dst_workspace_id, event.tab_id);
       d.patchWorkspace(event.src_workspace_id, (ws) => ({
         tabIds: ws.tabIds.filter((t) => t !== event.tab_id),
         activeTabId: event.new_src_active_tab_id,
@@ -337,16 +377,19 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     case "block_created":
       if (!state.tabs.has(event.tab_id)) break;
+      d.changed(v, event.tab_id, event.block_id);
       d.patchTab(event.tab_id, (tab) => ({ blockIds: [...tab.blockIds, event.block_id] }));
       d.putBlock({ id: event.block_id, tabId: event.tab_id, meta: event.meta });
       break;
     case "block_deleted":
+      d.changed(v, event.tab_id, event.block_id);
       d.patchTab(event.tab_id, (tab) => ({
         blockIds: tab.blockIds.filter((b) => b !== event.block_id),
       }));
       d.removeBlock(event.block_id);
       break;
     case "block_moved":
+      d.changed(v, event.src_tab_id, event.dst_tab_id, event.block_id);
       d.patchTab(event.src_tab_id, (tab) => ({
         blockIds: tab.blockIds.filter((b) => b !== event.block_id),
       }));
@@ -356,16 +399,19 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       d.patchBlock(event.block_id, () => ({ tabId: event.dst_tab_id }));
       break;
     case "workspace_meta_updated":
+      d.changed(v, event.workspace_id);
       d.patchWorkspace(event.workspace_id, (ws) => ({
         meta: patched(ws.meta, event) as JsonObject,
       }));
       break;
     case "tab_meta_updated":
+      d.changed(v, event.tab_id);
       d.patchTab(event.tab_id, (tab) => ({
         meta: patched(tab.meta, event) as JsonObject,
       }));
       break;
     case "block_meta_updated":
+      d.changed(v, event.block_id);
       d.patchBlock(event.block_id, (block) => ({ meta: patched(block.meta, event) }));
       break;
     default: {

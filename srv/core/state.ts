@@ -88,6 +88,43 @@ export interface State {
    * replayed states agree; {@linkcode measure} recomputes it.
    */
   readonly contentBytes: number;
+  /**
+   * Protocol 2 (§11.3): the version each workspace, tab and block (live or
+   * deleted) last changed at, oldest change first, for conditional
+   * batches. `evolve` keeps it, so a replay rebuilds it; it holds at most
+   * {@linkcode MAX_CHANGE_RECORDS} ids, the oldest forgotten first.
+   */
+  readonly changedAt: ReadonlyMap<string, number>;
+  /**
+   * Every change after this version is in `changedAt`: an id not there
+   * changed at this version or before (0: never). Raised when a record is
+   * forgotten, and set to where a restart's tables stand.
+   */
+  readonly changesKnownFrom: number;
+}
+
+/**
+ * Most ids {@linkcode State.changedAt} remembers: more than the tree can
+ * hold (PROTOCOL.md §10), so only old deletes and long-unchanged entities
+ * are forgotten, and a condition older than them fails safe (§11.3).
+ */
+export const MAX_CHANGE_RECORDS = 131_072;
+
+/**
+ * The version an entity last changed at, as far as `state` knows: exact
+ * when recorded, else {@linkcode State.changesKnownFrom} (it changed then
+ * or before, or never).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initialState, lastChangeOf } from "@srv/srv";
+ *
+ * assert.equal(lastChangeOf(initialState(), "no-such-id"), 0);
+ * ```
+ */
+export function lastChangeOf(state: State, id: string): number {
+  return state.changedAt.get(id) ?? state.changesKnownFrom;
 }
 
 /**
@@ -111,6 +148,8 @@ export function initialState(): State {
     tabs: new Map(),
     blocks: new Map(),
     contentBytes: 0,
+    changedAt: new Map(),
+    changesKnownFrom: 0,
   };
 }
 
@@ -226,5 +265,8 @@ export function stateFromSnapshot(
     tabs,
     blocks,
     contentBytes: measure({ workspaces, tabs, blocks }),
+    // A mirror knows nothing of what changed before the snapshot.
+    changedAt: new Map(),
+    changesKnownFrom: Number(snapshot.version),
   };
 }
