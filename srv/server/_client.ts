@@ -67,7 +67,8 @@ export class Client {
   /** kind and pid for logs; "unregistered" and null before register. */
   who(): { kind: string; pid: number | null } {
     const identity = this.session.identity;
-    return { kind: identity?.kind ?? "unregistered", pid: identity?.pid ?? null };
+    const kind = identity?.kind ?? (this.session.observer ? "observer" : "unregistered");
+    return { kind, pid: identity?.pid ?? null };
   }
 
   /** Stops the register timer (registered, or gone). */
