@@ -33,8 +33,10 @@
 
 import type { CommandEventMap } from "../core/command_schema.ts";
 import {
+  type BatchCommand,
   type Command,
   type DomainCommand,
+  type DomainEvent,
   type EventListEvent,
   type PongEvent,
   type RegisterCommand,
@@ -49,7 +51,7 @@ import { EventStream, versionBefore } from "./_event_stream.ts";
 import { type EventsOptions, EventSubscription, type StreamItem } from "./_event_subscription.ts";
 import { eventOf, Link, type Reply } from "./_link.ts";
 import { defaultClientSocket, dialEndpoint, dialOrExplain } from "./dial.ts";
-import { ConnectionLostError, SrvError } from "./errors.ts";
+import { batchErrorOf, ConnectionLostError, SrvError } from "./errors.ts";
 import type { ClientStatus, ConnectOptions, ReconnectOptions, RegisterOptions } from "./options.ts";
 
 export type { Reply } from "./_link.ts";
@@ -59,7 +61,8 @@ const GOODBYE_TIMEOUT_MS = 2000;
 
 /**
  * Connects to srv. Rejects with {@linkcode UnreachableError} when nothing
- * listens there; the returned client is not registered yet.
+ * listens there; the returned client is not registered yet, unless
+ * `observe` made it a read-only observer (protocol 2).
  *
  * @example
  * ```ts
@@ -97,7 +100,16 @@ export async function connect(options: ConnectOptions = {}): Promise<SrvClient> 
   const socket = options.socket ?? defaultClientSocket();
   const dial = options.dial ?? dialEndpoint;
   const conn = await dialOrExplain(dial, socket);
-  return new SrvClient(socket, conn, options);
+  const client = new SrvClient(socket, conn, options);
+  if (options.observe === true) {
+    try {
+      await client.register({ kind: "tool", observe: true });
+    } catch (e) {
+      await client.close();
+      throw e;
+    }
+  }
+  return client;
 }
 
 /**
@@ -168,7 +180,7 @@ export class SrvClient implements AsyncDisposable {
   readonly #onStatus: (status: ClientStatus) => void;
   #link: Link;
   #state: "open" | "reconnecting" | "closed" = "open";
-  #registration: Required<RegisterOptions> | null = null;
+  #registration: Required<Omit<RegisterOptions, "observe">> & { observe?: true } | null = null;
   #registered: RegisteredEvent | null = null;
   /** Requests wait on this while a register is in flight. */
   #registering: Promise<unknown> | null = null;
@@ -245,6 +257,7 @@ export class SrvClient implements AsyncDisposable {
         kind: options.kind,
         pid: options.pid ?? Deno.pid,
         version: options.version ?? SRV_VERSION,
+        ...(options.observe === true ? { observe: true } : {}),
       }),
       "registered",
     );
@@ -262,7 +275,9 @@ export class SrvClient implements AsyncDisposable {
     const registered = reply.events.find((e) => e.event === "registered");
     if (reply.error === null && registered !== undefined) {
       const { kind, pid, version } = command;
-      this.#registration = { kind, pid, version };
+      this.#registration = command.observe === true
+        ? { kind, pid, version, observe: true }
+        : { kind, pid, version };
       this.#registered = registered;
     }
     return reply;
@@ -321,6 +336,39 @@ export class SrvClient implements AsyncDisposable {
     const reply = await this.#request(command);
     if (reply.error !== null) throw new SrvError(reply.error);
     return reply.events as CommandEventMap[C["cmd"]][];
+  }
+
+  /**
+   * `batch` (protocol 2, PROTOCOL.md §11.3): the commands applied all or
+   * nothing, as one run of events no other client's falls between.
+   * Resolves with the batch's events (each with `batch_end`; none when
+   * nothing changed). With `ifUnchangedSince: V` it applies only if no
+   * entity the commands name changed after version V, else rejects with
+   * {@linkcode BatchConflictError}; a command that fails rejects with
+   * {@linkcode BatchFailedError} (its index and message). Either way
+   * nothing was applied.
+   *
+   * @example
+   * ```ts ignore
+   * const ws = crypto.randomUUID();
+   * const events = await client.batch([
+   *   { cmd: "create_workspace", name: "main", workspace_id: ws },
+   *   { cmd: "create_tab", workspace_id: ws, name: "shell" },
+   * ]);
+   * console.log(events.map((e) => e.event), events[0].batch_end);
+   * ```
+   */
+  async batch(
+    commands: DomainCommand[],
+    options: { ifUnchangedSince?: U64 } = {},
+  ): Promise<DomainEvent[]> {
+    const command: BatchCommand = { cmd: "batch", commands };
+    if (options.ifUnchangedSince !== undefined) {
+      command.if_unchanged_since = options.ifUnchangedSince;
+    }
+    const reply = await this.#request(command);
+    if (reply.error !== null) throw batchErrorOf(reply.error);
+    return reply.events as DomainEvent[];
   }
 
   /**

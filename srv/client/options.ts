@@ -47,6 +47,13 @@ export interface ConnectOptions {
   readonly dial?: (path: string) => Promise<Connection>;
   /** Told about drops and reconnects. */
   readonly onStatus?: (status: ClientStatus) => void;
+  /**
+   * Protocol 2 (PROTOCOL.md §11.1): {@linkcode connect} registers the
+   * client as a read-only observer before it returns. An observer leaves
+   * no trace (no process record, no event, no version) and may only read:
+   * `ping`, `snapshot`, `getEvents`, `serverInfo`, `events`. Default false.
+   */
+  readonly observe?: boolean;
 }
 
 /** What {@linkcode SrvClient.register} sends. */
@@ -57,4 +64,6 @@ export interface RegisterOptions {
   readonly pid?: number;
   /** The client's version string. Default: srv's version. */
   readonly version?: string;
+  /** Register as a read-only observer (§11.1); see {@linkcode ConnectOptions.observe}. */
+  readonly observe?: boolean;
 }
