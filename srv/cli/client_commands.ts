@@ -2,7 +2,9 @@
  * The client half of the `srv` command line: `ping`, `info`, `snapshot`,
  * `events`, `send` and the domain verbs (`workspace`, `tab`, `block`). Each
  * run connects, registers as a `tool` with its own pid, does one thing and
- * says goodbye. Output is for people by default and one JSON value per line
+ * says goodbye; the ones that only read (`ping`, `info`, `snapshot`,
+ * `events`, `export`) register as observers and leave no trace (protocol
+ * 2). Output is for people by default and one JSON value per line
  * with `--json`; exit codes are {@linkcode ExitCode}'s.
  *
  * @module
@@ -39,6 +41,7 @@ import { type CliVerb, COMMAND_REGISTRY, isJsonObject, type Rule } from "../core
 import { stateFromSnapshot } from "../core/state.ts";
 import { SRV_VERSION } from "../version.ts";
 import { err, out, UsageError } from "./_terminal.ts";
+import { applyFile, exportLayout, LAYOUT_USAGE } from "./layout_commands.ts";
 
 /** The subcommands {@linkcode runClientCommand} handles. */
 export const CLIENT_COMMANDS: ReadonlySet<string> = new Set([
@@ -50,6 +53,8 @@ export const CLIENT_COMMANDS: ReadonlySet<string> = new Set([
   "workspace",
   "tab",
   "block",
+  "export",
+  "apply",
 ]);
 
 /** One domain verb: the command it sends, its CLI spelling and the rules of the command's fields. */
@@ -88,6 +93,7 @@ export const CLIENT_USAGE: string = [
   "                                             live ones (after N when given), across reconnects,",
   "                                             until a signal",
   "  srv send '<json command>'                  send one command, print every event it caused",
+  ...LAYOUT_USAGE,
   // Grouped by noun, in registry order within each.
   ...(["workspace", "tab", "block"] as const).flatMap((noun) =>
     [...DOMAIN_VERBS.values()].filter((v) => v.cli.noun === noun).map((v) =>
@@ -108,6 +114,7 @@ const OPTIONS = {
   since: { type: "string" },
   follow: { type: "boolean" },
   nonce: { type: "string" },
+  "if-unchanged-since": { type: "string" },
   // The domain verbs' flags: a `flag` field is a switch, any other takes a value.
   ...Object.fromEntries(
     [...DOMAIN_VERBS.values()].flatMap(({ cli, rules }) =>
@@ -164,6 +171,9 @@ const EXPECTED: Record<Rule, string> = {
   strings: "a list of words",
   object: "a JSON object",
   anyJson: "JSON",
+  id: "a lowercase UUID",
+  optU64: "an integer from 0 to 2^64 - 1",
+  commands: "a list of commands",
 };
 
 /**
@@ -175,7 +185,8 @@ const EXPECTED: Record<Rule, string> = {
 function readValue(rule: Rule, label: string, raw: string): unknown {
   switch (rule) {
     case "u32":
-    case "u64": {
+    case "u64":
+    case "optU64": {
       if (!/^[0-9]+$/.test(raw)) throw new UsageError(`${label} must be ${EXPECTED[rule]}`);
       const big = BigInt(raw);
       return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
@@ -191,9 +202,11 @@ function readValue(rule: Rule, label: string, raw: string): unknown {
     case "string":
     case "name":
     case "kind":
+    case "id":
       return raw;
     case "flag":
     case "strings":
+    case "commands":
       throw new Error(`a ${rule} field is not read from one value`);
     default: {
       const unhandled: never = rule;
@@ -348,7 +361,10 @@ function formatInfo(info: Extract<Event, { event: "server_info" }>, socket: stri
 /** What one client subcommand does once connected and registered. */
 type Action = (client: SrvClient, printer: Printer) => Promise<number>;
 
-function plan(command: string, parsed: Parsed): { action: Action; reconnect: boolean } {
+/** How a subcommand runs; `observe`: it only reads, as an observer that leaves no trace (§11.1). */
+type Plan = { action: Action; reconnect: boolean; observe?: boolean };
+
+function plan(command: string, parsed: Parsed): Plan {
   const rest = parsed.positionals.slice(1);
   switch (command) {
     case "ping": {
@@ -362,6 +378,7 @@ function plan(command: string, parsed: Parsed): { action: Action; reconnect: boo
         : undefined;
       return {
         reconnect: false,
+        observe: true,
         action: async (client, printer) => {
           const started = performance.now();
           const pong = await client.ping(nonce);
@@ -383,6 +400,7 @@ function plan(command: string, parsed: Parsed): { action: Action; reconnect: boo
       allowOnly(parsed, "srv info", []);
       return {
         reconnect: false,
+        observe: true,
         action: async (client, printer) => {
           const info = await client.serverInfo();
           if (printer.json) printer.event(info);
@@ -395,6 +413,7 @@ function plan(command: string, parsed: Parsed): { action: Action; reconnect: boo
       allowOnly(parsed, "srv snapshot", []);
       return {
         reconnect: false,
+        observe: true,
         action: async (client, printer) => {
           const snapshot = await client.snapshot();
           if (printer.json) printer.event(snapshot);
@@ -417,6 +436,7 @@ function plan(command: string, parsed: Parsed): { action: Action; reconnect: boo
       if (parsed.values.follow === true) {
         return {
           reconnect: true,
+          observe: true,
           action: async (client, printer) => {
             await follow(client, since, printer);
             return ExitCode.ok;
@@ -425,6 +445,7 @@ function plan(command: string, parsed: Parsed): { action: Action; reconnect: boo
       }
       return {
         reconnect: false,
+        observe: true,
         action: async (client, printer) => {
           const list = await client.getEvents(since ?? 0);
           for (const event of list.events) printer.event(event);
@@ -450,6 +471,26 @@ function plan(command: string, parsed: Parsed): { action: Action; reconnect: boo
           for (const event of reply.events) printer.event(event);
           return reply.error === null ? ExitCode.ok : ExitCode.serverError;
         },
+      };
+    }
+    case "export":
+      arity(rest, [], "srv export");
+      allowOnly(parsed, "srv export", []);
+      return {
+        reconnect: false,
+        observe: true,
+        action: (client, printer) => exportLayout(client, printer.json),
+      };
+    case "apply": {
+      const [file] = arity(rest, ["FILE|-"], "srv apply");
+      allowOnly(parsed, "srv apply", ["if-unchanged-since"]);
+      const raw = parsed.values["if-unchanged-since"];
+      const since = typeof raw === "string"
+        ? readValue("u64", "--if-unchanged-since", raw) as U64
+        : undefined;
+      return {
+        reconnect: false,
+        action: (client, printer) => applyFile(client, file, since, printer.json),
       };
     }
     default: {
@@ -520,7 +561,12 @@ export async function runClientCommand(args: string[]): Promise<number> {
         }
       },
     });
-    await client.register({ kind: "tool", pid: Deno.pid, version: `srv-cli ${SRV_VERSION}` });
+    await client.register({
+      kind: "tool",
+      pid: Deno.pid,
+      version: `srv-cli ${SRV_VERSION}`,
+      observe: planned.observe === true,
+    });
     return await planned.action(client, printer);
   } catch (e) {
     if (e instanceof UnreachableError || e instanceof ConnectionLostError) {
