@@ -136,7 +136,7 @@ Deno.test("§11.1: observers leave no trace: no event, no version, lifecycle sta
 });
 
 Deno.test("§11.3: subscribers see a batch as one contiguous run, each event with batch_end", async () => {
-  await withServer(async (srv, connect) => {
+  await withServer(async (_srv, connect) => {
     const writer = await connect();
     const noise = await connect();
     const watcher = await connect();
