@@ -11,7 +11,7 @@ import { jsonBytes, nameBytes } from "./limits.ts";
 import type { Json, JsonObject, LifecyclePhase } from "./protocol.ts";
 import {
   type Block,
-  MAX_CHANGE_RECORDS,
+  CHANGE_GENERATION,
   type ProcessRecord,
   type State,
   type Tab,
@@ -84,6 +84,7 @@ class Draft {
   #nextClientId?: number;
   #contentBytes?: number;
   #changedAt?: Map<string, number>;
+  #changedBefore?: ReadonlyMap<string, number>;
   #changesKnownFrom?: number;
 
   constructor(base: State, owned: boolean) {
@@ -119,20 +120,29 @@ class Draft {
   }
 
   /**
-   * Records that entities changed at `version` (§11.3). Re-inserted, so the
-   * map stays in change order and the oldest record is forgotten first.
+   * Records that an entity changed at `version` (§11.3). One id per call
+   * and one `Map.set`: this runs for every tree event, the hot path
+   * included. A generation that outgrows {@linkcode CHANGE_GENERATION}
+   * becomes the previous one, and the records only the dropped generation
+   * held are forgotten: the floor rises to the newest of them.
    */
-  changed(version: number, ...ids: readonly string[]): void {
+  changed(version: number, id: string): void {
     const at = this.#changedAt ??= this.#writable(this.base.changedAt);
-    for (const id of ids) {
-      at.delete(id);
-      at.set(id, version);
+    const size = at.size;
+    at.set(id, version);
+    if (at.size > size && at.size > CHANGE_GENERATION) {
+      let floor = this.#changesKnownFrom ?? this.base.changesKnownFrom;
+      for (const [old, v] of this.#changedBefore ?? this.base.changedBefore) {
+        if (v > floor && !at.has(old)) floor = v;
+      }
+      this.#changesKnownFrom = floor;
+      this.#changedBefore = at;
+      this.#changedAt = new Map();
     }
-    while (at.size > MAX_CHANGE_RECORDS) {
-      const [oldest, v] = at.entries().next().value!;
-      at.delete(oldest);
-      this.#changesKnownFrom = Math.max(this.#changesKnownFrom ?? this.base.changesKnownFrom, v);
-    }
+  }
+  /** {@linkcode Draft.changed} for each of `ids`. */
+  changedAll(version: number, ids: readonly string[]): void {
+    for (const id of ids) this.changed(version, id);
   }
 
   /** An entity as this draft has it: once a map is copied, only the copy counts. */
@@ -206,6 +216,9 @@ class Draft {
       if (this.#nextClientId !== undefined) own.nextClientId = this.#nextClientId;
       if (this.#contentBytes !== undefined) own.contentBytes = this.#contentBytes;
       if (this.#changesKnownFrom !== undefined) own.changesKnownFrom = this.#changesKnownFrom;
+      // A generation turned over: new maps, not the old ones changed in place.
+      if (this.#changedAt !== undefined) own.changedAt = this.#changedAt;
+      if (this.#changedBefore !== undefined) own.changedBefore = this.#changedBefore;
       own.eventVersion = eventVersion;
       return own;
     }
@@ -219,6 +232,7 @@ class Draft {
       blocks: this.#blocks ?? base.blocks,
       contentBytes: this.#contentBytes ?? base.contentBytes,
       changedAt: this.#changedAt ?? base.changedAt,
+      changedBefore: this.#changedBefore ?? base.changedBefore,
       changesKnownFrom: this.#changesKnownFrom ?? base.changesKnownFrom,
     };
   }
@@ -308,7 +322,9 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "workspace_deleted": {
       const ws = state.workspaces.get(event.workspace_id);
       if (ws === undefined) break;
-      d.changed(v, ws.id, ...ws.tabIds, ...event.block_ids);
+      d.changed(v, ws.id);
+      d.changedAll(v, ws.tabIds);
+      d.changedAll(v, event.block_ids);
       for (const tabId of ws.tabIds) {
         for (const blockId of d.tab(tabId)?.blockIds ?? []) d.removeBlock(blockId);
         d.removeTab(tabId);
@@ -323,7 +339,8 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     case "tab_created": {
       if (!state.workspaces.has(event.workspace_id)) break;
-      d.changed(v, event.workspace_id, event.tab_id);
+      d.changed(v, event.workspace_id);
+      d.changed(v, event.tab_id);
       d.patchWorkspace(event.workspace_id, (ws) => ({ tabIds: [...ws.tabIds, event.tab_id] }));
       d.putTab({
         id: event.tab_id,
@@ -335,7 +352,9 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     }
     case "tab_deleted": {
-      d.changed(v, event.workspace_id, event.tab_id, ...event.block_ids);
+      d.changed(v, event.workspace_id);
+      d.changed(v, event.tab_id);
+      d.changedAll(v, event.block_ids);
       for (const blockId of state.tabs.get(event.tab_id)?.blockIds ?? []) d.removeBlock(blockId);
       for (const blockId of event.block_ids) d.removeBlock(blockId);
       d.patchWorkspace(event.workspace_id, (ws) => ({
@@ -354,17 +373,21 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       d.patchWorkspace(event.workspace_id, () => ({ activeTabId: event.tab_id }));
       break;
     case "tab_reordered":
-      d.changed(v, event.workspace_id, event.tab_id);
+      d.changed(v, event.workspace_id);
+      d.changed(v, event.tab_id);
       d.patchWorkspace(event.workspace_id, (ws) => ({
         tabIds: movedTo(ws.tabIds, event.tab_id, event.new_index),
       }));
       break;
     case "tabs_reordered_bulk":
-      d.changed(v, event.workspace_id, ...event.tab_ids);
+      d.changed(v, event.workspace_id);
+      d.changedAll(v, event.tab_ids);
       d.patchWorkspace(event.workspace_id, () => ({ tabIds: [...event.tab_ids] }));
       break;
     case "tab_moved":
-      d.changed(v, event.src_workspace_id, event.dst_workspace_id, event.tab_id);
+      d.changed(v, event.src_workspace_id);
+      d.changed(v, event.dst_workspace_id);
+      d.changed(v, event.tab_id);
       d.patchWorkspace(event.src_workspace_id, (ws) => ({
         tabIds: ws.tabIds.filter((t) => t !== event.tab_id),
         activeTabId: event.new_src_active_tab_id,
@@ -377,19 +400,23 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     case "block_created":
       if (!state.tabs.has(event.tab_id)) break;
-      d.changed(v, event.tab_id, event.block_id);
+      d.changed(v, event.tab_id);
+      d.changed(v, event.block_id);
       d.patchTab(event.tab_id, (tab) => ({ blockIds: [...tab.blockIds, event.block_id] }));
       d.putBlock({ id: event.block_id, tabId: event.tab_id, meta: event.meta });
       break;
     case "block_deleted":
-      d.changed(v, event.tab_id, event.block_id);
+      d.changed(v, event.tab_id);
+      d.changed(v, event.block_id);
       d.patchTab(event.tab_id, (tab) => ({
         blockIds: tab.blockIds.filter((b) => b !== event.block_id),
       }));
       d.removeBlock(event.block_id);
       break;
     case "block_moved":
-      d.changed(v, event.src_tab_id, event.dst_tab_id, event.block_id);
+      d.changed(v, event.src_tab_id);
+      d.changed(v, event.dst_tab_id);
+      d.changed(v, event.block_id);
       d.patchTab(event.src_tab_id, (tab) => ({
         blockIds: tab.blockIds.filter((b) => b !== event.block_id),
       }));

@@ -14,9 +14,9 @@ import type {
 } from "../../srv/core/protocol.ts";
 import { observerAnswer, Session } from "../../srv/core/session.ts";
 import {
+  CHANGE_GENERATION,
   initialState,
   lastChangeOf,
-  MAX_CHANGE_RECORDS,
   snapshotOf,
   type State,
 } from "../../srv/core/state.ts";
@@ -406,28 +406,40 @@ Deno.test("§11.3: changes to other entities, pings and registrations never conf
   assert.equal(created[0].event, "workspace_created");
 });
 
-Deno.test("§11.3: a forgotten change record makes older conditions fail safe, never pass", () => {
-  // The records are full (old changes of ids long gone); one more change
-  // forgets the oldest, and what it knew becomes "at or before" its version.
-  const full = new Map<string, number>();
-  for (let i = 1; i <= MAX_CHANGE_RECORDS; i++) full.set(`old-${i}`, i);
+Deno.test("§11.3: forgotten change records make older conditions fail safe, never pass", () => {
+  // A full generation of records (ids changed at versions 1..N, `kept` at
+  // 9), and an older one holding `gone` (7), `older` (2) and `kept` (3).
+  const young = new Map<string, number>();
+  for (let i = 1; i <= CHANGE_GENERATION; i++) young.set(`id-${i}`, i);
+  young.set("kept", 9);
+  young.delete("id-9");
   const d = new Driver(
-    { ...initialState(), eventVersion: MAX_CHANGE_RECORDS, changedAt: full },
+    {
+      ...initialState(),
+      eventVersion: CHANGE_GENERATION,
+      changedAt: young,
+      changedBefore: new Map([["gone", 7], ["kept", 3], ["older", 2]]),
+    },
     counterIds(),
     { owned: true },
   );
-  d.run({ cmd: "create_workspace", name: "w", workspace_id: W1 });
-  assert.equal(d.state.changedAt.size, MAX_CHANGE_RECORDS);
-  assert.equal(d.state.changesKnownFrom, 1);
-  assert.equal(lastChangeOf(d.state, "old-1"), 1, "forgotten: at or before 1");
+  d.run({ cmd: "create_workspace", name: "w", workspace_id: W1 }); // one id too many: a new generation
+  assert.equal(d.state.changedBefore.size, CHANGE_GENERATION + 1);
+  assert.deepEqual([...d.state.changedAt], []);
+  // The records only the dropped generation held are gone; the floor is the newest of them.
+  assert.equal(d.state.changesKnownFrom, 7);
+  assert.equal(lastChangeOf(d.state, "gone"), 7);
+  assert.equal(lastChangeOf(d.state, "older"), 7, "at or before 7");
+  assert.equal(lastChangeOf(d.state, "kept"), 9, "still exact: the newer generation has it");
+  assert.equal(lastChangeOf(d.state, W1), CHANGE_GENERATION + 1);
   const refused = onlyError(
-    d.run(batch([{ cmd: "create_workspace", name: "x", workspace_id: W2 }], 0)),
+    d.run(batch([{ cmd: "create_workspace", name: "x", workspace_id: W2 }], 6)),
   );
   assert.equal(refused.code, "precondition_failed");
-  assert.equal(
-    d.run(batch([{ cmd: "create_workspace", name: "x", workspace_id: W2 }], 1))[0].event,
-    "workspace_created",
-  );
+  assert.equal(refused.message, `Batch: workspace ${W2} changed at version 7 (after 6)`);
+  const applied = d.run(batch([{ cmd: "create_workspace", name: "x", workspace_id: W2 }], 7));
+  assert.equal(applied[0].event, "workspace_created");
+  assert.equal(lastChangeOf(d.state, W2), CHANGE_GENERATION + 2);
 });
 
 // --- properties --------------------------------------------------------------------
