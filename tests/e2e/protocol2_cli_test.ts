@@ -3,6 +3,7 @@
 // one server then `srv apply` on an empty one reproduces the tree exactly,
 // across a restart of the store too. `--if-unchanged-since` and NDJSON.
 import assert from "node:assert/strict";
+import { DatabaseSync } from "node:sqlite";
 import { ExitCode } from "../../srv/cli/exit_code.ts";
 import { parseJson } from "../../srv/core/codec.ts";
 import { type Json, runSrv, startSrv, type TestClient, withSrv } from "../_harness.ts";
@@ -108,10 +109,10 @@ Deno.test("srv export, then srv apply on an empty server, reproduces the tree ex
       try {
         const applied = await runSrv(["apply", file, "--socket", target.socket]);
         assert.equal(applied.code, ExitCode.ok, applied.stderr);
-        assert.match(
+        const range = /^applied \d+ commands as one batch: (\d+) events, v4\.\.v(\d+)\n$/.exec(
           applied.stdout,
-          /^applied \d+ commands as one batch: \d+ events, v4\.\.v\d+\n$/,
         );
+        assert.ok(range !== null, applied.stdout);
         const want = treeOf(await snapshotAt(source.socket));
         assert.deepEqual(treeOf(await snapshotAt(target.socket)), want);
         // The export of the copy is the export of the original (ids, order, metas).
@@ -128,6 +129,20 @@ Deno.test("srv export, then srv apply on an empty server, reproduces the tree ex
           /Batch: command 0 \(create_workspace\) failed: CreateWorkspace: workspace already exists: /,
         );
         await target.stop();
+        // The batch was committed as one row (one transaction), and only it.
+        const db = new DatabaseSync(`${dir}/data/srv.db`, { readOnly: true });
+        try {
+          const rows = db.prepare(
+            "SELECT first_version, last_version, events FROM batches WHERE last_version >= 4",
+          ).all();
+          assert.deepEqual({ ...rows[0] }, {
+            first_version: 4,
+            last_version: Number(range[2]),
+            events: Number(range[1]),
+          });
+        } finally {
+          db.close();
+        }
         // The store kept the batch: a restart serves the same tree.
         target = await startSrv({ dir, flags: ["--data-dir", `${dir}/data`] });
         assert.deepEqual(treeOf(await snapshotAt(target.socket)), want);
