@@ -47,7 +47,7 @@ import {
 } from "../core/protocol.ts";
 import type { Connection } from "../transport/transport.ts";
 import { SRV_VERSION } from "../version.ts";
-import { EventStream, versionBefore } from "./_event_stream.ts";
+import { EventStream } from "./_event_stream.ts";
 import { type EventsOptions, EventSubscription, type StreamItem } from "./_event_subscription.ts";
 import { eventOf, Link, type Reply } from "./_link.ts";
 import { defaultClientSocket, dialEndpoint, dialOrExplain } from "./dial.ts";
@@ -540,34 +540,13 @@ export class SrvClient implements AsyncDisposable {
 
   /**
    * Registers on a fresh connection and catches the stream up (the
-   * module's "Resync" rule). Live events are held back meanwhile; the last
-   * step hands them over and turns holding off without yielding, so
-   * nothing slips between replay and live. Returns true when the stream
-   * resumed from a snapshot.
+   * module's "Resync" rule, {@linkcode EventStream.catchUp}). Returns true
+   * when the stream resumed from a snapshot.
    */
   async #resync(link: Link): Promise<boolean> {
     const reply = await link.request({ cmd: "register", ...this.#registration! });
     this.#registered = eventOf(reply, "registered");
-    const since = versionBefore(this.#stream.lastLogged);
-    const list = eventOf(await link.request({ cmd: "get_events", since }), "event_list");
-    const reason = this.#stream.discontinuity(list);
-    if (reason === null) {
-      const held = this.#stream.holding!;
-      this.#stream.holding = null;
-      for (const event of list.events) this.#stream.deliver(event);
-      for (const event of held) if (event.version > list.version) this.#stream.deliver(event);
-      return false;
-    }
-    const snapshot = eventOf(await link.request({ cmd: "get_srv_snapshot" }), "srv_snapshot");
-    const held = this.#stream.holding!;
-    this.#stream.holding = null;
-    this.#stream.lastLogged = snapshot.version;
-    this.#stream.lastLoggedEvent = null;
-    this.#stream.offer({ type: "resync", reason, snapshot });
-    for (const event of held) {
-      if (event.version > this.#stream.lastLogged) this.#stream.deliver(event);
-    }
-    return true;
+    return await this.#stream.catchUp(link);
   }
 
   // -------------------------------------------------------------------------
