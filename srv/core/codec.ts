@@ -7,14 +7,7 @@
  * @module
  */
 
-import { validate } from "../../deps.ts";
-import {
-  COMMAND_SCHEMAS,
-  DOMAIN_COMMAND_NAMES,
-  fastAccepts,
-  isJsonObject,
-  isLauncherCommandName,
-} from "./command_schema.ts";
+import { badBatchElement, decodeObject } from "./_decode_object.ts";
 import { utf8Length } from "./line_splitter.ts";
 import type { Command, Event, Json } from "./protocol.ts";
 
@@ -226,21 +219,6 @@ export function parseMetaJson(text: string): Json {
   return JSON.parse(text, reviverFor(new Map()) as (k: string, v: unknown) => unknown) as Json;
 }
 
-function describeFailure(error: { path: (string | number)[]; value: unknown; message: string }) {
-  const field = error.path.join(".");
-  if (error.value === undefined) return `missing field \`${field}\``;
-  // The validator quotes the value it got: a 1 MiB bad value would come
-  // back as a 1 MiB error line, so a client could make srv hold far more
-  // than it sent. The start of the value says enough.
-  const message = error.message.length > MAX_REASON_CHARS
-    ? `${error.message.slice(0, MAX_REASON_CHARS)}… (${error.message.length} characters)`
-    : error.message;
-  return `invalid value for \`${field}\`: ${message}`;
-}
-
-/** Longest validator message quoted in a parse error. */
-const MAX_REASON_CHARS = 200;
-
 /**
  * Decodes one line (already UTF-8 decoded, without its `\n`) into a command,
  * per PROTOCOL.md §2: unknown fields are ignored; a missing field, a wrong
@@ -271,50 +249,7 @@ export function decodeCommand(line: string): DecodeResult {
   }
   const decoded = decodeObject(value);
   if (!decoded.ok || decoded.command.cmd !== "batch") return decoded;
-  // A batch parses only if each of its commands parses on its own (§11.3):
-  // the reason names the element, as a field path does.
-  const elements = decoded.command.commands as unknown[];
-  for (let i = 0; i < elements.length; i++) {
-    const element = elements[i];
-    const cmd = isJsonObject(element) ? element.cmd : undefined;
-    if (
-      typeof cmd === "string" && !DOMAIN_COMMAND_NAMES.has(cmd) &&
-      (COMMAND_SCHEMAS.has(cmd) || isLauncherCommandName(cmd))
-    ) {
-      const reason = `invalid value for \`commands.${i}\`: \`${cmd}\` cannot be in a batch`;
-      return { ok: false, reason, field: `commands.${i}` };
-    }
-    const one = decodeObject(element);
-    if (!one.ok) {
-      const field = `commands.${i}${one.field === undefined ? "" : `.${one.field}`}`;
-      return { ok: false, reason: `in \`commands.${i}\`: ${one.reason}`, field };
-    }
-  }
-  return decoded;
-}
-
-/** Decodes one parsed JSON value as a command (the schema half of {@linkcode decodeCommand}). */
-function decodeObject(value: unknown): DecodeResult {
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { ok: false, reason: "expected a JSON object" };
-  }
-  const cmd = (value as { cmd?: unknown }).cmd;
-  if (cmd === undefined) return { ok: false, reason: "missing field `cmd`" };
-  if (typeof cmd !== "string") return { ok: false, reason: "`cmd` must be a string" };
-  const schema = COMMAND_SCHEMAS.get(cmd);
-  if (schema === undefined) {
-    if (isLauncherCommandName(cmd)) return { ok: true, command: { cmd } };
-    return { ok: false, reason: `unknown command \`${cmd}\`` };
-  }
-  if (!fastAccepts(schema, value as Record<string, unknown>)) {
-    const [error] = validate(value, schema.struct);
-    if (error !== undefined) {
-      return { ok: false, reason: describeFailure(error), field: error.path.join(".") };
-    }
-  }
-  const command = value as Command;
-  if (command.cmd === "create_block" && command.meta === undefined) command.meta = null;
-  return { ok: true, command };
+  return badBatchElement(decoded.command.commands) ?? decoded;
 }
 
 // deno-lint-ignore no-explicit-any
