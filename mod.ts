@@ -75,6 +75,7 @@ export { evolve } from "./srv/core/evolve.ts";
 export * from "./srv/core/reducer.ts";
 export { connect, SrvClient } from "./srv/client/client.ts";
 export type {
+  BatchOptions,
   ClientStatus,
   ConnectOptions,
   ReconnectOptions,

@@ -52,7 +52,13 @@ import { type EventsOptions, EventSubscription, type StreamItem } from "./_event
 import { eventOf, Link, type Reply } from "./_link.ts";
 import { defaultClientSocket, dialEndpoint, dialOrExplain } from "./dial.ts";
 import { batchErrorOf, ConnectionLostError, SrvError } from "./errors.ts";
-import type { ClientStatus, ConnectOptions, ReconnectOptions, RegisterOptions } from "./options.ts";
+import type {
+  BatchOptions,
+  ClientStatus,
+  ConnectOptions,
+  ReconnectOptions,
+  RegisterOptions,
+} from "./options.ts";
 
 export type { Reply } from "./_link.ts";
 
@@ -60,9 +66,8 @@ export type { Reply } from "./_link.ts";
 const GOODBYE_TIMEOUT_MS = 2000;
 
 /**
- * Connects to srv. Rejects with {@linkcode UnreachableError} when nothing
- * listens there; the returned client is not registered yet, unless
- * `observe` made it a read-only observer (protocol 2).
+ * Connects to srv; rejects with {@linkcode UnreachableError} when nothing
+ * listens there. Not registered yet, unless `observe` made it an observer.
  *
  * @example
  * ```ts
@@ -101,14 +106,11 @@ export async function connect(options: ConnectOptions = {}): Promise<SrvClient> 
   const dial = options.dial ?? dialEndpoint;
   const conn = await dialOrExplain(dial, socket);
   const client = new SrvClient(socket, conn, options);
-  if (options.observe === true) {
-    try {
-      await client.register({ kind: "tool", observe: true });
-    } catch (e) {
-      await client.close();
-      throw e;
-    }
-  }
+  if (options.observe !== true) return client;
+  await client.register({ kind: "tool", observe: true }).catch(async (e) => {
+    await client.close();
+    throw e;
+  });
   return client;
 }
 
@@ -275,9 +277,8 @@ export class SrvClient implements AsyncDisposable {
     const registered = reply.events.find((e) => e.event === "registered");
     if (reply.error === null && registered !== undefined) {
       const { kind, pid, version } = command;
-      this.#registration = command.observe === true
-        ? { kind, pid, version, observe: true }
-        : { kind, pid, version };
+      const observe = command.observe === true ? { observe: true as const } : {};
+      this.#registration = { kind, pid, version, ...observe };
       this.#registered = registered;
     }
     return reply;
@@ -340,32 +341,23 @@ export class SrvClient implements AsyncDisposable {
 
   /**
    * `batch` (protocol 2, PROTOCOL.md §11.3): the commands applied all or
-   * nothing, as one run of events no other client's falls between.
-   * Resolves with the batch's events (each with `batch_end`; none when
-   * nothing changed). With `ifUnchangedSince: V` it applies only if no
-   * entity the commands name changed after version V, else rejects with
-   * {@linkcode BatchConflictError}; a command that fails rejects with
-   * {@linkcode BatchFailedError} (its index and message). Either way
-   * nothing was applied.
+   * nothing, their events one contiguous run, each with `batch_end` (none
+   * when nothing changed). With `ifUnchangedSince: V` it applies only if
+   * nothing the commands name changed after version V, else it rejects
+   * with {@linkcode BatchConflictError}; a command that would fail rejects
+   * it with {@linkcode BatchFailedError}. A rejected batch applied nothing.
    *
    * @example
    * ```ts ignore
-   * const ws = crypto.randomUUID();
-   * const events = await client.batch([
-   *   { cmd: "create_workspace", name: "main", workspace_id: ws },
-   *   { cmd: "create_tab", workspace_id: ws, name: "shell" },
-   * ]);
-   * console.log(events.map((e) => e.event), events[0].batch_end);
+   * const events = await client.batch(commands, { ifUnchangedSince: snapshot.version });
+   * console.log(events.at(-1)?.batch_end); // the version of its last event
    * ```
    */
-  async batch(
-    commands: DomainCommand[],
-    options: { ifUnchangedSince?: U64 } = {},
-  ): Promise<DomainEvent[]> {
-    const command: BatchCommand = { cmd: "batch", commands };
-    if (options.ifUnchangedSince !== undefined) {
-      command.if_unchanged_since = options.ifUnchangedSince;
-    }
+  async batch(commands: DomainCommand[], options: BatchOptions = {}): Promise<DomainEvent[]> {
+    const since = options.ifUnchangedSince;
+    const command: BatchCommand = since === undefined
+      ? { cmd: "batch", commands }
+      : { cmd: "batch", commands, if_unchanged_since: since };
     const reply = await this.#request(command);
     if (reply.error !== null) throw batchErrorOf(reply.error);
     return reply.events as DomainEvent[];

@@ -22,7 +22,13 @@
  */
 
 export { connect, type Reply, SrvClient } from "./client.ts";
-export type { ClientStatus, ConnectOptions, ReconnectOptions, RegisterOptions } from "./options.ts";
+export type {
+  BatchOptions,
+  ClientStatus,
+  ConnectOptions,
+  ReconnectOptions,
+  RegisterOptions,
+} from "./options.ts";
 export { defaultClientSocket, dialEndpoint } from "./dial.ts";
 export type { Connection } from "../transport/transport.ts";
 export type { CommandEventMap } from "../core/command_schema.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ClientKind } from "../core/protocol.ts";
+import type { ClientKind, U64 } from "../core/protocol.ts";
 import type { Connection } from "../transport/transport.ts";
 
 /** Backoff between reconnect attempts. */
@@ -66,4 +66,10 @@ export interface RegisterOptions {
   readonly version?: string;
   /** Register as a read-only observer (§11.1); see {@linkcode ConnectOptions.observe}. */
   readonly observe?: boolean;
+}
+
+/** What {@linkcode SrvClient.batch} takes besides the commands. */
+export interface BatchOptions {
+  /** Apply only if nothing the commands name changed after this version (§11.3). */
+  readonly ifUnchangedSince?: U64;
 }
