@@ -70,10 +70,12 @@ export {
   type ReducerContext,
   type ReducerEvent,
 } from "./srv/core/decide.ts";
+export { decideBatch } from "./srv/core/batch.ts";
 export { evolve } from "./srv/core/evolve.ts";
 export * from "./srv/core/reducer.ts";
 export { connect, SrvClient } from "./srv/client/client.ts";
 export type {
+  BatchOptions,
   ClientStatus,
   ConnectOptions,
   ReconnectOptions,
@@ -81,6 +83,8 @@ export type {
 } from "./srv/client/options.ts";
 export type { EventsOptions, StreamItem } from "./srv/client/_event_subscription.ts";
 export {
+  BatchConflictError,
+  BatchFailedError,
   ConnectionLostError,
   ProtocolError,
   SrvError,

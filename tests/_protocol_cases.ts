@@ -44,7 +44,7 @@ export function replaySection9(withSrv: Harness): () => Promise<void> {
           launcher_pid: srv.pid,
           launcher_version: SRV_VERSION,
           instance_id: srv.instance,
-          protocol: 1,
+          protocol: 2,
           version: 3,
         });
         assert.ok(line.startsWith('{"event":"registered","client_id":1,"launcher_pid":'));

@@ -73,8 +73,9 @@ export type Action = (client: SrvClient, printer: Printer) => Promise<number>;
 export async function withClient(
   invocation: Invocation,
   action: Action,
-  reconnect = false,
+  options: { readonly reconnect?: boolean; readonly observe?: boolean } = {},
 ): Promise<number> {
+  const reconnect = options.reconnect === true;
   const printer = new Printer(invocation.values.json === true);
   const socket = invocation.values.socket as string | undefined;
   let client: SrvClient | undefined;
@@ -90,7 +91,14 @@ export async function withClient(
         }
       },
     });
-    await client.register({ kind: "tool", pid: Deno.pid, version: `srv-cli ${SRV_VERSION}` });
+    // A verb that only reads registers as an observer (docs/PROTOCOL.md
+    // §11.1): it leaves no event, no process record and no lifecycle change.
+    await client.register({
+      kind: "tool",
+      pid: Deno.pid,
+      version: `srv-cli ${SRV_VERSION}`,
+      observe: options.observe === true,
+    });
     return await action(client, printer);
   } catch (e) {
     if (e instanceof UnreachableError || e instanceof ConnectionLostError) {
@@ -113,12 +121,17 @@ export async function withClient(
   }
 }
 
-/** Protocol command names in server messages, as the CLI spells them (`use reorder_tab`). */
+/**
+ * Hints in server messages, as the CLI spells them (`use reorder_tab`).
+ * Only a hint is rewritten: a command named as a fact (`Batch: command 0
+ * (create_workspace) failed`) keeps the protocol's name, which is what
+ * an NDJSON file given to `srv apply` says.
+ */
 const CLI_SPELLING: readonly [RegExp, string][] = [
   [/\bforce=true\b/g, "--force"],
   ...Object.entries(COMMAND_REGISTRY).flatMap(([cmd, row]) =>
     "cli" in row
-      ? [[new RegExp(`\\b${cmd}\\b`, "g"), `"srv ${row.cli.noun} ${row.cli.verb}"`]] as [
+      ? [[new RegExp(`\\buse ${cmd}\\b`, "g"), `use "srv ${row.cli.noun} ${row.cli.verb}"`]] as [
         RegExp,
         string,
       ][]

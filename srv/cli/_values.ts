@@ -21,6 +21,9 @@ export const EXPECTED: Record<Rule, string> = {
   strings: "a list of words",
   object: "a JSON object",
   anyJson: "JSON",
+  id: "a lowercase UUID",
+  optU64: "an integer from 0 to 2^64 - 1",
+  commands: "a list of commands",
 };
 
 /**
@@ -32,7 +35,8 @@ export const EXPECTED: Record<Rule, string> = {
 export function readValue(rule: Rule, label: string, raw: string): unknown {
   switch (rule) {
     case "u32":
-    case "u64": {
+    case "u64":
+    case "optU64": {
       if (!/^[0-9]+$/.test(raw)) throw new UsageError(`${label} must be ${EXPECTED[rule]}`);
       const big = BigInt(raw);
       return big <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(big) : big;
@@ -48,9 +52,11 @@ export function readValue(rule: Rule, label: string, raw: string): unknown {
     case "string":
     case "name":
     case "kind":
+    case "id":
       return raw;
     case "flag":
     case "strings":
+    case "commands":
       throw new Error(`a ${rule} field is not read from one value`);
     default: {
       const unhandled: never = rule;

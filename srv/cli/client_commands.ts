@@ -1,8 +1,11 @@
 /**
  * The client verbs of the `srv` command line: `ping`, `info`, `snapshot`,
- * `events`, `send` and the domain verbs (`workspace`, `tab`, `block`, one
- * per {@linkcode COMMAND_REGISTRY} row). Each run connects, registers as a
- * `tool` with its own pid, does one thing and says goodbye. Output is for
+ * `events`, `send`, `export`, `apply` and the domain verbs (`workspace`,
+ * `tab`, `block`, one per {@linkcode COMMAND_REGISTRY} row). Each run
+ * connects, registers as a `tool` with its own pid, does one thing and says
+ * goodbye; the verbs that only read (`ping`, `info`, `snapshot`, `events`,
+ * `export`) register as observers and leave no trace (docs/PROTOCOL.md
+ * §11.1). Output is for
  * people by default (anything from the server escaped, see
  * {@linkcode escapeControls}) and one JSON value per line with `--json`;
  * exit codes are {@linkcode ExitCode}'s.
@@ -25,6 +28,7 @@ import { exactly, type Verb } from "./_verb.ts";
 import { snapshotTreeJson } from "./_snapshot_tree.ts";
 import { DOMAIN_VERBS } from "./_domain_verbs.ts";
 import { readLines } from "./_stdin.ts";
+import { LAYOUT_VERBS } from "./layout_commands.ts";
 
 function describeItem(item: StreamItem, printer: Printer): void {
   if (item.type === "event") {
@@ -90,7 +94,7 @@ function u64Flag(
 const PING: Verb = {
   name: "ping",
   operands: [],
-  summary: "round trip: register, ping, print the pong",
+  summary: "round trip: ping as an observer (leaves no trace), print the pong",
   flags: { nonce: { type: "string", value: "N", help: "the nonce to send (u64; default random)" } },
   client: true,
   example: "srv ping",
@@ -110,7 +114,7 @@ const PING: Verb = {
         );
       }
       return ExitCode.ok;
-    });
+    }, { observe: true });
   },
 };
 
@@ -128,7 +132,7 @@ const INFO: Verb = {
       if (printer.json) printer.event(info);
       else out(formatInfo(info, client.socket));
       return ExitCode.ok;
-    });
+    }, { observe: true });
   },
 };
 
@@ -155,7 +159,7 @@ const SNAPSHOT: Verb = {
         out(formatTree(stateFromSnapshot(snapshot)));
       }
       return ExitCode.ok;
-    });
+    }, { observe: true });
   },
 };
 
@@ -180,7 +184,7 @@ const EVENTS: Verb = {
       return withClient(inv, async (client, printer) => {
         await follow(client, since, printer);
         return ExitCode.ok;
-      }, true);
+      }, { reconnect: true, observe: true });
     }
     return withClient(inv, async (client, printer) => {
       const list = await client.getEvents(since ?? 0);
@@ -192,7 +196,7 @@ const EVENTS: Verb = {
         } are no longer retained (history truncated); run "srv snapshot" for the current tree`,
       );
       return ExitCode.historyTruncated;
-    });
+    }, { observe: true });
   },
 };
 
@@ -236,4 +240,12 @@ const SEND: Verb = {
 };
 
 /** Every client verb, in the order help lists them. */
-export const CLIENT_VERBS: readonly Verb[] = [PING, INFO, SNAPSHOT, EVENTS, SEND, ...DOMAIN_VERBS];
+export const CLIENT_VERBS: readonly Verb[] = [
+  PING,
+  INFO,
+  SNAPSHOT,
+  EVENTS,
+  SEND,
+  ...LAYOUT_VERBS,
+  ...DOMAIN_VERBS,
+];

@@ -18,6 +18,7 @@ import {
 } from "../core/protocol.ts";
 import type { EventSubscription, StreamItem } from "./_event_subscription.ts";
 import { ConnectionLostError } from "./errors.ts";
+import { eventOf, type Link } from "./_link.ts";
 
 /**
  * The version before `v` (0 at the start): where a replay that must begin
@@ -117,5 +118,35 @@ export class EventStream {
     const first = list.events[0];
     if (first === undefined) return "diverged";
     return encodeEvent(first) === encodeEvent(last) ? null : "diverged";
+  }
+
+  /**
+   * Catches the stream up on a fresh link that has just registered again
+   * (the client module's "Resync" rule): live events are held back
+   * meanwhile; the last step hands them over and turns holding off without
+   * yielding, so nothing slips between replay and live. Returns true when
+   * the stream resumed from a snapshot.
+   */
+  async catchUp(link: Link): Promise<boolean> {
+    const since = versionBefore(this.lastLogged);
+    const list = eventOf(await link.request({ cmd: "get_events", since }), "event_list");
+    const reason = this.discontinuity(list);
+    if (reason === null) {
+      const held = this.holding!;
+      this.holding = null;
+      for (const event of list.events) this.deliver(event);
+      for (const event of held) if (event.version > list.version) this.deliver(event);
+      return false;
+    }
+    const snapshot = eventOf(await link.request({ cmd: "get_srv_snapshot" }), "srv_snapshot");
+    const held = this.holding!;
+    this.holding = null;
+    this.lastLogged = snapshot.version;
+    this.lastLoggedEvent = null;
+    this.offer({ type: "resync", reason, snapshot });
+    for (const event of held) {
+      if (event.version > this.lastLogged) this.deliver(event);
+    }
+    return true;
   }
 }

@@ -49,13 +49,15 @@ export interface Reply {
  *   connection unregistered, so the marker gets `not_registered` instead.
  * - `goodbye`: answered by the server closing the connection.
  */
-type RequestKind = "query" | "command" | "register" | "goodbye";
+type RequestKind = "query" | "command" | "register" | "goodbye" | "snapshot";
 
 interface Pending {
   readonly kind: RequestKind;
   readonly command: Command;
   /** A private error the command itself got before its marker's answer. */
   ownError: ErrorEvent | null;
+  /** An observer's private `registered` (§11.1), before its marker's answer. */
+  observed?: Event;
   resolve(reply: Reply): void;
   reject(error: Error): void;
 }
@@ -95,6 +97,8 @@ export class Link {
   #recent: Event[] = [];
   #writes: Promise<void> = Promise.resolve();
   #registeredPid: number | null = null;
+  /** Registered as an observer (§11.1): every answer is private, nothing is logged. */
+  #observer = false;
   #registering = false;
   #closed = false;
   #closeRequested = false;
@@ -111,7 +115,12 @@ export class Link {
     this.done = this.#readLoop();
   }
 
-  /** The pid this connection registered with, or null. */
+  /** Whether this connection registered as an observer (§11.1). */
+  get observer(): boolean {
+    return this.#observer;
+  }
+
+  /** The pid this connection registered with, or null (an observer's too). */
   get registeredPid(): number | null {
     return this.#registeredPid;
   }
@@ -156,6 +165,12 @@ export class Link {
   }
 
   #kindOf(command: Command): RequestKind {
+    if (this.#observer) {
+      // An observer's snapshot is private but carries the current version,
+      // so it is told apart by being awaited; goodbye closes silently.
+      if (command.cmd === "get_srv_snapshot") return "snapshot";
+      return command.cmd === "goodbye" ? "goodbye" : "query";
+    }
     const registered = this.#registeredPid !== null;
     switch (command.cmd) {
       case "get_events":
@@ -211,6 +226,12 @@ export class Link {
     const decoded = decodeEvent(text);
     if (!decoded.ok) throw new ProtocolError(`undecodable line from srv: ${decoded.reason}`);
     const event = decoded.event;
+    if (event.event === "srv_snapshot" && this.#pending[0]?.kind === "snapshot") {
+      // Whichever snapshot comes first (its own, or one another client
+      // asked for) describes the tree at its version: either answers.
+      this.#settle({ events: [event], error: null });
+      return true;
+    }
     const isPrivate = event.version === 0 || event.event === "event_list" ||
       event.event === "server_info";
     if (isPrivate) {
@@ -234,6 +255,7 @@ export class Link {
     switch (head.kind) {
       case "query":
       case "goodbye":
+      case "snapshot":
         this.#settle({ events: [event], error: event.event === "error" ? event : null });
         return;
       case "command":
@@ -259,6 +281,17 @@ export class Link {
   }
 
   #onRegisterAnswer(head: Pending, event: Event): void {
+    if (event.event === "registered") {
+      // An observer's private `registered`; its marker's answer follows.
+      head.observed = event;
+      return;
+    }
+    if (event.event === "server_info" && head.observed !== undefined) {
+      this.#observer = true;
+      this.#registering = false;
+      this.#settle({ events: [head.observed], error: null });
+      return;
+    }
     if (event.event === "server_info") {
       const reply = this.#ownEvents(head, event);
       this.#prune(event);

@@ -33,8 +33,10 @@
 
 import type { CommandEventMap } from "../core/command_schema.ts";
 import {
+  type BatchCommand,
   type Command,
   type DomainCommand,
+  type DomainEvent,
   type EventListEvent,
   type PongEvent,
   type RegisterCommand,
@@ -45,12 +47,18 @@ import {
 } from "../core/protocol.ts";
 import type { Connection } from "../transport/transport.ts";
 import { SRV_VERSION } from "../version.ts";
-import { EventStream, versionBefore } from "./_event_stream.ts";
+import { EventStream } from "./_event_stream.ts";
 import { type EventsOptions, EventSubscription, type StreamItem } from "./_event_subscription.ts";
 import { eventOf, Link, type Reply } from "./_link.ts";
 import { defaultClientSocket, dialEndpoint, dialOrExplain } from "./dial.ts";
-import { ConnectionLostError, SrvError } from "./errors.ts";
-import type { ClientStatus, ConnectOptions, ReconnectOptions, RegisterOptions } from "./options.ts";
+import { batchErrorOf, ConnectionLostError, SrvError } from "./errors.ts";
+import type {
+  BatchOptions,
+  ClientStatus,
+  ConnectOptions,
+  ReconnectOptions,
+  RegisterOptions,
+} from "./options.ts";
 
 export type { Reply } from "./_link.ts";
 
@@ -58,8 +66,8 @@ export type { Reply } from "./_link.ts";
 const GOODBYE_TIMEOUT_MS = 2000;
 
 /**
- * Connects to srv. Rejects with {@linkcode UnreachableError} when nothing
- * listens there; the returned client is not registered yet.
+ * Connects to srv; rejects with {@linkcode UnreachableError} when nothing
+ * listens there. Not registered yet, unless `observe` made it an observer.
  *
  * @example
  * ```ts
@@ -97,7 +105,13 @@ export async function connect(options: ConnectOptions = {}): Promise<SrvClient> 
   const socket = options.socket ?? defaultClientSocket();
   const dial = options.dial ?? dialEndpoint;
   const conn = await dialOrExplain(dial, socket);
-  return new SrvClient(socket, conn, options);
+  const client = new SrvClient(socket, conn, options);
+  if (options.observe !== true) return client;
+  await client.register({ kind: "tool", observe: true }).catch(async (e) => {
+    await client.close();
+    throw e;
+  });
+  return client;
 }
 
 /**
@@ -168,7 +182,7 @@ export class SrvClient implements AsyncDisposable {
   readonly #onStatus: (status: ClientStatus) => void;
   #link: Link;
   #state: "open" | "reconnecting" | "closed" = "open";
-  #registration: Required<RegisterOptions> | null = null;
+  #registration: Required<Omit<RegisterOptions, "observe">> & { observe?: true } | null = null;
   #registered: RegisteredEvent | null = null;
   /** Requests wait on this while a register is in flight. */
   #registering: Promise<unknown> | null = null;
@@ -245,6 +259,7 @@ export class SrvClient implements AsyncDisposable {
         kind: options.kind,
         pid: options.pid ?? Deno.pid,
         version: options.version ?? SRV_VERSION,
+        ...(options.observe === true ? { observe: true } : {}),
       }),
       "registered",
     );
@@ -262,7 +277,8 @@ export class SrvClient implements AsyncDisposable {
     const registered = reply.events.find((e) => e.event === "registered");
     if (reply.error === null && registered !== undefined) {
       const { kind, pid, version } = command;
-      this.#registration = { kind, pid, version };
+      const observe = command.observe === true ? { observe: true as const } : {};
+      this.#registration = { kind, pid, version, ...observe };
       this.#registered = registered;
     }
     return reply;
@@ -321,6 +337,30 @@ export class SrvClient implements AsyncDisposable {
     const reply = await this.#request(command);
     if (reply.error !== null) throw new SrvError(reply.error);
     return reply.events as CommandEventMap[C["cmd"]][];
+  }
+
+  /**
+   * `batch` (protocol 2, docs/PROTOCOL.md §11.3): the commands applied all or
+   * nothing, their events one contiguous run, each with `batch_end` (none
+   * when nothing changed). With `ifUnchangedSince: V` it applies only if
+   * nothing the commands name changed after version V, else it rejects
+   * with {@linkcode BatchConflictError}; a command that would fail rejects
+   * it with {@linkcode BatchFailedError}. A rejected batch applied nothing.
+   *
+   * @example
+   * ```ts ignore
+   * const events = await client.batch(commands, { ifUnchangedSince: snapshot.version });
+   * console.log(events.at(-1)?.batch_end); // the version of its last event
+   * ```
+   */
+  async batch(commands: DomainCommand[], options: BatchOptions = {}): Promise<DomainEvent[]> {
+    const since = options.ifUnchangedSince;
+    const command: BatchCommand = since === undefined
+      ? { cmd: "batch", commands }
+      : { cmd: "batch", commands, if_unchanged_since: since };
+    const reply = await this.#request(command);
+    if (reply.error !== null) throw batchErrorOf(reply.error);
+    return reply.events as DomainEvent[];
   }
 
   /**
@@ -492,34 +532,13 @@ export class SrvClient implements AsyncDisposable {
 
   /**
    * Registers on a fresh connection and catches the stream up (the
-   * module's "Resync" rule). Live events are held back meanwhile; the last
-   * step hands them over and turns holding off without yielding, so
-   * nothing slips between replay and live. Returns true when the stream
-   * resumed from a snapshot.
+   * module's "Resync" rule, {@linkcode EventStream.catchUp}). Returns true
+   * when the stream resumed from a snapshot.
    */
   async #resync(link: Link): Promise<boolean> {
     const reply = await link.request({ cmd: "register", ...this.#registration! });
     this.#registered = eventOf(reply, "registered");
-    const since = versionBefore(this.#stream.lastLogged);
-    const list = eventOf(await link.request({ cmd: "get_events", since }), "event_list");
-    const reason = this.#stream.discontinuity(list);
-    if (reason === null) {
-      const held = this.#stream.holding!;
-      this.#stream.holding = null;
-      for (const event of list.events) this.#stream.deliver(event);
-      for (const event of held) if (event.version > list.version) this.#stream.deliver(event);
-      return false;
-    }
-    const snapshot = eventOf(await link.request({ cmd: "get_srv_snapshot" }), "srv_snapshot");
-    const held = this.#stream.holding!;
-    this.#stream.holding = null;
-    this.#stream.lastLogged = snapshot.version;
-    this.#stream.lastLoggedEvent = null;
-    this.#stream.offer({ type: "resync", reason, snapshot });
-    for (const event of held) {
-      if (event.version > this.#stream.lastLogged) this.#stream.deliver(event);
-    }
-    return true;
+    return await this.#stream.catchUp(link);
   }
 
   // -------------------------------------------------------------------------

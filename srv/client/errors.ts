@@ -159,3 +159,83 @@ export class ProtocolError extends Error {
     this.name = "ProtocolError";
   }
 }
+
+/**
+ * A conditional batch was refused (`precondition_failed`,
+ * docs/PROTOCOL.md §11.3): an entity it names changed after the version it gave. Nothing
+ * was applied; read again and retry.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BatchConflictError } from "@srv/srv/client";
+ *
+ * const e = new BatchConflictError({
+ *   event: "error",
+ *   code: "precondition_failed",
+ *   message: "Batch: tab 9a2e changed at version 12 (after 10)",
+ *   fatal: false,
+ *   index: null,
+ *   version: 0,
+ * });
+ * assert.deepEqual([e.entity, e.id, e.changedAt], ["tab", "9a2e", 12]);
+ * ```
+ */
+export class BatchConflictError extends SrvError {
+  /** The kind of the entity that changed: `workspace`, `tab` or `block`. */
+  readonly entity: string;
+  /** Its id. */
+  readonly id: string;
+  /** The version it changed at (or, past what srv remembers, at or before). */
+  readonly changedAt: number;
+
+  /** Reads the entity out of the server's message. */
+  constructor(event: ErrorEvent) {
+    super(event);
+    this.name = "BatchConflictError";
+    const m = /^Batch: (\S+) (\S+) changed at version (\d+)/.exec(event.message);
+    this.entity = m?.[1] ?? "";
+    this.id = m?.[2] ?? "";
+    this.changedAt = Number(m?.[3] ?? 0);
+  }
+}
+
+/**
+ * A batch was refused because one of its commands would have failed
+ * (docs/PROTOCOL.md §11.3); nothing was applied. `index` is that command's
+ * position, `message` the server's (it quotes the command's own error).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { BatchFailedError } from "@srv/srv/client";
+ *
+ * const e = new BatchFailedError({
+ *   event: "error",
+ *   code: "invalid_command",
+ *   message: "Batch: command 1 (rename_tab) failed: RenameTab: tab not found: x",
+ *   fatal: false,
+ *   index: 1,
+ *   version: 0,
+ * });
+ * assert.equal(e.index, 1);
+ * ```
+ */
+export class BatchFailedError extends SrvError {
+  /** The index of the command that failed. */
+  readonly index: number;
+
+  /** Wraps the server's private error. */
+  constructor(event: ErrorEvent) {
+    super(event);
+    this.name = "BatchFailedError";
+    this.index = event.index ?? -1;
+  }
+}
+
+/** The typed error for a batch's refusal: conflict, failed command, or (parse) {@linkcode SrvError}. */
+export function batchErrorOf(event: ErrorEvent): SrvError {
+  if (event.code === "precondition_failed") return new BatchConflictError(event);
+  if (typeof event.index === "number") return new BatchFailedError(event);
+  return new SrvError(event);
+}

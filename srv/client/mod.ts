@@ -22,10 +22,33 @@
  */
 
 export { connect, type Reply, SrvClient } from "./client.ts";
-export type { ClientStatus, ConnectOptions, ReconnectOptions, RegisterOptions } from "./options.ts";
+export type {
+  BatchOptions,
+  ClientStatus,
+  ConnectOptions,
+  ReconnectOptions,
+  RegisterOptions,
+} from "./options.ts";
 export { defaultClientSocket, dialEndpoint } from "./dial.ts";
 export type { Connection } from "../transport/transport.ts";
 export type { CommandEventMap } from "../core/command_schema.ts";
 export type { EventsOptions, StreamItem } from "./_event_subscription.ts";
-export { ConnectionLostError, ProtocolError, SrvError, UnreachableError } from "./errors.ts";
+export {
+  BatchConflictError,
+  BatchFailedError,
+  ConnectionLostError,
+  ProtocolError,
+  SrvError,
+  UnreachableError,
+} from "./errors.ts";
 export { escapeControls, formatTree } from "./format_tree.ts";
+export {
+  type BlockLayout,
+  type Layout,
+  layoutCommands,
+  LayoutError,
+  layoutOf,
+  parseLayout,
+  type TabLayout,
+  type WorkspaceLayout,
+} from "./layout.ts";

@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ClientKind } from "../core/protocol.ts";
+import type { ClientKind, U64 } from "../core/protocol.ts";
 import type { Connection } from "../transport/transport.ts";
 
 /** Backoff between reconnect attempts. */
@@ -47,6 +47,13 @@ export interface ConnectOptions {
   readonly dial?: (path: string) => Promise<Connection>;
   /** Told about drops and reconnects. */
   readonly onStatus?: (status: ClientStatus) => void;
+  /**
+   * Protocol 2 (docs/PROTOCOL.md §11.1): {@linkcode connect} registers the
+   * client as a read-only observer before it returns. An observer leaves
+   * no trace (no process record, no event, no version) and may only read:
+   * `ping`, `snapshot`, `getEvents`, `serverInfo`, `events`. Default false.
+   */
+  readonly observe?: boolean;
 }
 
 /** What {@linkcode SrvClient.register} sends. */
@@ -57,4 +64,12 @@ export interface RegisterOptions {
   readonly pid?: number;
   /** The client's version string. Default: srv's version. */
   readonly version?: string;
+  /** Register as a read-only observer (§11.1); see {@linkcode ConnectOptions.observe}. */
+  readonly observe?: boolean;
+}
+
+/** What {@linkcode SrvClient.batch} takes besides the commands. */
+export interface BatchOptions {
+  /** Apply only if nothing the commands name changed after this version (§11.3). */
+  readonly ifUnchangedSince?: U64;
 }

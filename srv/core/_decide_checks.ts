@@ -25,6 +25,28 @@ export function nameRefusal(verb: string, name: string, limits: Limits): string 
     : null;
 }
 
+/**
+ * A client-chosen id (docs/PROTOCOL.md §11.2) a live entity already has. Ids
+ * are refused across all three kinds, not only the created one's: the
+ * store files tabs and blocks by id in one namespace, and a condition
+ * (§11.3) looks an id up without its kind.
+ */
+export function takenRefusal(
+  verb: string,
+  state: State,
+  id: string | null | undefined,
+): string | null {
+  if (id === undefined || id === null) return null;
+  const kind = state.workspaces.has(id)
+    ? "workspace"
+    : state.tabs.has(id)
+    ? "tab"
+    : state.blocks.has(id)
+    ? "block"
+    : null;
+  return kind === null ? null : `${verb}: ${kind} already exists: ${id}`;
+}
+
 export const COUNT_LIMITS = {
   workspaces: "maxWorkspaces",
   tabs: "maxTabs",

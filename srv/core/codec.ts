@@ -7,8 +7,7 @@
  * @module
  */
 
-import { validate } from "../../deps.ts";
-import { COMMAND_SCHEMAS, fastAccepts, isLauncherCommandName } from "./command_schema.ts";
+import { badBatchElement, decodeObject } from "./_decode_object.ts";
 import { utf8Length } from "./line_splitter.ts";
 import type { Command, Event, Json } from "./protocol.ts";
 
@@ -220,21 +219,6 @@ export function parseMetaJson(text: string): Json {
   return JSON.parse(text, reviverFor(new Map()) as (k: string, v: unknown) => unknown) as Json;
 }
 
-function describeFailure(error: { path: (string | number)[]; value: unknown; message: string }) {
-  const field = error.path.join(".");
-  if (error.value === undefined) return `missing field \`${field}\``;
-  // The validator quotes the value it got: a 1 MiB bad value would come
-  // back as a 1 MiB error line, so a client could make srv hold far more
-  // than it sent. The start of the value says enough.
-  const message = error.message.length > MAX_REASON_CHARS
-    ? `${error.message.slice(0, MAX_REASON_CHARS)}… (${error.message.length} characters)`
-    : error.message;
-  return `invalid value for \`${field}\`: ${message}`;
-}
-
-/** Longest validator message quoted in a parse error. */
-const MAX_REASON_CHARS = 200;
-
 /**
  * Decodes one line (already UTF-8 decoded, without its `\n`) into a command,
  * per docs/PROTOCOL.md §2: unknown fields are ignored; a missing field, a wrong
@@ -263,26 +247,9 @@ export function decodeCommand(line: string): DecodeResult {
   } catch (e) {
     return { ok: false, reason: (e as Error).message };
   }
-  if (typeof value !== "object" || value === null || Array.isArray(value)) {
-    return { ok: false, reason: "expected a JSON object" };
-  }
-  const cmd = (value as { cmd?: unknown }).cmd;
-  if (cmd === undefined) return { ok: false, reason: "missing field `cmd`" };
-  if (typeof cmd !== "string") return { ok: false, reason: "`cmd` must be a string" };
-  const schema = COMMAND_SCHEMAS.get(cmd);
-  if (schema === undefined) {
-    if (isLauncherCommandName(cmd)) return { ok: true, command: { cmd } };
-    return { ok: false, reason: `unknown command \`${cmd}\`` };
-  }
-  if (!fastAccepts(schema, value as Record<string, unknown>)) {
-    const [error] = validate(value, schema.struct);
-    if (error !== undefined) {
-      return { ok: false, reason: describeFailure(error), field: error.path.join(".") };
-    }
-  }
-  const command = value as Command;
-  if (command.cmd === "create_block" && command.meta === undefined) command.meta = null;
-  return { ok: true, command };
+  const decoded = decodeObject(value);
+  if (!decoded.ok || decoded.command.cmd !== "batch") return decoded;
+  return badBatchElement(decoded.command.commands) ?? decoded;
 }
 
 // deno-lint-ignore no-explicit-any

@@ -31,6 +31,7 @@ import {
   type Json,
   type JsonObject,
   type LauncherCommand,
+  MAX_BATCH_COMMANDS,
   type U64,
   U64_MAX,
 } from "./protocol.ts";
@@ -72,6 +73,16 @@ function isU64(v: unknown): boolean {
 export function isJsonObject(v: unknown): v is JsonObject {
   return typeof v === "object" && v !== null && !Array.isArray(v);
 }
+/** A client-chosen id (docs/PROTOCOL.md §11.2): a lowercase UUID. */
+export const ID_PATTERN = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
+function isId(v: unknown): boolean {
+  return typeof v === "string" && ID_PATTERN.test(v);
+}
+// The list's shape only; each element is decoded as a command of its own
+// by `codec.ts`, so its parse error names the element and the field.
+function isCommandList(v: unknown): boolean {
+  return Array.isArray(v) && v.length >= 1 && v.length <= MAX_BATCH_COMMANDS;
+}
 function isString(v: unknown): boolean {
   return typeof v === "string";
 }
@@ -107,6 +118,21 @@ const RULES = {
   },
   object: { struct: define<JsonObject>("object", isJsonObject), accepts: isJsonObject },
   anyJson: { struct: optional(unknown()), accepts: () => true },
+  id: {
+    struct: optional(nullable(define<string>("lowercase UUID", isId))),
+    accepts: (v: unknown) => v === undefined || v === null || isId(v),
+  },
+  optU64: {
+    struct: optional(nullable(define<U64>("u64", isU64))),
+    accepts: (v: unknown) => v === undefined || v === null || isU64(v),
+  },
+  commands: {
+    struct: define<DomainCommand[]>(
+      `a list of 1 to ${MAX_BATCH_COMMANDS} commands`,
+      isCommandList,
+    ),
+    accepts: isCommandList,
+  },
 } satisfies { [R in Rule]: FieldRule };
 
 /** The name of a field rule: how a command's field is checked (and how the CLI reads it). */
@@ -119,7 +145,10 @@ export type Rule =
   | "flag"
   | "strings"
   | "object"
-  | "anyJson";
+  | "anyJson"
+  | "id"
+  | "optU64"
+  | "commands";
 
 /** The value each rule accepts, so a row's rule can be checked against its field's type. */
 interface RuleValue {
@@ -132,6 +161,9 @@ interface RuleValue {
   strings: string[];
   object: JsonObject;
   anyJson: Json | undefined;
+  id: string | null | undefined;
+  optU64: U64 | null | undefined;
+  commands: DomainCommand[];
 }
 // A rule missing from RuleValue (or one too many) fails here.
 type _RulesTyped = Expect<Same<keyof RuleValue, Rule>>;
@@ -205,7 +237,7 @@ type CommandRegistry = { readonly [K in RegisteredCommandName]: CommandRow<K> };
  */
 export const COMMAND_REGISTRY = {
   register: {
-    fields: { kind: "kind", pid: "u32", version: "string" },
+    fields: { kind: "kind", pid: "u32", version: "string", observe: "flag" },
     causes: ["process_spawned", "lifecycle_phase_changed", "registered"],
   },
   ping: { fields: { nonce: "u64" }, causes: ["pong"] },
@@ -214,7 +246,7 @@ export const COMMAND_REGISTRY = {
   get_events: { fields: { since: "u64" }, causes: ["event_list"] },
   get_server_info: { fields: {}, causes: ["server_info"] },
   create_workspace: {
-    fields: { name: "name" },
+    fields: { name: "name", workspace_id: "id" },
     causes: ["workspace_created"],
     cli: {
       noun: "workspace",
@@ -248,7 +280,7 @@ export const COMMAND_REGISTRY = {
     },
   },
   create_tab: {
-    fields: { workspace_id: "string", name: "name" },
+    fields: { workspace_id: "string", name: "name", tab_id: "id" },
     causes: ["tab_created", "active_tab_changed"],
     cli: {
       noun: "tab",
@@ -336,7 +368,7 @@ export const COMMAND_REGISTRY = {
     },
   },
   create_block: {
-    fields: { tab_id: "string", meta: "anyJson" },
+    fields: { tab_id: "string", meta: "anyJson", block_id: "id" },
     causes: ["block_created"],
     cli: {
       noun: "block",
@@ -406,6 +438,29 @@ export const COMMAND_REGISTRY = {
       summary: "merge PATCH into a block's metadata",
       example: `srv block meta c81f '{"title":"build"}'`,
     },
+  },
+  // Protocol 2 (§11.3). Its elements are domain commands, decoded one by
+  // one by `codec.ts`; it may cause any domain event.
+  batch: {
+    fields: { commands: "commands", if_unchanged_since: "optU64" },
+    causes: [
+      "workspace_created",
+      "workspace_deleted",
+      "workspace_renamed",
+      "tab_created",
+      "tab_deleted",
+      "tab_renamed",
+      "active_tab_changed",
+      "tab_reordered",
+      "tabs_reordered_bulk",
+      "tab_moved",
+      "block_created",
+      "block_deleted",
+      "block_moved",
+      "workspace_meta_updated",
+      "tab_meta_updated",
+      "block_meta_updated",
+    ],
   },
 } as const satisfies CommandRegistry;
 
@@ -491,6 +546,21 @@ export function fastAccepts(schema: CommandSchema, value: Record<string, unknown
   for (const [field, accepts] of schema.fields) if (!accepts(value[field])) return false;
   return true;
 }
+
+/**
+ * The `cmd` of every domain command, the ones a `batch` may hold: the
+ * registry's rows with a CLI verb.
+ *
+ * @example
+ * ```ts
+ * import { DOMAIN_COMMAND_NAMES } from "./command_schema.ts";
+ * DOMAIN_COMMAND_NAMES.has("move_tab"); // true
+ * DOMAIN_COMMAND_NAMES.has("ping"); // false
+ * ```
+ */
+export const DOMAIN_COMMAND_NAMES: ReadonlySet<string> = new Set(
+  Object.entries(COMMAND_REGISTRY).flatMap(([cmd, row]) => "cli" in row ? [cmd] : []),
+);
 
 /** Every `cmd` tag srv accepts (launcher-pipe names aside). */
 export const COMMAND_NAMES: readonly string[] = [...COMMAND_SCHEMAS.keys()];

@@ -18,6 +18,12 @@ export interface RegisterCommand {
   pid: number;
   /** The client's own version string. */
   version: string;
+  /**
+   * Protocol 2 (§11.1): register as a read-only observer that leaves no
+   * trace (no process record, no event, no version); absent or false: a
+   * normal registration.
+   */
+  observe?: boolean | null;
 }
 /** `ping`: answered by a broadcast `pong` carrying the same nonce. */
 export interface PingCommand {
@@ -54,6 +60,8 @@ export interface CreateWorkspaceCommand {
   cmd: "create_workspace";
   /** The new workspace's name. */
   name: string;
+  /** Protocol 2 (§11.2): the id to give it (a lowercase UUID); srv mints one when absent. */
+  workspace_id?: string | null;
 }
 /** `delete_workspace`; always cascades to its tabs and blocks (`force` is accepted, not needed). */
 export interface DeleteWorkspaceCommand {
@@ -81,6 +89,8 @@ export interface CreateTabCommand {
   workspace_id: string;
   /** The new tab's name. */
   name: string;
+  /** Protocol 2 (§11.2): the id to give it (a lowercase UUID); srv mints one when absent. */
+  tab_id?: string | null;
 }
 /** `delete_tab`; deleting a workspace's last tab needs `force`. */
 export interface DeleteTabCommand {
@@ -152,6 +162,8 @@ export interface CreateBlockCommand {
   tab_id: string;
   /** The block's metadata: any JSON, null when absent. */
   meta?: Json;
+  /** Protocol 2 (§11.2): the id to give it (a lowercase UUID); srv mints one when absent. */
+  block_id?: string | null;
 }
 /** `delete_block`. */
 export interface DeleteBlockCommand {
@@ -232,6 +244,22 @@ export type DomainCommand =
   | UpdateTabMetaCommand
   | UpdateBlockMetaCommand;
 
+/**
+ * `batch` (protocol 2, §11.3): domain commands applied all or nothing, as
+ * one turn, optionally only if nothing they name changed after a version.
+ */
+export interface BatchCommand {
+  /** The command tag. */
+  cmd: "batch";
+  /** 1 to {@linkcode MAX_BATCH_COMMANDS} domain commands, applied in order. */
+  commands: DomainCommand[];
+  /** Apply only if no entity the commands name changed after this version. */
+  if_unchanged_since?: U64 | null;
+}
+
+/** Most commands one `batch` may hold (§11.3). */
+export const MAX_BATCH_COMMANDS = 1000;
+
 /** Commands the server answers itself, never through the reducer (§5 step 4). */
 export type QueryCommand = GetEventsCommand | GetServerInfoCommand;
 
@@ -242,7 +270,11 @@ export type ReducerCommand =
   | GoodbyeCommand
   | GetSrvSnapshotCommand
   | DomainCommand
+  | BatchCommand
   | LauncherCommand;
+
+/** Every reducer command but `batch`: what {@linkcode decide} takes (a batch is `batch.ts`'s). */
+export type SingleCommand = Exclude<ReducerCommand, BatchCommand>;
 
 /** Every command a client may send. */
 export type Command = ReducerCommand | QueryCommand;

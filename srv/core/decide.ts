@@ -15,7 +15,7 @@ import {
   type LauncherCommand,
   type LoggedEvent,
   PROTOCOL_EXTENSIONS_VERSION,
-  type ReducerCommand,
+  type SingleCommand,
   type SrvSnapshotEvent,
 } from "./protocol.ts";
 import { snapshotOf, type State } from "./state.ts";
@@ -29,6 +29,7 @@ import {
   permutationProblem,
   renameRefusal,
   successorOf,
+  takenRefusal,
 } from "./_decide_checks.ts";
 
 /** What the reducer may emit: logged events, broadcast errors and snapshots. */
@@ -90,7 +91,7 @@ export interface ReducerContext {
  */
 export function decide(
   state: State,
-  command: ReducerCommand,
+  command: SingleCommand,
   ctx: ReducerContext,
 ): ReducerEvent[] {
   const d = new Decision(state.eventVersion);
@@ -138,13 +139,14 @@ export function decide(
     case "get_srv_snapshot":
       return d.push({ event: "srv_snapshot", ...snapshotOf(state), version: d.next() });
     case "create_workspace": {
-      const refused = nameRefusal("CreateWorkspace", command.name, limits) ??
+      const refused = takenRefusal("CreateWorkspace", state, command.workspace_id) ??
+        nameRefusal("CreateWorkspace", command.name, limits) ??
         countRefusal("CreateWorkspace", state.workspaces.size, "workspaces", limits) ??
         growthRefusal("CreateWorkspace", state, nameBytes(command.name) + EMPTY_META, limits);
       if (refused !== null) return d.error("invalid_command", refused);
       return d.push({
         event: "workspace_created",
-        workspace_id: ctx.newId(),
+        workspace_id: command.workspace_id ?? ctx.newId(),
         name: command.name,
         version: d.next(),
       });
@@ -191,11 +193,12 @@ export function decide(
       }
       // An empty name gets the reference's default, "tab<N>".
       const name = command.name === "" ? `tab${ws.tabIds.length + 1}` : command.name;
-      const refused = nameRefusal("CreateTab", name, limits) ??
+      const refused = takenRefusal("CreateTab", state, command.tab_id) ??
+        nameRefusal("CreateTab", name, limits) ??
         countRefusal("CreateTab", state.tabs.size, "tabs", limits) ??
         growthRefusal("CreateTab", state, nameBytes(name) + EMPTY_META, limits);
       if (refused !== null) return d.error("invalid_command", refused);
-      const tabId = ctx.newId();
+      const tabId = command.tab_id ?? ctx.newId();
       d.push({ event: "tab_created", workspace_id: ws.id, tab_id: tabId, name, version: d.next() });
       if (ws.activeTabId === null) {
         d.push({
@@ -342,15 +345,16 @@ export function decide(
       }
       const meta = command.meta ?? null;
       const bytes = jsonBytes(meta);
-      const refused = bytes > limits.maxMetaBytes
-        ? `CreateBlock: meta is ${bytes} bytes, ${over(limits, "maxMetaBytes")}`
-        : countRefusal("CreateBlock", state.blocks.size, "blocks", limits) ??
-          growthRefusal("CreateBlock", state, bytes, limits);
+      const refused = takenRefusal("CreateBlock", state, command.block_id) ??
+        (bytes > limits.maxMetaBytes
+          ? `CreateBlock: meta is ${bytes} bytes, ${over(limits, "maxMetaBytes")}`
+          : countRefusal("CreateBlock", state.blocks.size, "blocks", limits) ??
+            growthRefusal("CreateBlock", state, bytes, limits));
       if (refused !== null) return d.error("invalid_command", refused);
       return d.push({
         event: "block_created",
         tab_id: tab.id,
-        block_id: ctx.newId(),
+        block_id: command.block_id ?? ctx.newId(),
         meta,
         version: d.next(),
       });

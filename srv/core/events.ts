@@ -22,6 +22,8 @@ export interface RegisteredEvent {
   instance_id: string;
   /** The version of srv's protocol extensions ({@linkcode PROTOCOL_EXTENSIONS_VERSION}). */
   protocol: number;
+  /** Protocol 2: true on the private `registered` of an observer (§11.1), absent otherwise. */
+  observe?: boolean;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -44,6 +46,11 @@ export interface ErrorEvent {
   message: string;
   /** The server closes the connection after sending it. */
   fatal: boolean;
+  /**
+   * Protocol 2, a failed batch only (§11.3): the failing command's index,
+   * or null for `precondition_failed`. Absent on every other error.
+   */
+  index?: number | null;
   /** 0 when private; the next version of the stream when the reducer broadcast it. */
   version: number;
 }
@@ -188,6 +195,8 @@ export interface WorkspaceCreatedEvent {
   workspace_id: string;
   /** Its name. */
   name: string;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -199,6 +208,8 @@ export interface WorkspaceDeletedEvent {
   workspace_id: string;
   /** Every block the cascade removed. */
   block_ids: string[];
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -210,6 +221,8 @@ export interface WorkspaceRenamedEvent {
   workspace_id: string;
   /** The new name. */
   name: string;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -223,6 +236,8 @@ export interface TabCreatedEvent {
   tab_id: string;
   /** Its name. */
   name: string;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -236,6 +251,8 @@ export interface TabDeletedEvent {
   tab_id: string;
   /** Every block the cascade removed. */
   block_ids: string[];
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -247,6 +264,8 @@ export interface TabRenamedEvent {
   tab_id: string;
   /** The new name. */
   name: string;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -258,6 +277,8 @@ export interface ActiveTabChangedEvent {
   workspace_id: string;
   /** The active tab now; null when the workspace has none. */
   tab_id: string | null;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -271,6 +292,8 @@ export interface TabReorderedEvent {
   tab_id: string;
   /** The tab's index afterwards (clamped). */
   new_index: number;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -282,6 +305,8 @@ export interface TabsReorderedBulkEvent {
   workspace_id: string;
   /** The workspace's tab ids in their new order. */
   tab_ids: string[];
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -301,6 +326,8 @@ export interface TabMovedEvent {
   new_src_active_tab_id: string | null;
   /** The destination workspace's active tab afterwards; null when none. */
   new_dst_active_tab_id: string | null;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -314,6 +341,8 @@ export interface BlockCreatedEvent {
   block_id: string;
   /** Its metadata (null when none was given). */
   meta: Json;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -325,6 +354,8 @@ export interface BlockDeletedEvent {
   tab_id: string;
   /** The block. */
   block_id: string;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -340,6 +371,8 @@ export interface BlockMovedEvent {
   dst_tab_id: string;
   /** Its index in the destination tab afterwards (clamped). */
   dst_index: number;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -351,6 +384,8 @@ export interface WorkspaceMetaUpdatedEvent {
   workspace_id: string;
   /** An RFC 7386 merge patch: `null` deletes a key, objects merge. */
   meta_patch: JsonObject;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -362,6 +397,8 @@ export interface TabMetaUpdatedEvent {
   tab_id: string;
   /** An RFC 7386 merge patch: `null` deletes a key, objects merge. */
   meta_patch: JsonObject;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }
@@ -373,6 +410,8 @@ export interface BlockMetaUpdatedEvent {
   block_id: string;
   /** An RFC 7386 merge patch: `null` deletes a key, objects merge. */
   meta_patch: JsonObject;
+  /** Protocol 2: in a batch's run, the version of its last event (§11.3); absent otherwise. */
+  batch_end?: number;
   /** Its place in the ordered stream (docs/PROTOCOL.md §6): versions rise strictly from 1. */
   version: number;
 }

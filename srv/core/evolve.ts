@@ -9,7 +9,14 @@
 import { patched, type ReducerEvent } from "./decide.ts";
 import { jsonBytes, nameBytes } from "./limits.ts";
 import type { Json, JsonObject, LifecyclePhase } from "./protocol.ts";
-import type { Block, ProcessRecord, State, Tab, Workspace } from "./state.ts";
+import {
+  type Block,
+  CHANGE_GENERATION,
+  type ProcessRecord,
+  type State,
+  type Tab,
+  type Workspace,
+} from "./state.ts";
 
 /**
  * Exited processes whose records are kept (docs/PROTOCOL.md §10): the most
@@ -76,6 +83,9 @@ class Draft {
   #lifecycle?: LifecyclePhase;
   #nextClientId?: number;
   #contentBytes?: number;
+  #changedAt?: Map<string, number>;
+  #changedBefore?: ReadonlyMap<string, number>;
+  #changesKnownFrom?: number;
 
   constructor(base: State, owned: boolean) {
     this.base = base;
@@ -107,6 +117,32 @@ class Draft {
   /** Moves the running total of names and metas (`State.contentBytes`). */
   addBytes(delta: number): void {
     this.#contentBytes = (this.#contentBytes ?? this.base.contentBytes) + delta;
+  }
+
+  /**
+   * Records that an entity changed at `version` (§11.3). One id per call
+   * and one `Map.set`: this runs for every tree event, the hot path
+   * included. A generation that outgrows {@linkcode CHANGE_GENERATION}
+   * becomes the previous one, and the records only the dropped generation
+   * held are forgotten: the floor rises to the newest of them.
+   */
+  changed(version: number, id: string): void {
+    const at = this.#changedAt ??= this.#writable(this.base.changedAt);
+    const size = at.size;
+    at.set(id, version);
+    if (at.size > size && at.size > CHANGE_GENERATION) {
+      let floor = this.#changesKnownFrom ?? this.base.changesKnownFrom;
+      for (const [old, v] of this.#changedBefore ?? this.base.changedBefore) {
+        if (v > floor && !at.has(old)) floor = v;
+      }
+      this.#changesKnownFrom = floor;
+      this.#changedBefore = at;
+      this.#changedAt = new Map();
+    }
+  }
+  /** {@linkcode Draft.changed} for each of `ids`. */
+  changedAll(version: number, ids: readonly string[]): void {
+    for (const id of ids) this.changed(version, id);
   }
 
   /** An entity as this draft has it: once a map is copied, only the copy counts. */
@@ -179,6 +215,10 @@ class Draft {
       if (this.#lifecycle !== undefined) own.lifecycle = this.#lifecycle;
       if (this.#nextClientId !== undefined) own.nextClientId = this.#nextClientId;
       if (this.#contentBytes !== undefined) own.contentBytes = this.#contentBytes;
+      if (this.#changesKnownFrom !== undefined) own.changesKnownFrom = this.#changesKnownFrom;
+      // A generation turned over: new maps, not the old ones changed in place.
+      if (this.#changedAt !== undefined) own.changedAt = this.#changedAt;
+      if (this.#changedBefore !== undefined) own.changedBefore = this.#changedBefore;
       own.eventVersion = eventVersion;
       return own;
     }
@@ -191,6 +231,9 @@ class Draft {
       tabs: this.#tabs ?? base.tabs,
       blocks: this.#blocks ?? base.blocks,
       contentBytes: this.#contentBytes ?? base.contentBytes,
+      changedAt: this.#changedAt ?? base.changedAt,
+      changedBefore: this.#changedBefore ?? base.changedBefore,
+      changesKnownFrom: this.#changesKnownFrom ?? base.changesKnownFrom,
     };
   }
 }
@@ -234,6 +277,7 @@ function forgetOldestExited(processes: Map<number, ProcessRecord>): void {
 
 function applyEvent(d: Draft, event: ReducerEvent): State {
   const state = d.base;
+  const v = event.version;
   switch (event.event) {
     case "process_spawned":
       d.processes().set(event.pid, {
@@ -266,6 +310,7 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "srv_snapshot":
       break;
     case "workspace_created":
+      d.changed(v, event.workspace_id);
       d.putWorkspace({
         id: event.workspace_id,
         name: event.name,
@@ -277,6 +322,9 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "workspace_deleted": {
       const ws = state.workspaces.get(event.workspace_id);
       if (ws === undefined) break;
+      d.changed(v, ws.id);
+      d.changedAll(v, ws.tabIds);
+      d.changedAll(v, event.block_ids);
       for (const tabId of ws.tabIds) {
         for (const blockId of d.tab(tabId)?.blockIds ?? []) d.removeBlock(blockId);
         d.removeTab(tabId);
@@ -286,10 +334,13 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     }
     case "workspace_renamed":
+      d.changed(v, event.workspace_id);
       d.patchWorkspace(event.workspace_id, () => ({ name: event.name }));
       break;
     case "tab_created": {
       if (!state.workspaces.has(event.workspace_id)) break;
+      d.changed(v, event.workspace_id);
+      d.changed(v, event.tab_id);
       d.patchWorkspace(event.workspace_id, (ws) => ({ tabIds: [...ws.tabIds, event.tab_id] }));
       d.putTab({
         id: event.tab_id,
@@ -301,6 +352,9 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     }
     case "tab_deleted": {
+      d.changed(v, event.workspace_id);
+      d.changed(v, event.tab_id);
+      d.changedAll(v, event.block_ids);
       for (const blockId of state.tabs.get(event.tab_id)?.blockIds ?? []) d.removeBlock(blockId);
       for (const blockId of event.block_ids) d.removeBlock(blockId);
       d.patchWorkspace(event.workspace_id, (ws) => ({
@@ -311,20 +365,29 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     }
     case "tab_renamed":
+      d.changed(v, event.tab_id);
       d.patchTab(event.tab_id, () => ({ name: event.name }));
       break;
     case "active_tab_changed":
+      d.changed(v, event.workspace_id);
       d.patchWorkspace(event.workspace_id, () => ({ activeTabId: event.tab_id }));
       break;
     case "tab_reordered":
+      d.changed(v, event.workspace_id);
+      d.changed(v, event.tab_id);
       d.patchWorkspace(event.workspace_id, (ws) => ({
         tabIds: movedTo(ws.tabIds, event.tab_id, event.new_index),
       }));
       break;
     case "tabs_reordered_bulk":
+      d.changed(v, event.workspace_id);
+      d.changedAll(v, event.tab_ids);
       d.patchWorkspace(event.workspace_id, () => ({ tabIds: [...event.tab_ids] }));
       break;
     case "tab_moved":
+      d.changed(v, event.src_workspace_id);
+      d.changed(v, event.dst_workspace_id);
+      d.changed(v, event.tab_id);
       d.patchWorkspace(event.src_workspace_id, (ws) => ({
         tabIds: ws.tabIds.filter((t) => t !== event.tab_id),
         activeTabId: event.new_src_active_tab_id,
@@ -337,16 +400,23 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       break;
     case "block_created":
       if (!state.tabs.has(event.tab_id)) break;
+      d.changed(v, event.tab_id);
+      d.changed(v, event.block_id);
       d.patchTab(event.tab_id, (tab) => ({ blockIds: [...tab.blockIds, event.block_id] }));
       d.putBlock({ id: event.block_id, tabId: event.tab_id, meta: event.meta });
       break;
     case "block_deleted":
+      d.changed(v, event.tab_id);
+      d.changed(v, event.block_id);
       d.patchTab(event.tab_id, (tab) => ({
         blockIds: tab.blockIds.filter((b) => b !== event.block_id),
       }));
       d.removeBlock(event.block_id);
       break;
     case "block_moved":
+      d.changed(v, event.src_tab_id);
+      d.changed(v, event.dst_tab_id);
+      d.changed(v, event.block_id);
       d.patchTab(event.src_tab_id, (tab) => ({
         blockIds: tab.blockIds.filter((b) => b !== event.block_id),
       }));
@@ -356,16 +426,19 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       d.patchBlock(event.block_id, () => ({ tabId: event.dst_tab_id }));
       break;
     case "workspace_meta_updated":
+      d.changed(v, event.workspace_id);
       d.patchWorkspace(event.workspace_id, (ws) => ({
         meta: patched(ws.meta, event) as JsonObject,
       }));
       break;
     case "tab_meta_updated":
+      d.changed(v, event.tab_id);
       d.patchTab(event.tab_id, (tab) => ({
         meta: patched(tab.meta, event) as JsonObject,
       }));
       break;
     case "block_meta_updated":
+      d.changed(v, event.block_id);
       d.patchBlock(event.block_id, (block) => ({ meta: patched(block.meta, event) }));
       break;
     default: {

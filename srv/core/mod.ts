@@ -53,6 +53,7 @@ export {
   type RegisteredCommandName,
 } from "./command_schema.ts";
 export { decide, type LauncherIdentity, type ReducerContext, type ReducerEvent } from "./decide.ts";
+export { decideBatch } from "./batch.ts";
 export { evolve, MAX_EXITED_PROCESSES } from "./evolve.ts";
 export * from "./reducer.ts";
 export * from "./merge_patch.ts";
@@ -66,5 +67,11 @@ export {
   type LogEntries,
   type LogEntry,
 } from "./event_log.ts";
-export { Session, type SessionIdentity, type SessionStep } from "./session.ts";
+export {
+  observerAnswer,
+  type ObserverCommand,
+  Session,
+  type SessionIdentity,
+  type SessionStep,
+} from "./session.ts";
 export { DEFAULT_MAX_LINE_BYTES, LineSplitter } from "./line_splitter.ts";

@@ -37,7 +37,12 @@ export type ClientKind = "host" | "renderer" | "srv" | "tool";
 export const CLIENT_KINDS: readonly ClientKind[] = ["host", "renderer", "srv", "tool"];
 
 /** The `code` of an `error` event. */
-export type ErrorCode = "invalid_command" | "not_registered" | "already_registered";
+export type ErrorCode =
+  | "invalid_command"
+  | "not_registered"
+  | "already_registered"
+  /** Protocol 2: a conditional batch's entity changed (§11.3); only ever private. */
+  | "precondition_failed";
 
 /** The server's lifecycle (`lifecycle_phase_changed`, `srv_snapshot.lifecycle`). */
 export type LifecyclePhase = "starting" | "running" | "quitting" | "dead";
@@ -55,7 +60,7 @@ export type Json = null | boolean | number | string | Json[] | { [key: string]: 
 export type JsonObject = { [key: string]: Json };
 
 /** Version of the srv protocol extensions, sent as `registered.protocol`. */
-export const PROTOCOL_EXTENSIONS_VERSION = 1;
+export const PROTOCOL_EXTENSIONS_VERSION = 2;
 
 const UNLOGGED: ReadonlySet<EventName> = new Set<EventName>([
   "error",

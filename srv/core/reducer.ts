@@ -9,6 +9,7 @@
  * @module
  */
 
+import { decideBatch } from "./batch.ts";
 import { decide, type ReducerContext, type ReducerEvent } from "./decide.ts";
 import { evolve, evolveInPlace } from "./evolve.ts";
 import type { ReducerCommand } from "./protocol.ts";
@@ -24,7 +25,7 @@ export interface UpdateResult {
 
 /**
  * Decides and applies a command: the events, and the state after all of
- * them. With `owned: true` the caller hands over `state` (see
+ * them (a `batch` too, all or nothing: docs/PROTOCOL.md §11.3). With `owned: true` the caller hands over `state` (see
  * {@linkcode evolveInPlace}).
  *
  * @example
@@ -48,7 +49,11 @@ export function update(
   ctx: ReducerContext,
   options: { owned?: boolean } = {},
 ): UpdateResult {
-  const events = decide(state, command, ctx);
+  // A batch is decided against a draft (batch.ts); its events, or its one
+  // private error (version 0, which moves nothing), apply like any others.
+  const events = command.cmd === "batch"
+    ? decideBatch(state, command, ctx)
+    : decide(state, command, ctx);
   const apply = options.owned === true ? evolveInPlace : evolve;
   let next = state;
   for (const event of events) next = apply(next, event);

@@ -12,12 +12,18 @@ import {
   type Command,
   type ErrorCode,
   type ErrorEvent,
+  type Event,
+  type GetSrvSnapshotCommand,
   type GoodbyeCommand,
+  type PingCommand,
+  PROTOCOL_EXTENSIONS_VERSION,
   type QueryCommand,
   type ReducerCommand,
+  type RegisterCommand,
 } from "./protocol.ts";
 import { decodeCommand } from "./codec.ts";
-import type { ReducerEvent } from "./decide.ts";
+import type { LauncherIdentity, ReducerEvent } from "./decide.ts";
+import { snapshotOf, type State } from "./state.ts";
 
 /** What the server must do with one line. */
 export type SessionStep =
@@ -28,7 +34,19 @@ export type SessionStep =
   /** Run the reducer, then report back with {@linkcode Session.afterReduce}. */
   | { kind: "reduce"; command: ReducerCommand }
   /** Answer from the server's own data (`get_events`, `get_server_info`). */
-  | { kind: "query"; command: QueryCommand };
+  | { kind: "query"; command: QueryCommand }
+  /**
+   * An observer's command (protocol 2, §11.1): answer it privately with
+   * {@linkcode observerAnswer}, no reducer; close after a `goodbye`.
+   */
+  | { kind: "observe"; command: ObserverCommand };
+
+/** What an observer may send that the server answers without the reducer. */
+export type ObserverCommand =
+  | RegisterCommand
+  | PingCommand
+  | GetSrvSnapshotCommand
+  | GoodbyeCommand;
 
 /** The kind and pid a connection registered with. */
 export interface SessionIdentity {
@@ -77,6 +95,7 @@ const NOT_REGISTERED: Partial<Record<Command["cmd"], string>> = {
  */
 export class Session {
   #identity: SessionIdentity | null = null;
+  #observer = false;
   #ended = false;
   // A BOM is kept, not skipped: it is not JSON, and lines decoded in one batch
   // (LineSplitter.pushText) must be judged exactly like lines decoded one by one.
@@ -85,6 +104,11 @@ export class Session {
   /** Who registered on this connection, or null. */
   get identity(): SessionIdentity | null {
     return this.#identity;
+  }
+
+  /** Whether the connection registered as an observer (§11.1). */
+  get observer(): boolean {
+    return this.#observer;
   }
 
   /** True once the connection must close (goodbye, or a fatal error). */
@@ -120,6 +144,11 @@ export class Session {
   /** Handles an already decoded command (§5 steps 2–5). */
   receiveCommand(command: Command): SessionStep {
     if (this.#ended) return { kind: "ignore" };
+    if (this.#observer) return this.#fromObserver(command);
+    if (this.#identity === null && command.cmd === "register" && command.observe === true) {
+      this.#observer = true;
+      return { kind: "observe", command };
+    }
     if (this.#identity === null && command.cmd !== "register") {
       const message = NOT_REGISTERED[command.cmd] ?? "Command before Register";
       return this.#reply("not_registered", message, command.cmd === "goodbye");
@@ -137,6 +166,29 @@ export class Session {
     return { kind: "reduce", command };
   }
 
+  /** An observer's command (§11.1): read-only ones answered, the rest refused. */
+  #fromObserver(command: Command): SessionStep {
+    switch (command.cmd) {
+      case "register":
+        return this.#reply(
+          "already_registered",
+          "Register sent twice on the same connection",
+          false,
+        );
+      case "get_events":
+      case "get_server_info":
+        return { kind: "query", command };
+      case "goodbye":
+        this.#ended = true;
+        return { kind: "observe", command };
+      case "ping":
+      case "get_srv_snapshot":
+        return { kind: "observe", command };
+      default:
+        return this.#reply("invalid_command", `observers are read-only: ${command.cmd}`, false);
+    }
+  }
+
   /** A line longer than the cap: a fatal private error (docs/PROTOCOL.md §1). */
   lineTooLong(maxLineBytes: number): SessionStep {
     if (this.#ended) return { kind: "ignore" };
@@ -152,7 +204,7 @@ export class Session {
    * private `not_registered`, or nothing if it registered or ended meanwhile.
    */
   registerTimedOut(timeoutMs: number): SessionStep {
-    if (this.#ended || this.#identity !== null) return { kind: "ignore" };
+    if (this.#ended || this.#identity !== null || this.#observer) return { kind: "ignore" };
     return this.#reply("not_registered", `register within ${timeoutMs / 1000} s`, true);
   }
 
@@ -187,5 +239,53 @@ export class Session {
   #reply(code: ErrorCode, message: string, fatal: boolean): SessionStep {
     if (fatal) this.#ended = true;
     return { kind: "reply", event: privateError(code, message, fatal), close: fatal };
+  }
+}
+
+/**
+ * The private answer to an observer's command (docs/PROTOCOL.md §11.1), from
+ * the state as it is, which it never changes: its `registered` (client id
+ * 0, `observe: true`), a `pong` and a snapshot at version 0 and the
+ * current version; nothing for `goodbye`.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initialState, observerAnswer } from "@srv/srv/core";
+ *
+ * assert.deepEqual(observerAnswer(initialState(), { cmd: "ping", nonce: 5 }), {
+ *   event: "pong",
+ *   nonce: 5,
+ *   version: 0,
+ * });
+ * ```
+ */
+export function observerAnswer(
+  state: State,
+  command: ObserverCommand,
+  identity: LauncherIdentity = { pid: 0, version: "", instanceId: "" },
+): Event | null {
+  switch (command.cmd) {
+    case "register":
+      return {
+        event: "registered",
+        client_id: 0,
+        launcher_pid: identity.pid,
+        launcher_version: identity.version,
+        instance_id: identity.instanceId,
+        protocol: PROTOCOL_EXTENSIONS_VERSION,
+        observe: true,
+        version: 0,
+      };
+    case "ping":
+      return { event: "pong", nonce: command.nonce, version: 0 };
+    case "get_srv_snapshot":
+      return { event: "srv_snapshot", ...snapshotOf(state), version: state.eventVersion };
+    case "goodbye":
+      return null;
+    default: {
+      const unhandled: never = command;
+      throw new Error(`observerAnswer: ${(unhandled as ObserverCommand).cmd}`);
+    }
   }
 }

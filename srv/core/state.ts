@@ -88,6 +88,48 @@ export interface State {
    * replayed states agree; {@linkcode measure} recomputes it.
    */
   readonly contentBytes: number;
+  /**
+   * Protocol 2 (§11.3): the version each workspace, tab and block (live or
+   * deleted) last changed at, for conditional batches: the current
+   * generation of records. `evolve` keeps it, so a replay rebuilds it.
+   * Once it holds more than {@linkcode CHANGE_GENERATION} ids it becomes
+   * {@linkcode State.changedBefore} and a new one starts.
+   */
+  readonly changedAt: ReadonlyMap<string, number>;
+  /** The previous generation of {@linkcode State.changedAt}; ids changed since are in both. */
+  readonly changedBefore: ReadonlyMap<string, number>;
+  /**
+   * An id in neither generation changed at this version or before (0:
+   * never). Raised to the newest record a rotation forgets, and set to
+   * where a restart's tables stand.
+   */
+  readonly changesKnownFrom: number;
+}
+
+/**
+ * Ids one generation of change records holds, so srv remembers at least
+ * the 65,536 most recently changed ids and at most twice that. A record
+ * costs one `Map.set` per change (no reordering, which cost the hot path a
+ * fifth of its speed); forgetting a generation costs one walk of it per
+ * {@linkcode CHANGE_GENERATION} new ids.
+ */
+export const CHANGE_GENERATION = 65_536;
+
+/**
+ * The version an entity last changed at, as far as `state` knows: exact
+ * when recorded, else {@linkcode State.changesKnownFrom} (it changed then
+ * or before, or never).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { initialState, lastChangeOf } from "@srv/srv";
+ *
+ * assert.equal(lastChangeOf(initialState(), "no-such-id"), 0);
+ * ```
+ */
+export function lastChangeOf(state: State, id: string): number {
+  return state.changedAt.get(id) ?? state.changedBefore.get(id) ?? state.changesKnownFrom;
 }
 
 /**
@@ -111,6 +153,9 @@ export function initialState(): State {
     tabs: new Map(),
     blocks: new Map(),
     contentBytes: 0,
+    changedAt: new Map(),
+    changedBefore: new Map(),
+    changesKnownFrom: 0,
   };
 }
 
@@ -226,5 +271,9 @@ export function stateFromSnapshot(
     tabs,
     blocks,
     contentBytes: measure({ workspaces, tabs, blocks }),
+    // A mirror knows nothing of what changed before the snapshot.
+    changedAt: new Map(),
+    changedBefore: new Map(),
+    changesKnownFrom: Number(snapshot.version),
   };
 }

@@ -76,7 +76,8 @@ export class Client {
   /** kind and pid for logs; "unregistered" and null if it never registered. */
   who(): { kind: string; pid: number | null } {
     const identity = this.session.identity ?? this.#registeredAs;
-    return { kind: identity?.kind ?? "unregistered", pid: identity?.pid ?? null };
+    const kind = identity?.kind ?? (this.session.observer ? "observer" : "unregistered");
+    return { kind, pid: identity?.pid ?? null };
   }
 
   /**

@@ -139,6 +139,10 @@ export function stateFromTables(
     blocks: tree.blocks,
     // Not stored: recomputed, so the size caps see the tree as it is.
     contentBytes: measure(tree),
+    // When each entity last changed is not stored: a condition older than
+    // the tables fails safe (docs/PROTOCOL.md §11.3); the events replayed on
+    // top record their changes as live traffic does.
+    changesKnownFrom: scalars.version,
   };
 }
 

@@ -17,7 +17,7 @@ import { DEFAULT_LIMITS, type Limits } from "../core/limits.ts";
 import { DEFAULT_MAX_LINE_BYTES } from "../core/line_splitter.ts";
 import { type Event, isLogged, type QueryCommand, type ReducerCommand } from "../core/protocol.ts";
 import { update } from "../core/reducer.ts";
-import { privateError, type SessionStep } from "../core/session.ts";
+import { observerAnswer, privateError, type SessionStep } from "../core/session.ts";
 import { initialState, type State } from "../core/state.ts";
 import type { Connection, Listener } from "../transport/transport.ts";
 import { Client, type Ending } from "./_client.ts";
@@ -309,13 +309,26 @@ export class Server {
       case "query":
         this.#stage(client, this.#answer(client, step.command));
         return;
+      case "observe": {
+        // An observer (§11.1) changes nothing: answered from the state, privately.
+        const answer = observerAnswer(this.#state, step.command, this.identity);
+        if (answer !== null) this.#stage(client, encodeEvent(answer));
+        if (step.command.cmd === "register") client.stopRegisterTimer();
+        if (step.command.cmd === "goodbye") {
+          client.endWith("debug", "goodbye");
+          this.#closeAfterTurn(client);
+        }
+        return;
+      }
       case "reduce": {
         const pid = client.session.identity?.pid ?? null;
-        const events = this.#reduce(step.command, pid);
+        const events = this.#reduce(step.command, pid, client);
+        // A failed batch's private error (version 0) used no version.
+        const versions = events.filter((e) => e.version !== 0);
         client.lastCommand = {
           cmd: step.command.cmd,
-          first: events[0]?.version ?? null,
-          last: events.at(-1)?.version ?? null,
+          first: versions[0]?.version ?? null,
+          last: versions.at(-1)?.version ?? null,
         };
         const { close } = client.afterReduce(step.command, events);
         if (close) {
@@ -336,7 +349,11 @@ export class Server {
    * server's identity reaches `registered` through the context, so the
    * event logged, broadcast and replayed is the one `decide` returned.
    */
-  #reduce(command: ReducerCommand, registeredPid: number | null): ReducerEvent[] {
+  #reduce(
+    command: ReducerCommand,
+    registeredPid: number | null,
+    sender: Client | null,
+  ): ReducerEvent[] {
     // The server owns its state outright, so the reducer may update it in place.
     const { state, events } = update(this.#state, command, {
       registeredPid,
@@ -348,7 +365,8 @@ export class Server {
     for (const event of events) {
       const json = encodeEvent(event);
       if (isLogged(event)) this.history.append({ version: event.version, json, event });
-      this.#stage(null, json);
+      // Version 0 is out of the stream: a failed batch's error, for its sender only (§11.3).
+      this.#stage(event.version === 0 ? sender : null, json);
     }
     return events;
   }
@@ -532,7 +550,7 @@ export class Server {
     client.stopRegisterTimer();
     this.#clients.delete(client);
     try {
-      if (goodbye !== null && !this.#stopping) this.#reduce(goodbye, who.pid);
+      if (goodbye !== null && !this.#stopping) this.#reduce(goodbye, who.pid, null);
     } catch (e) {
       // A bug in srv: say so, but never let it take the process down.
       this.#log.error("synthetic goodbye for connection {conn} failed: {error}", {

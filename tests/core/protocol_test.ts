@@ -47,10 +47,20 @@ const VALID: Record<string, Record<string, unknown>> = {
   update_workspace_meta: { cmd: "update_workspace_meta", workspace_id: W, meta_patch: { a: 1 } },
   update_tab_meta: { cmd: "update_tab_meta", tab_id: T, meta_patch: { a: null } },
   update_block_meta: { cmd: "update_block_meta", block_id: B, meta_patch: {} },
+  batch: {
+    cmd: "batch",
+    commands: [{ cmd: "rename_tab", tab_id: T, name: "t3" }],
+    if_unchanged_since: 4,
+  },
 };
 
 /** Fields that may be left out. */
-const OPTIONAL = new Set(["force", "meta"]);
+const OPTIONAL = new Set([
+  "force",
+  "meta",
+  "observe",
+  "if_unchanged_since",
+]);
 
 function reasonOf(line: string): string {
   const r = decodeCommand(line);
@@ -204,7 +214,7 @@ const EVENTS: Event[] = [
     launcher_pid: 5120,
     launcher_version: "0.1.0",
     instance_id: "i",
-    protocol: 1,
+    protocol: 2,
     version: 3,
   },
   { event: "pong", nonce: 1, version: 2 },

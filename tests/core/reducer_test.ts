@@ -20,7 +20,7 @@ Deno.test("first register: process_spawned, starting→running, registered namin
       launcher_pid: 5120,
       launcher_version: "0.1.0",
       instance_id: "i-1",
-      protocol: 1,
+      protocol: 2,
       version: 3,
     },
   ]);
@@ -37,7 +37,7 @@ Deno.test("register without a server identity in the context names pid 0 and emp
     launcher_pid: 0,
     launcher_version: "",
     instance_id: "",
-    protocol: 1,
+    protocol: 2,
     version: 3,
   });
 });

@@ -25,28 +25,19 @@ Deno.test("srv ping, info, snapshot, send and every domain verb: output and exit
       return jsonLines(r.stdout);
     };
 
-    await t.step("ping: a pong, registered as a tool with its own pid, then goodbye", async () => {
+    await t.step("ping: a pong, as an observer that leaves no trace (protocol 2)", async () => {
       const r = await srvRun("ping");
       assert.equal(r.code, ExitCode.ok);
       assert.match(
         r.stdout,
-        new RegExp(`^pong nonce=\\d+ v\\d+ from ${srv.instance} in [0-9.]+ ms\\n$`),
+        new RegExp(`^pong nonce=\\d+ v0 from ${srv.instance} in [0-9.]+ ms\\n$`),
       );
-      const seen = await observer.drainUntilPrivateReply();
-      const spawned = seen.find((e) => e.event === "process_spawned");
-      assert.equal(spawned.kind, "tool");
-      assert.notEqual(spawned.pid, srv.pid);
-      assert.equal(spawned.client_version, "srv-cli 0.1.0");
-      assert.deepEqual(seen.at(-1), {
-        event: "process_exited",
-        pid: spawned.pid,
-        code: 0,
-        version: seen.at(-1).version,
-      });
+      // No process_spawned, registered or process_exited: nothing at all.
+      assert.deepEqual(await observer.drainUntilPrivateReply(), []);
 
       const big = await srvRun("ping", "--json", "--nonce", "18446744073709551615");
       assert.equal(big.code, ExitCode.ok);
-      assert.match(big.stdout, /^\{"event":"pong","nonce":18446744073709551615,"version":\d+\}\n$/);
+      assert.match(big.stdout, /^\{"event":"pong","nonce":18446744073709551615,"version":0\}\n$/);
     });
 
     await t.step("info", async () => {

@@ -1,0 +1,143 @@
+/**
+ * `srv export` and `srv apply`: the tree to a layout file and back
+ * (protocol 2). Export reads as an observer and leaves no trace; apply
+ * sends the whole file as one `batch` (docs/PROTOCOL.md §11.3), so other
+ * clients see all of it or nothing. The layout logic is the library's
+ * (`srv/client/layout.ts`); this file reads and writes files.
+ *
+ * @module
+ */
+
+import type { SrvClient } from "../client/client.ts";
+import { layoutCommands, LayoutError, layoutOf, parseLayout } from "../client/layout.ts";
+import { DOMAIN_COMMAND_NAMES, isJsonObject } from "../core/command_schema.ts";
+import { decodeCommand, encodeEvent } from "../core/codec.ts";
+import { type DomainCommand, MAX_BATCH_COMMANDS, type U64 } from "../core/protocol.ts";
+import { ExitCode } from "./exit_code.ts";
+import { err, out } from "./_terminal.ts";
+import { withClient } from "./_client_run.ts";
+import { exactly, type Verb } from "./_verb.ts";
+import { readValue } from "./_values.ts";
+
+/**
+ * `srv export`: the snapshot as a layout, with the version it was taken
+ * at (for `srv apply --if-unchanged-since`).
+ */
+async function exportLayout(client: SrvClient, json: boolean): Promise<number> {
+  const snapshot = await client.snapshot();
+  const layout = { version: Number(snapshot.version), ...layoutOf(snapshot) };
+  out(json ? JSON.stringify(layout) : JSON.stringify(layout, null, 2));
+  return ExitCode.ok;
+}
+
+/**
+ * The commands of a file: a layout (a JSON object with `workspaces`), or
+ * NDJSON with one domain command per line. Throws an `Error` whose message
+ * names the line or the path in the layout.
+ */
+export function commandsOfFile(text: string): DomainCommand[] {
+  let whole: unknown = undefined;
+  try {
+    whole = JSON.parse(text);
+  } catch {
+    // Not one JSON value: NDJSON, read below.
+  }
+  if (isJsonObject(whole) && "workspaces" in whole) return layoutCommands(parseLayout(whole));
+  const commands: DomainCommand[] = [];
+  text.split("\n").forEach((line, i) => {
+    if (line.trim() === "") return;
+    const decoded = decodeCommand(line);
+    if (!decoded.ok) throw new Error(`line ${i + 1}: ${decoded.reason}`);
+    if (!DOMAIN_COMMAND_NAMES.has(decoded.command.cmd)) {
+      throw new Error(`line ${i + 1}: \`${decoded.command.cmd}\` cannot be in a batch`);
+    }
+    commands.push(decoded.command as DomainCommand);
+  });
+  if (commands.length === 0) throw new Error("no commands in the file");
+  return commands;
+}
+
+async function readInput(file: string): Promise<string> {
+  if (file !== "-") return await Deno.readTextFile(file);
+  return await new Response(Deno.stdin.readable).text();
+}
+
+/**
+ * `srv apply FILE|-`: the file's commands as one batch, ids kept. Prints
+ * the batch's events (`--json`) or one line saying what it did.
+ */
+async function applyFile(
+  client: SrvClient,
+  file: string,
+  ifUnchangedSince: U64 | undefined,
+  json: boolean,
+): Promise<number> {
+  let commands: DomainCommand[];
+  try {
+    commands = commandsOfFile(await readInput(file));
+  } catch (e) {
+    const why = e instanceof LayoutError || e instanceof Error ? e.message : String(e);
+    err(`srv apply: ${file}: ${why}`);
+    return ExitCode.usage;
+  }
+  if (commands.length > MAX_BATCH_COMMANDS) {
+    err(
+      `srv apply: ${file}: ${commands.length} commands, more than one batch holds (${MAX_BATCH_COMMANDS})`,
+    );
+    return ExitCode.usage;
+  }
+  const events = await client.batch(
+    commands,
+    ifUnchangedSince === undefined ? {} : { ifUnchangedSince },
+  );
+  if (json) { for (const event of events) out(encodeEvent(event)); }
+  else {
+    const range = events.length === 0
+      ? "nothing changed"
+      : `${events.length} events, v${events[0].version}..v${events.at(-1)!.version}`;
+    out(`applied ${commands.length} commands as one batch: ${range}`);
+  }
+  return ExitCode.ok;
+}
+
+const EXPORT: Verb = {
+  name: "export",
+  operands: [],
+  summary: "the tree as a layout file (JSON), with the version it was read at",
+  flags: {},
+  client: true,
+  example: "srv export > layout.json",
+  run: (inv) => {
+    exactly(EXPORT, inv.operands);
+    // Reads only: an observer, so exporting leaves no trace (§11.1).
+    return withClient(inv, (client, printer) => exportLayout(client, printer.json), {
+      observe: true,
+    });
+  },
+};
+
+const APPLY: Verb = {
+  name: "apply",
+  operands: [["FILE", "a layout (from srv export) or NDJSON domain commands; - reads stdin"]],
+  summary: "apply a layout or NDJSON commands as one atomic batch, ids kept",
+  flags: {
+    "if-unchanged-since": {
+      type: "string",
+      value: "V",
+      help: "only if nothing the batch names changed after version V",
+    },
+  },
+  client: true,
+  example: "srv apply --if-unchanged-since 42 layout.json",
+  run: (inv) => {
+    const [file] = exactly(APPLY, inv.operands);
+    const raw = inv.values["if-unchanged-since"];
+    const since = typeof raw === "string"
+      ? readValue("u64", "--if-unchanged-since", raw) as U64
+      : undefined;
+    return withClient(inv, (client, printer) => applyFile(client, file, since, printer.json));
+  },
+};
+
+/** `srv export` and `srv apply`, for the CLI's verb table. */
+export const LAYOUT_VERBS: readonly Verb[] = [EXPORT, APPLY];
