@@ -17,6 +17,7 @@ import {
   isLauncherCommandName,
 } from "./command_schema.ts";
 import type { Command } from "./protocol.ts";
+import { clipText } from "./limits.ts";
 
 function describeFailure(error: { path: (string | number)[]; value: unknown; message: string }) {
   const field = error.path.join(".");
@@ -24,10 +25,7 @@ function describeFailure(error: { path: (string | number)[]; value: unknown; mes
   // The validator quotes the value it got: a 1 MiB bad value would come
   // back as a 1 MiB error line, so a client could make srv hold far more
   // than it sent. The start of the value says enough.
-  const message = error.message.length > MAX_REASON_CHARS
-    ? `${error.message.slice(0, MAX_REASON_CHARS)}… (${error.message.length} characters)`
-    : error.message;
-  return `invalid value for \`${field}\`: ${message}`;
+  return `invalid value for \`${field}\`: ${clipText(error.message, MAX_REASON_CHARS)}`;
 }
 
 /** Longest validator message quoted in a parse error. */

@@ -6,7 +6,14 @@
  * @module
  */
 
-import { DEFAULT_LIMITS, jsonBytes, type Limits, nameBytes } from "./limits.ts";
+import {
+  clipText,
+  DEFAULT_LIMITS,
+  jsonBytes,
+  type Limits,
+  MAX_ERROR_MESSAGE_CHARS,
+  nameBytes,
+} from "./limits.ts";
 import { mergePatch } from "./merge_patch.ts";
 import {
   type ErrorEvent,
@@ -468,7 +475,15 @@ class Decision {
     return this.events;
   }
   error(code: ErrorEvent["code"], message: string): ReducerEvent[] {
-    return this.push({ event: "error", code, message, fatal: false, version: this.next() });
+    // A refusal quotes the ids the client sent, and it is broadcast: an id
+    // of a whole 1 MiB line would otherwise reach every reader at that size.
+    return this.push({
+      event: "error",
+      code,
+      message: clipText(message, MAX_ERROR_MESSAGE_CHARS),
+      fatal: false,
+      version: this.next(),
+    });
   }
 
   /**

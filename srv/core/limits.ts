@@ -180,3 +180,27 @@ export function measure(state: Pick<State, "workspaces" | "tabs" | "blocks">): n
   for (const block of state.blocks.values()) bytes += jsonBytes(block.meta);
   return bytes;
 }
+
+/**
+ * `text` cut to its first `max` characters, saying how long it was: for
+ * messages that quote what a client sent, so that an error is never larger
+ * than a screenful however large the line that caused it (docs/PROTOCOL.md
+ * §10).
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { clipText } from "./limits.ts";
+ * assert.equal(clipText("abcdef", 3), "abc… (6 characters)");
+ * assert.equal(clipText("abc", 3), "abc");
+ * ```
+ */
+export function clipText(text: string, max: number): string {
+  return text.length > max ? `${text.slice(0, max)}… (${text.length} characters)` : text;
+}
+
+/**
+ * Longest reducer error message: far above any message srv writes about
+ * ids it minted (under 200 characters), far below a line's size.
+ */
+export const MAX_ERROR_MESSAGE_CHARS = 1024;

@@ -144,3 +144,16 @@ Deno.test("versions rise strictly across a mixed sequence, and evolve alone rebu
   const rebuilt = d.events.reduce<State>((s, e: ReducerEvent) => evolve(s, e), initialState());
   assert.deepEqual(rebuilt, d.state);
 });
+
+Deno.test("a refusal quoting a huge id stays small: the message is cut, and says how long it was", () => {
+  // A refusal is broadcast to every reader; the id comes from the client.
+  const huge = "x".repeat(1_000_000);
+  const [refusal] = new Driver().run({ cmd: "rename_tab", tab_id: huge, name: "logs" });
+  assert.equal(refusal.event, "error");
+  if (refusal.event !== "error") return;
+  assert.match(refusal.message, /^RenameTab: tab not found: x+… \(1000026 characters\)$/);
+  assert.ok(refusal.message.length < 1100, `${refusal.message.length} characters`);
+  // An ordinary refusal is untouched.
+  const [plain] = new Driver().run({ cmd: "rename_tab", tab_id: "t1", name: "logs" });
+  assert.deepEqual(plain.event === "error" && plain.message, "RenameTab: tab not found: t1");
+});
