@@ -86,14 +86,25 @@ class Inspector {
 /** Self time per function (name and place), in % of all samples, most first. */
 function tops(profile: Profile, count: number): string[] {
   const self = new Map<string, number>();
+  const parent = new Map<number, ProfileNode>();
+  for (const node of profile.nodes) {
+    for (const child of node.children ?? []) parent.set(child, node);
+  }
+  const name = (node: ProfileNode) => {
+    const { functionName, url, lineNumber } = node.callFrame;
+    const file = url.replace(/^.*\/(srv|bench|ext|node)\//, "$1/");
+    return `${functionName || "(anonymous)"}${file ? ` ${file}:${lineNumber + 1}` : ""}`;
+  };
   let total = 0;
   for (const node of profile.nodes) {
     const hits = node.hitCount ?? 0;
     if (hits === 0) continue;
     total += hits;
-    const { functionName, url, lineNumber } = node.callFrame;
-    const file = url.replace(/^.*\/(srv|bench|ext|node)\//, "$1/");
-    const key = `${functionName || "(anonymous)"}  ${file ? `${file}:${lineNumber + 1}` : ""}`;
+    // A native function (SQLite's run, a write) is named with its caller.
+    const up = node.callFrame.url === "" ? parent.get(node.id) : undefined;
+    const key = up !== undefined && up.callFrame.url !== ""
+      ? `${name(node)} ← ${name(up)}`
+      : name(node);
     self.set(key, (self.get(key) ?? 0) + hits);
   }
   return [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, count).map(([key, hits]) =>
