@@ -35,7 +35,12 @@ import {
   type TargetId,
 } from "./_servers.ts";
 import type { LoadConfig, TargetKind } from "./load.ts";
-import { STORE_SECTION_END, STORE_SECTION_START } from "./_store_section.ts";
+import {
+  PROFILE_SECTION_END,
+  PROFILE_SECTION_START,
+  STORE_SECTION_END,
+  STORE_SECTION_START,
+} from "./_store_section.ts";
 
 const encoder = new TextEncoder();
 const PHASES = [
@@ -541,6 +546,14 @@ function resultsMarkdown(
     "",
     targetTable(figures, m.redis),
     "",
+    "Issue 16's rows compare two figures of the same run measured by the same loop, so only the " +
+    "thing under test differs: `update_block_meta` against `ping`, 10 subscribers against none, " +
+    "the store against `--memory`, a 50k-block tab against an empty one in the same tree, srv " +
+    "against Redis doing the same work (HSET of the fields, PUBLISH of the same event line). For a " +
+    'target not met, "Where a command\'s time goes" below (`deno task bench:profile --write`) ' +
+    "shows where srv's CPU goes under that workload and what the runtime alone charges for the " +
+    "JSON of one command.",
+    "",
     "![ratios](ratios.svg)",
     "",
     "## Where the time goes",
@@ -628,11 +641,18 @@ async function main(): Promise<number> {
   }
   if (opts.write) {
     let md = resultsMarkdown(opts, m, figures, runs, bench.notes, startedAt, seconds);
-    // `deno task bench:store` owns one section of the file: keep it.
+    // `deno task bench:store` and `bench:profile --write` own a section each: keep them.
     const old = await Deno.readTextFile(`${opts.out}results.md`).catch(() => "");
-    const a = old.indexOf(STORE_SECTION_START);
-    const b = old.indexOf(STORE_SECTION_END);
-    if (a >= 0 && b > a) md += "\n" + old.slice(a, b + STORE_SECTION_END.length) + "\n";
+    for (
+      const [start, end] of [
+        [STORE_SECTION_START, STORE_SECTION_END],
+        [PROFILE_SECTION_START, PROFILE_SECTION_END],
+      ]
+    ) {
+      const a = old.indexOf(start);
+      const b = old.indexOf(end);
+      if (a >= 0 && b > a) md += "\n" + old.slice(a, b + end.length) + "\n";
+    }
     await Deno.mkdir(opts.out, { recursive: true });
     await Deno.writeTextFile(`${opts.out}results.md`, md);
     const subtitle = `${m.cpu}, ${m.cores} cores · ${m.deno.split(",")[0]} · Redis ${

@@ -6,14 +6,18 @@
  * the functions with the most self time.
  *
  * Usage: `deno task bench:profile [--op meta|ping|create] [--subscribers N]
- * [--store] [--seconds S] [--top N] [--out FILE.cpuprofile]`
+ * [--store] [--seconds S] [--top N] [--out FILE.cpuprofile] [--write]`. Without
+ * `--op` it profiles the standard set (ping, update_block_meta with the store
+ * off and on, and with 10 subscribers); `--write` puts them, with what the
+ * runtime alone charges for a command's JSON, into `bench/results.md`.
  *
  * @module
  */
 
 import { parseArgs } from "node:util";
 import type { LoadConfig } from "./load.ts";
-import { runLoad, startTarget } from "./_servers.ts";
+import { type LoadResult, runLoad, startTarget } from "./_servers.ts";
+import { PROFILE_SECTION_END, PROFILE_SECTION_START, replaceSection } from "./_store_section.ts";
 
 const encoder = new TextEncoder();
 
@@ -112,56 +116,47 @@ function tops(profile: Profile, count: number): string[] {
   );
 }
 
-async function main(): Promise<number> {
-  const { values } = parseArgs({
-    args: Deno.args,
-    options: {
-      op: { type: "string", default: "meta" },
-      subscribers: { type: "string", default: "0" },
-      store: { type: "boolean", default: false },
-      seconds: { type: "string", default: "4" },
-      top: { type: "string", default: "25" },
-      port: { type: "string", default: "9329" },
-      out: { type: "string" },
-    },
-  });
-  const port = Number(values.port);
-  const windowMs = Number(values.seconds) * 1000;
+/** One profiled workload. */
+interface Run {
+  op: "ping" | "meta" | "create";
+  subscribers: number;
+  store: boolean;
+}
+
+/** The load's result and the profile's top functions. */
+interface Profiled {
+  run: Run;
+  load: LoadResult;
+  tops: string[];
+  profile: Profile;
+}
+
+function label(run: Run): string {
+  const subs = run.op === "create" ? "" : `, ${run.subscribers} subscribers`;
+  return `srv${run.store ? " store" : " --memory"}, ${run.op}${subs}`;
+}
+
+async function profileOne(run: Run, windowMs: number, port: number, top: number) {
   const dir = await Deno.makeTempDir({ prefix: "srv-profile-" });
-  const target = values.store ? "srv_store" : "srv";
-  const server = await startTarget(target, {
-    dir,
-    srv: {},
-    inspect: `127.0.0.1:${port}`,
-  });
+  const target = run.store ? "srv_store" : "srv";
+  const server = await startTarget(target, { dir, srv: {}, inspect: `127.0.0.1:${port}` });
   try {
     const inspector = await Inspector.open(port);
     await inspector.call("Profiler.enable");
     await inspector.call("Profiler.setSamplingInterval", { interval: 200 });
-    const tree = values.op === "create";
+    const tree = run.op === "create";
+    const common = { target: "srv" as const, socket: server.socket, seed: 1, pid: server.pid };
     const config: LoadConfig = tree
-      ? {
-        phase: "tree",
-        target: "srv",
-        socket: server.socket,
-        seed: 1,
-        fill: 50_000,
-        steps: 4096,
-        deadlineMs: 300_000,
-        pid: server.pid,
-      }
+      ? { ...common, phase: "tree", fill: 50_000, steps: 4096, deadlineMs: 300_000 }
       : {
+        ...common,
         phase: "fanout",
-        op: values.op === "ping" ? "ping" : "meta",
-        subscribers: Number(values.subscribers),
-        target: "srv",
-        socket: server.socket,
-        seed: 1,
+        op: run.op === "ping" ? "ping" : "meta",
+        subscribers: run.subscribers,
         batch: 64,
         warmupMs: 1000,
         windowMs: windowMs + 1000,
         deadlineMs: windowMs + 30_000,
-        pid: server.pid,
       };
     const load = runLoad(config);
     // Start after the load's warm-up, stop before its window ends.
@@ -171,20 +166,170 @@ async function main(): Promise<number> {
     else await new Promise((r) => setTimeout(r, windowMs));
     const { profile } = await inspector.call("Profiler.stop") as { profile: Profile };
     inspector.close();
-    const result = await load;
-    say(`load: ${JSON.stringify(result)}`);
-    if (values.out) await Deno.writeTextFile(values.out, JSON.stringify(profile));
-    // deno-lint-ignore no-console
-    console.log(
-      `srv${
-        values.store ? " (store)" : " --memory"
-      }, ${values.op}, ${values.subscribers} subscribers: self time`,
-    );
-    // deno-lint-ignore no-console
-    for (const line of tops(profile, Number(values.top))) console.log(line);
+    return { run, load: await load, tops: tops(profile, top), profile };
   } finally {
     await server.stop();
     await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
+/** Median µs of `f` over `rounds` rounds of `n` calls. */
+function timeUs(f: () => unknown, n = 20_000, rounds = 7): number {
+  const times: number[] = [];
+  for (let r = 0; r < rounds; r++) {
+    const t0 = performance.now();
+    for (let i = 0; i < n; i++) f();
+    times.push(((performance.now() - t0) * 1000) / n);
+  }
+  return times.sort((a, b) => a - b)[rounds >> 1];
+}
+
+/**
+ * What the runtime alone charges for the JSON a command and its event
+ * carry, measured in this process: the floor under any server that
+ * parses the line and serializes the event (srv does each once).
+ */
+function runtimeFloor(): string[] {
+  const id = crypto.randomUUID();
+  const patch = '{"title":"~/src/project 12345","cwd":"/home/user/src/project","n":12345}';
+  const metaLine = `{"cmd":"update_block_meta","block_id":"${id}","meta_patch":${patch}}`;
+  const pingLine = '{"cmd":"ping","nonce":1234567890123}';
+  const metaEvent = {
+    event: "block_meta_updated",
+    block_id: id,
+    meta_patch: JSON.parse(patch),
+    version: 1234567,
+  };
+  const pong = { event: "pong", nonce: 1234567890123, version: 1234567 };
+  const encoder = new TextEncoder();
+  const metaJson = JSON.stringify(metaEvent);
+  const row = (what: string, meta: number, ping: number) =>
+    `| ${what} | ${meta.toFixed(2)} | ${ping.toFixed(2)} |`;
+  return [
+    "| Runtime operation (this machine, µs) | `update_block_meta` | `ping` |",
+    "| --- | ---: | ---: |",
+    row(
+      "`JSON.parse` of the command line",
+      timeUs(() => JSON.parse(metaLine)),
+      timeUs(() => JSON.parse(pingLine)),
+    ),
+    row(
+      "`JSON.stringify` of the event",
+      timeUs(() => JSON.stringify(metaEvent)),
+      timeUs(() => JSON.stringify(pong)),
+    ),
+    row(
+      "UTF-8 encode of the event line",
+      timeUs(() => encoder.encode(metaJson)),
+      timeUs(() => encoder.encode('{"event":"pong","nonce":1234567890123,"version":1234567}')),
+    ),
+    row(
+      "`JSON.stringify` of the merged meta (its size)",
+      timeUs(() => JSON.stringify(metaEvent.meta_patch)),
+      0,
+    ),
+  ];
+}
+
+function perCommandUs(load: LoadResult): number | null {
+  const cpu = Number(load.server_cpu);
+  const rate = Number(load.commands_per_s);
+  return load.ok && cpu > 0 && rate > 0 ? (cpu / 100) * 1e6 / rate : null;
+}
+
+function section(results: Profiled[], windowMs: number): string {
+  const lines = [
+    PROFILE_SECTION_START,
+    "## Where a command's time goes",
+    "",
+    `Written by \`deno task bench:profile --write\` on ${new Date().toISOString()}: srv under ` +
+    "the bench's own load process, profiled with the V8 inspector (sampling every 200 µs over " +
+    `${windowMs / 1000} s of the measured window). Server CPU per command = the server's CPU ` +
+    "time in the window ÷ commands answered. Self time is per function; a native call (SQLite's " +
+    "`run`, a socket write) is named with its JS caller. The machine was shared, so compare the " +
+    "shares, not the absolute figures.",
+    "",
+    "| Workload | Commands/s | Server CPU per command (µs) |",
+    "| --- | ---: | ---: |",
+  ];
+  for (const r of results) {
+    const us = perCommandUs(r.load);
+    const rate = Number(r.load.commands_per_s);
+    lines.push(
+      `| ${label(r.run)} | ${r.load.ok ? rate.toLocaleString("en-US") : "failed"} | ${
+        us === null ? "–" : us.toFixed(2)
+      } |`,
+    );
+  }
+  lines.push(
+    "",
+    "What the runtime itself charges for the JSON of one command (measured in-process, the " +
+      "median of 7 rounds): the parts of a command's cost srv cannot remove without changing the " +
+      "protocol's encoding.",
+    "",
+    ...runtimeFloor(),
+    "",
+  );
+  for (const r of results) {
+    lines.push(`### ${label(r.run)}`, "", "```", ...r.tops, "```", "");
+  }
+  lines.push(PROFILE_SECTION_END);
+  return lines.join("\n");
+}
+
+const STANDARD: Run[] = [
+  { op: "ping", subscribers: 0, store: false },
+  { op: "meta", subscribers: 0, store: false },
+  { op: "meta", subscribers: 0, store: true },
+  { op: "meta", subscribers: 10, store: false },
+];
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({
+    args: Deno.args,
+    options: {
+      op: { type: "string" },
+      subscribers: { type: "string", default: "0" },
+      store: { type: "boolean", default: false },
+      seconds: { type: "string", default: "4" },
+      top: { type: "string", default: "25" },
+      port: { type: "string", default: "9329" },
+      out: { type: "string" },
+      write: { type: "boolean", default: false },
+    },
+  });
+  const port = Number(values.port);
+  const windowMs = Number(values.seconds) * 1000;
+  if (values.op !== undefined && !["ping", "meta", "create"].includes(values.op)) {
+    say(`--op must be ping, meta or create, got ${values.op}`);
+    return 2;
+  }
+  // One workload (--op), or the standard set that the results section shows.
+  const runs: Run[] = values.op === undefined ? STANDARD : [{
+    op: values.op as Run["op"],
+    subscribers: Number(values.subscribers),
+    store: values.store,
+  }];
+  const results: Profiled[] = [];
+  for (const run of runs) {
+    const r = await profileOne(run, windowMs, port, Number(values.top));
+    say(`${label(run)}: ${JSON.stringify(r.load)}`);
+    // deno-lint-ignore no-console
+    console.log(`${label(run)}: self time\n${r.tops.join("\n")}\n`);
+    results.push(r);
+  }
+  if (values.out && results.length === 1) {
+    await Deno.writeTextFile(values.out, JSON.stringify(results[0].profile));
+  }
+  if (values.write) {
+    const path = new URL("results.md", import.meta.url).pathname;
+    const old = await Deno.readTextFile(path).catch(() => "");
+    const text = section(results.map((r) => ({ ...r, tops: r.tops.slice(0, 15) })), windowMs);
+    await Deno.writeTextFile(
+      path,
+      replaceSection(old, PROFILE_SECTION_START, PROFILE_SECTION_END, text),
+    );
+    say(`wrote the profile section of ${path}`);
   }
   return 0;
 }
