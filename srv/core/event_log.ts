@@ -75,6 +75,11 @@ export interface EventHistory {
   eventsSince(since: U64, maxBytes?: number): LogEntries;
   /** Whether events after `since` are no longer retained. */
   isTruncated(since: U64): boolean;
+  /**
+   * The lines of the newest `count` events, already encoded, as one view
+   * (see {@linkcode EventLog.newestLines}); null when not at hand.
+   */
+  newestLines?(count: number): Uint8Array | null;
   /** What `server_info.log` reports. */
   stats(): LogStats;
 }

@@ -404,6 +404,11 @@ export class DurableEventLog implements EventHistory {
     this.#nextClientId = state.nextClientId;
   }
 
+  /** The ring's view of its newest lines (see {@linkcode EventLog.newestLines}). */
+  newestLines(count: number): Uint8Array | null {
+    return this.#ring.newestLines(count);
+  }
+
   eventsSince(since: U64, maxBytes: number = Infinity): LogEntries {
     const ringOldest = this.#ring.oldest;
     const bound = Math.max(sinceBound(since), this.#damagedThrough);

@@ -348,8 +348,11 @@ export class Server {
     this.#state = state;
     for (const event of events) {
       const json = encodeEvent(event);
-      if (isLogged(event)) this.history.append({ version: event.version, json, event });
-      this.#stage(null, json);
+      if (isLogged(event)) {
+        this.history.append({ version: event.version, json, event });
+        this.#turn.stageLogged(json);
+        this.#scheduleEndTurn();
+      } else this.#stage(null, json);
     }
     return events;
   }
@@ -477,6 +480,14 @@ export class Server {
     // large short-lived strings that inflate the heap; a big event is a
     // unit of its own, which the hub writes to every peer without a copy.
     const { to, lines } = turn;
+    // The common busy turn (commands whose events are all logged and for
+    // everyone): the history already holds their lines in UTF-8, one after
+    // another, so everyone gets that view, not a second encoding of them.
+    const logged = turn.onlyLogged ? this.history.newestLines?.(lines.length) : null;
+    if (logged) {
+      this.#hub.broadcast({ bytes: logged, events: lines.length });
+      return;
+    }
     let run = "";
     let events = 0;
     for (let i = 0; i < lines.length; i++) {
