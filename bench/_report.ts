@@ -11,6 +11,16 @@ import type { LoadResult, TargetId } from "./_servers.ts";
 /** Fan-out sizes measured. */
 export const FANOUT_SIZES = [1, 10, 100] as const;
 
+/** The workload rows of issue 16: what the fan-out writer sends, to how many subscribers. */
+export const WORKLOADS = {
+  ping0: { op: "ping", subscribers: 0, targets: ["srv"] },
+  meta0: { op: "meta", subscribers: 0, targets: ["srv", "srv_store"] },
+  meta10: { op: "meta", subscribers: 10, targets: ["srv", "srv_store", "redis"] },
+} as const;
+
+/** The steps of the tree phase (see `tree` in load.ts). */
+export const TREE_STEPS = ["create_full", "create_empty", "move_full", "move_small"] as const;
+
 /** Startup times of one kind of srv start. */
 export interface StartupResult {
   ok: boolean;
@@ -24,6 +34,9 @@ export interface RunData {
   rtt: Partial<Record<TargetId, LoadResult>>;
   pipeline: Partial<Record<TargetId, LoadResult>>;
   fanout: Record<string, Partial<Record<TargetId, LoadResult>>>;
+  /** Keyed by {@linkcode WORKLOADS}. */
+  workload: Record<string, Partial<Record<TargetId, LoadResult>>>;
+  tree: Partial<Record<TargetId, LoadResult>>;
   catchup: { ring?: LoadResult; store?: LoadResult };
   idle?: LoadResult;
   startup: Partial<Record<"srv" | "srv_store", StartupResult>>;
@@ -31,7 +44,7 @@ export interface RunData {
 
 /** An empty {@linkcode RunData}. */
 export function emptyRun(): RunData {
-  return { rtt: {}, pipeline: {}, fanout: {}, catchup: {}, startup: {} };
+  return { rtt: {}, pipeline: {}, fanout: {}, workload: {}, tree: {}, catchup: {}, startup: {} };
 }
 
 type Figures = Record<string, number>;
@@ -80,6 +93,13 @@ export function figuresOf(run: RunData): Figures {
       put(f, `cpu.fan${n}.${t}.server`, num(r, "server_cpu"));
       put(f, `cpu.fan${n}.${t}.load`, num(r, "load_cpu"));
     }
+    for (const w of Object.keys(WORKLOADS)) {
+      const r = run.workload[w]?.[t];
+      put(f, `wl.${w}.${t}`, num(r, "commands_per_s"));
+      put(f, `cpu.wl_${w}.${t}.server`, num(r, "server_cpu"));
+      put(f, `cpu.wl_${w}.${t}.load`, num(r, "load_cpu"));
+    }
+    for (const step of TREE_STEPS) put(f, `tree.${step}.${t}`, num(run.tree[t], `${step}_per_s`));
   }
   put(f, "catchup.ring", num(run.catchup.ring, "p50_ms"));
   put(f, "catchup.ring.events", num(run.catchup.ring, "events"));
@@ -104,6 +124,15 @@ export function figuresOf(run: RunData): Figures {
   ratio(f, "r.pipe.redis", "pipe.srv", "pipe.redis");
   ratio(f, "r.pipe.store", "pipe.srv_store", "pipe.srv");
   for (const n of FANOUT_SIZES) ratio(f, `r.fan.${n}.redis`, `fan.${n}.srv`, `fan.${n}.redis`);
+  // Issue 16 (and issue 12's last figure), each within this run.
+  ratio(f, "r.meta.ping", "wl.meta0.srv", "wl.ping0.srv");
+  ratio(f, "r.meta.subs", "wl.meta10.srv", "wl.meta0.srv");
+  ratio(f, "r.meta.store", "wl.meta0.srv_store", "wl.meta0.srv");
+  ratio(f, "r.meta.redis", "wl.meta10.srv", "wl.meta10.redis");
+  for (const t of ["srv", "srv_store"]) {
+    ratio(f, `r.create.full.${t}`, `tree.create_full.${t}`, `tree.create_empty.${t}`);
+    ratio(f, `r.move.full.${t}`, `tree.move_full.${t}`, `tree.move_small.${t}`);
+  }
   if (f["rss.mb"] !== undefined) f["r.rss.budget"] = f["rss.mb"] / RSS_BUDGET_MB;
   return f;
 }
@@ -184,6 +213,32 @@ const ROWS: Row[] = [
     format: "rate",
   })),
   {
+    label: "`ping`, writer ≤ 4 batches of 64 ahead (commands/s)",
+    cells: { srv: "wl.ping0.srv" },
+    format: "rate",
+  },
+  {
+    label: "`update_block_meta`, same loop, no subscriber (commands/s)",
+    cells: { srv: "wl.meta0.srv", srv_store: "wl.meta0.srv_store" },
+    format: "rate",
+  },
+  {
+    label: "`update_block_meta` (Redis: HSET + PUBLISH), 10 subscribers (commands/s)",
+    cells: { srv: "wl.meta10.srv", srv_store: "wl.meta10.srv_store" },
+    redis: "r.meta.redis",
+    format: "rate",
+  },
+  ...([
+    ["create_full", "`create_block` into a tab of 50k blocks (/s)"],
+    ["create_empty", "`create_block` into an empty tab, same tree (/s)"],
+    ["move_full", "`move_block` within a tab of 50k blocks (/s)"],
+    ["move_small", "`move_block` within a tab of 64 blocks, same tree (/s)"],
+  ] as const).map(([step, label]): Row => ({
+    label,
+    cells: { srv: `tree.${step}.srv`, srv_store: `tree.${step}.srv_store` },
+    format: "rate",
+  })),
+  {
     label: "Catch-up, full ring (ms)",
     cells: { srv: "catchup.ring" },
     format: "ms",
@@ -253,6 +308,9 @@ export function cpuTable(f: Figures): string {
     ["rtt", "Round trip"],
     ["pipe", "Pipelined"],
     ...FANOUT_SIZES.map((n): [string, string] => [`fan${n}`, `Fan-out ${n}`]),
+    ["wl_ping0", "ping, no subscriber"],
+    ["wl_meta0", "update_block_meta, no subscriber"],
+    ["wl_meta10", "update_block_meta, 10 subscribers"],
   ];
   for (const [key, label] of phases) {
     const c = (t: TargetId) => {
@@ -271,7 +329,7 @@ export function cpuTable(f: Figures): string {
 /** The RSS budget of the idle-connections target. */
 export const RSS_BUDGET_MB = 150;
 
-/** One target of issue 8. */
+/** One target (issues 8, 12 and 16). */
 export interface Target {
   name: string;
   key: string;
@@ -282,7 +340,7 @@ export interface Target {
   needsRedis?: boolean;
 }
 
-/** The targets of issue 8, as ratios (or a budget) within one run. */
+/** The targets of issues 8, 12 and 16, as ratios (or a budget) within one run. */
 export const TARGETS: Target[] = [
   {
     name: "Round trip p50 within 1.2x of echo",
@@ -312,6 +370,49 @@ export const TARGETS: Target[] = [
     op: ">=",
     limit: 0.7,
     format: "x",
+  },
+  {
+    name: "`update_block_meta` pipelined ≥ 0.6x `ping` (issue 16)",
+    key: "r.meta.ping",
+    op: ">=",
+    limit: 0.6,
+    format: "x",
+  },
+  {
+    name: "`update_block_meta`, 10 subscribers ≥ 0.8x none (issue 16)",
+    key: "r.meta.subs",
+    op: ">=",
+    limit: 0.8,
+    format: "x",
+  },
+  {
+    name: "`update_block_meta`, store on ≥ 0.85x --memory (issues 12, 16)",
+    key: "r.meta.store",
+    op: ">=",
+    limit: 0.85,
+    format: "x",
+  },
+  {
+    name: "`create_block` into a 50k tab ≥ 0.8x an empty tab (issue 16)",
+    key: "r.create.full.srv",
+    op: ">=",
+    limit: 0.8,
+    format: "x",
+  },
+  {
+    name: "The same, store on (issue 16)",
+    key: "r.create.full.srv_store",
+    op: ">=",
+    limit: 0.8,
+    format: "x",
+  },
+  {
+    name: "`update_block_meta`, 10 subscribers ≥ 1.0x Redis HSET+PUBLISH (issue 16)",
+    key: "r.meta.redis",
+    op: ">=",
+    limit: 1.0,
+    format: "x",
+    needsRedis: true,
   },
   {
     name: `1000 idle connections < ${RSS_BUDGET_MB} MB RSS`,
@@ -364,6 +465,27 @@ const BARS: Bar[] = [
   { label: "Round trip p99, srv ÷ echo", key: "r.rtt_p99.echo" },
   { label: "Pipelined, srv ÷ echo", key: "r.pipe.echo", target: { op: ">=", limit: 0.5 } },
   { label: "Pipelined, store ÷ --memory", key: "r.pipe.store", target: { op: ">=", limit: 0.7 } },
+  { label: "update_block_meta ÷ ping", key: "r.meta.ping", target: { op: ">=", limit: 0.6 } },
+  { label: "meta, 10 subscribers ÷ none", key: "r.meta.subs", target: { op: ">=", limit: 0.8 } },
+  { label: "meta, store ÷ --memory", key: "r.meta.store", target: { op: ">=", limit: 0.85 } },
+  {
+    label: "create_block, 50k tab ÷ empty",
+    key: "r.create.full.srv",
+    target: { op: ">=", limit: 0.8 },
+  },
+  {
+    label: "the same, store on",
+    key: "r.create.full.srv_store",
+    target: { op: ">=", limit: 0.8 },
+  },
+  { label: "move_block, 50k tab ÷ 64", key: "r.move.full.srv" },
+  { label: "the same, store on", key: "r.move.full.srv_store" },
+  {
+    label: "meta, 10 subs, srv ÷ Redis",
+    key: "r.meta.redis",
+    redis: true,
+    target: { op: ">=", limit: 1.0 },
+  },
   { label: "RSS 1000 idle ÷ 150 MB", key: "r.rss.budget", target: { op: "<", limit: 1 } },
   { label: "Round trip p50, srv ÷ Redis", key: "r.rtt_p50.redis", redis: true },
   { label: "Pipelined, srv ÷ Redis", key: "r.pipe.redis", redis: true },

@@ -183,6 +183,8 @@ export interface StartOptions {
   /** Open files the server must be able to hold. */
   readonly fds?: number;
   readonly timeoutMs?: number;
+  /** srv only: `--inspect=HOST:PORT` (bench/profile.ts). */
+  readonly inspect?: string;
 }
 
 /** Starts one target in `dir` and waits for it to accept connections. */
@@ -197,9 +199,12 @@ export async function startTarget(id: TargetId, options: StartOptions): Promise<
     case "srv_store": {
       const flags = ["serve", "--socket", socket];
       flags.push(...(id === "srv" ? ["--memory"] : ["--data-dir", `${dir}/data`]));
-      const [cmd, args] = srv.bin
-        ? withFdLimit(srv.bin, flags, fds)
-        : withFdLimit(Deno.execPath(), ["run", ...SRV_PERMISSIONS, MAIN, ...flags], fds);
+      const inspect = options.inspect ? [`--inspect=${options.inspect}`] : [];
+      const [cmd, args] = srv.bin ? withFdLimit(srv.bin, flags, fds) : withFdLimit(
+        Deno.execPath(),
+        ["run", ...inspect, ...SRV_PERMISSIONS, MAIN, ...flags],
+        fds,
+      );
       return await spawnReady(id, cmd, args, socket, /^srv ready /, timeoutMs);
     }
     case "echo": {

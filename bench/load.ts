@@ -18,7 +18,15 @@ import { randomNonce, seededRandom } from "./_rng.ts";
 export type TargetKind = "srv" | "echo" | "redis";
 
 /** What a load process measures. */
-export type Phase = "rtt" | "pipeline" | "fanout" | "catchup" | "idle";
+export type Phase = "rtt" | "pipeline" | "fanout" | "catchup" | "idle" | "tree";
+
+/**
+ * What the fan-out writer sends: `ping` (srv: broadcast pong; Redis:
+ * PUBLISH), or `meta`, the workload hosts run (issue 16): srv
+ * `update_block_meta` of a terminal's title and cwd; Redis `HSET` of the
+ * same fields plus `PUBLISH` of the same event JSON srv broadcasts.
+ */
+export type FanoutOp = "ping" | "meta";
 
 /** Everything one load process needs, passed as one JSON argument. */
 export interface LoadConfig {
@@ -39,7 +47,11 @@ export interface LoadConfig {
   subscribers?: number;
   /** fanout: batches the writer may be ahead of the slowest reader. */
   ahead?: number;
-  /** catchup: pings to send before timing `get_events{since:0}`. */
+  /** fanout: what the writer sends (default ping). */
+  op?: FanoutOp;
+  /** tree: commands per measured step (after as many again as warm-up). */
+  steps?: number;
+  /** catchup: pings to send before timing `get_events{since:0}`; tree: blocks in the full tab. */
   fill?: number;
   /** idle: connections to open and register. */
   connections?: number;
@@ -560,17 +572,53 @@ class Gate {
   }
 }
 
+/** The meta patch of the workload: a terminal's title and cwd (fixed width, so sizes match). */
+function metaPatch(next: () => number): string {
+  const n = 10000 + Math.floor(next() * 90000);
+  return `{"title":"~/src/project ${n}","cwd":"/home/user/src/project","n":${n}}`;
+}
+
+/** Blocks the `meta` workload spreads its updates over (a host's terminals). */
+const META_BLOCKS = 64;
+
 /**
- * One writer, `subscribers` readers. srv: registered connections; the writer
- * pings and every connection gets the broadcast pong. Redis: SUBSCRIBE and
- * PUBLISH on one channel. The writer keeps at most 4 batches ahead of the
- * slowest reader (closed loop: nobody is evicted, nothing piles up), and
- * only deliveries to readers inside the window are counted.
+ * srv setup of the `meta` workload: a workspace, a tab and
+ * {@linkcode META_BLOCKS} blocks, created through `tap` (registered).
+ */
+async function createBlocks(tap: Tap | Wire, count: number): Promise<string[]> {
+  const idOf = (line: string, field: string) => {
+    const m = line.match(new RegExp(`"${field}":"([^"]+)"`));
+    if (!m) throw new Error(`no ${field} in ${line.slice(0, 200)}`);
+    return m[1];
+  };
+  await tap.write(encoder.encode(`{"cmd":"create_workspace","name":"bench"}\n`));
+  const ws = idOf(await tap.waitLine((l) => l.includes('"workspace_created"')), "workspace_id");
+  await tap.write(encoder.encode(`{"cmd":"create_tab","workspace_id":"${ws}","name":"t"}\n`));
+  const tab = idOf(await tap.waitLine((l) => l.includes('"tab_created"')), "tab_id");
+  const ids: string[] = [];
+  let text = "";
+  for (let i = 0; i < count; i++) text += `{"cmd":"create_block","tab_id":"${tab}","meta":{}}\n`;
+  await tap.write(encoder.encode(text));
+  while (ids.length < count) {
+    ids.push(idOf(await tap.waitLine((l) => l.includes('"block_created"')), "block_id"));
+  }
+  return ids;
+}
+
+/**
+ * One writer, `subscribers` readers (none is allowed: then only the writer
+ * reads, and this is the pipelined rate of `op`). srv: registered
+ * connections; the writer's command is broadcast to every connection.
+ * Redis: SUBSCRIBE and PUBLISH on one channel (`meta`: an HSET before each
+ * PUBLISH). The writer keeps at most `ahead` batches ahead of the slowest
+ * reader (closed loop: nobody is evicted, nothing piles up), and only
+ * deliveries to readers inside the window are counted.
  */
 async function fanout(config: LoadConfig): Promise<Record<string, unknown>> {
   const next = seededRandom(config.seed);
   const batch = config.batch ?? 64;
   const n = config.subscribers ?? 10;
+  const op = config.op ?? "ping";
   const redis = config.target === "redis";
   const channel = "bench";
   const subs: Tap[] = [];
@@ -579,12 +627,18 @@ async function fanout(config: LoadConfig): Promise<Record<string, unknown>> {
   stage = "fanout setup";
   if (redis) {
     // Fixed-width digits: every payload, hence every message, has the same size.
+    const version = () => 1_000_000 + Math.floor(next() * 8_000_000);
+    const blockIds = Array.from({ length: META_BLOCKS }, () => crypto.randomUUID());
+    // The line srv broadcasts for the same command, byte for byte in size.
+    const metaEvent = (id: string, patch: string) =>
+      `{"event":"block_meta_updated","block_id":"${id}","meta_patch":${patch},"version":${version()}}`;
     const payload = () =>
-      `{"event":"pong","nonce":${1e12 + Math.floor(next() * 8e12)},"version":${
-        100000 + Math.floor(next() * 800000)
-      }}`;
-    const messageBytes = encoder.encode(resp("message", channel, payload()))
-      .length;
+      op === "meta"
+        ? metaEvent(blockIds[0], metaPatch(next))
+        : `{"event":"pong","nonce":${1e12 + Math.floor(next() * 8e12)},"version":${
+          100000 + Math.floor(next() * 800000)
+        }}`;
+    const messageBytes = encoder.encode(resp("message", channel, payload())).length;
     for (let i = 0; i < n; i++) {
       const tap = new Tap(await connect(config.socket), false, "bytes", messageBytes);
       tap.marker = (l) => l === ":1";
@@ -592,11 +646,31 @@ async function fanout(config: LoadConfig): Promise<Record<string, unknown>> {
       await tap.marked;
       subs.push(tap);
     }
-    writer = new Tap(await connect(config.socket), true);
+    // meta: two replies (HSET, PUBLISH) per command.
+    writer = new Tap(await connect(config.socket), true, "lines", op === "meta" ? 2 : 1);
     batches = Array.from({ length: VARIANTS }, () => {
       let text = "";
-      // A payload the size of srv's pong line, so both move about the same bytes.
-      for (let i = 0; i < batch; i++) text += resp("PUBLISH", channel, payload());
+      for (let i = 0; i < batch; i++) {
+        if (op === "ping") {
+          // A payload the size of srv's pong line, so both move about the same bytes.
+          text += resp("PUBLISH", channel, payload());
+          continue;
+        }
+        const id = blockIds[Math.floor(next() * META_BLOCKS)];
+        const n5 = 10000 + Math.floor(next() * 90000);
+        const patch = `{"title":"~/src/project ${n5}","cwd":"/home/user/src/project","n":${n5}}`;
+        text += resp(
+          "HSET",
+          `block:${id}`,
+          "title",
+          `~/src/project ${n5}`,
+          "cwd",
+          "/home/user/src/project",
+          "n",
+          String(n5),
+        );
+        text += resp("PUBLISH", channel, metaEvent(id, patch));
+      }
       return encoder.encode(text);
     });
   } else {
@@ -606,14 +680,23 @@ async function fanout(config: LoadConfig): Promise<Record<string, unknown>> {
       await tap.waitLine((l) => l.includes('"event":"registered"'));
       return tap;
     };
-    for (let i = 0; i < n; i++) subs.push(await open(PID_BASE + 1 + i));
     writer = await open(PID_BASE);
+    const blockIds = op === "meta" ? await createBlocks(writer, META_BLOCKS) : [];
+    for (let i = 0; i < n; i++) subs.push(await open(PID_BASE + 1 + i));
     // Every connection switches to counting at the pong of one marker ping.
     const mark = randomNonce(next);
     for (const tap of [...subs, writer]) tap.marker = (l) => l.includes(`"nonce":${mark},`);
     await writer.write(encoder.encode(pingLine(mark)));
     await Promise.all([...subs, writer].map((t) => t.marked));
-    batches = Array.from({ length: VARIANTS }, () => makeBatch("srv", batch, next).bytes);
+    batches = Array.from({ length: VARIANTS }, () => {
+      if (op === "ping") return makeBatch("srv", batch, next).bytes;
+      let text = "";
+      for (let i = 0; i < batch; i++) {
+        const id = blockIds[Math.floor(next() * META_BLOCKS)];
+        text += `{"cmd":"update_block_meta","block_id":"${id}","meta_patch":${metaPatch(next)}}\n`;
+      }
+      return encoder.encode(text);
+    });
   }
   const gate = new Gate([...subs, writer]);
   const ahead = (config.ahead ?? 4) * batch;
@@ -636,11 +719,13 @@ async function fanout(config: LoadConfig): Promise<Record<string, unknown>> {
   stage = "fanout window";
   const s0 = sum();
   const sent0 = sent;
+  const writerDone0 = writer.delivered;
   const cpu = cpuMeter(config.pid);
   const t0 = performance.now();
   await Promise.race([sleep(windowMs), writing]);
   const s1 = sum();
   const sent1 = sent;
+  const writerDone1 = writer.delivered;
   const elapsed = performance.now() - t0;
   const usage = cpu();
   stop = true;
@@ -653,12 +738,120 @@ async function fanout(config: LoadConfig): Promise<Record<string, unknown>> {
   return {
     per_s: Math.round(((s1 - s0) * 1000) / elapsed),
     writer_per_s: Math.round(((sent1 - sent0) * 1000) / elapsed),
+    // Commands the server finished in the window: what the writer got back.
+    commands_per_s: Math.round(((writerDone1 - writerDone0) * 1000) / elapsed),
+    op,
     ...usage,
     subscribers: n,
     deliveries: s1 - s0,
     batch,
     window_ms: Math.round(elapsed),
   };
+}
+
+/** Pipelined `lines` (one batch of `batch` in flight), `steps` of them: commands per second. */
+async function timedSteps(
+  wire: Wire,
+  batches: Uint8Array[],
+  batch: number,
+  steps: number,
+  expect: string,
+): Promise<number> {
+  const t0 = performance.now();
+  for (let done = 0, k = 0; done < steps; done += batch, k++) {
+    await wire.write(batches[k % batches.length]);
+    await wire.awaitLines(batch);
+  }
+  const elapsed = performance.now() - t0;
+  const line = wire.lastLine();
+  if (line !== null && !line.includes(`"event":"${expect}"`)) {
+    throw new Error(`expected ${expect}, got: ${line.slice(0, 200)}`);
+  }
+  return Math.round((steps * 1000) / elapsed);
+}
+
+/**
+ * srv only (issue 16 item 3): the cost of `create_block` and `move_block`
+ * as a tab grows. One tab holds `fill` blocks, one starts empty, one holds
+ * 64; each step runs `steps` commands as warm-up, then `steps` measured,
+ * pipelined in batches. Same server, same tree size for both sides of each
+ * ratio, so only the tab's size differs.
+ */
+async function tree(config: LoadConfig): Promise<Record<string, unknown>> {
+  const next = seededRandom(config.seed);
+  const fill = config.fill ?? 50_000;
+  const steps = config.steps ?? 4096;
+  const batch = config.batch ?? 64;
+  stage = "tree setup";
+  const wire = await openWire(config, PID_BASE);
+  const idOf = (line: string, field: string) => {
+    const m = line.match(new RegExp(`"${field}":"([^"]+)"`));
+    if (!m) throw new Error(`no ${field} in ${line.slice(0, 200)}`);
+    return m[1];
+  };
+  await wire.write(encoder.encode(`{"cmd":"create_workspace","name":"bench"}\n`));
+  const ws = idOf(await wire.waitLine((l) => l.includes('"workspace_created"')), "workspace_id");
+  const tabs: string[] = [];
+  for (const name of ["full", "empty", "small"]) {
+    await wire.write(
+      encoder.encode(`{"cmd":"create_tab","workspace_id":"${ws}","name":"${name}"}\n`),
+    );
+    tabs.push(idOf(await wire.waitLine((l) => l.includes('"tab_created"')), "tab_id"));
+  }
+  const [full, empty, small] = tabs;
+  const creates = (tab: string, count: number) => {
+    let text = "";
+    for (let i = 0; i < count; i++) {
+      text += `{"cmd":"create_block","tab_id":"${tab}","meta":null}\n`;
+    }
+    return encoder.encode(text);
+  };
+  const fillInto = async (tab: string, count: number) => {
+    const ids: string[] = [];
+    for (let done = 0; done < count;) {
+      const size = Math.min(256, count - done);
+      await wire.write(creates(tab, size));
+      for (let i = 0; i < size; i++) {
+        ids.push(idOf(await wire.waitLine((l) => l.includes('"block_created"')), "block_id"));
+      }
+      done += size;
+    }
+    return ids;
+  };
+  stage = `tree fill ${fill}`;
+  const fillStart = performance.now();
+  const fullIds = await fillInto(full, fill);
+  const fillMs = performance.now() - fillStart;
+  const smallIds = await fillInto(small, 64);
+  if (!wire.settled) throw new Error("unexpected lines after the fill");
+  const moves = (tab: string, ids: string[]) =>
+    Array.from({ length: VARIANTS }, () => {
+      let text = "";
+      for (let i = 0; i < batch; i++) {
+        const id = ids[Math.floor(next() * ids.length)];
+        const index = Math.floor(next() * ids.length);
+        text +=
+          `{"cmd":"move_block","block_id":"${id}","src_tab_id":"${tab}","dst_tab_id":"${tab}","dst_index":${index}}\n`;
+      }
+      return encoder.encode(text);
+    });
+  const plan: [string, Uint8Array[], string][] = [
+    ["create_full", [creates(full, batch)], "block_created"],
+    ["create_empty", [creates(empty, batch)], "block_created"],
+    ["move_full", moves(full, fullIds), "block_moved"],
+    ["move_small", moves(small, smallIds), "block_moved"],
+  ];
+  const result: Record<string, unknown> = {};
+  for (const [name, batches, expect] of plan) {
+    stage = `tree ${name} warm-up`;
+    await timedSteps(wire, batches, batch, steps, expect);
+    stage = `tree ${name}`;
+    const cpu = cpuMeter(config.pid);
+    result[`${name}_per_s`] = await timedSteps(wire, batches, batch, steps, expect);
+    result[`${name}_server_cpu`] = cpu().server_cpu;
+  }
+  wire.close();
+  return { ...result, fill, steps, batch, fill_per_s: Math.round((fill * 1000) / fillMs) };
 }
 
 /** srv only: fill the log, then time `get_events{since:0}` from a fresh connection. */
@@ -844,6 +1037,7 @@ async function main(): Promise<void> {
       fanout,
       catchup: catchUp,
       idle,
+      tree,
     };
     const run = phases[config.phase];
     if (!run) throw new Error(`unknown phase ${config.phase}`);

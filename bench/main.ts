@@ -21,6 +21,8 @@ import {
   type RunData,
   type StartupResult,
   targetTable,
+  TREE_STEPS,
+  WORKLOADS,
 } from "./_report.ts";
 import {
   fdLimits,
@@ -33,10 +35,24 @@ import {
   type TargetId,
 } from "./_servers.ts";
 import type { LoadConfig, TargetKind } from "./load.ts";
-import { STORE_SECTION_END, STORE_SECTION_START } from "./_store_section.ts";
+import {
+  PROFILE_SECTION_END,
+  PROFILE_SECTION_START,
+  STORE_SECTION_END,
+  STORE_SECTION_START,
+} from "./_store_section.ts";
 
 const encoder = new TextEncoder();
-const PHASES = ["rtt", "pipeline", "fanout", "catchup", "idle", "startup"] as const;
+const PHASES = [
+  "rtt",
+  "pipeline",
+  "fanout",
+  "workload",
+  "tree",
+  "catchup",
+  "idle",
+  "startup",
+] as const;
 type PhaseName = (typeof PHASES)[number];
 
 /** Sizes of one run: the default (a few minutes at most) and `--quick`. */
@@ -49,6 +65,9 @@ interface Plan {
   ringSamples: number;
   storeFill: number;
   storeSamples: number;
+  /** tree: blocks in the full tab, and commands per measured step. */
+  treeFill: number;
+  treeSteps: number;
   idleConnections: number;
   startups: number;
 }
@@ -62,6 +81,8 @@ const FULL: Plan = {
   ringSamples: 50,
   storeFill: 100_000,
   storeSamples: 5,
+  treeFill: 50_000,
+  treeSteps: 4096,
   idleConnections: 1000,
   startups: 7,
 };
@@ -75,6 +96,8 @@ const QUICK: Plan = {
   ringSamples: 10,
   storeFill: 20_000,
   storeSamples: 3,
+  treeFill: 50_000,
+  treeSteps: 1024,
   idleConnections: 1000,
   startups: 3,
 };
@@ -178,7 +201,13 @@ function summary(phase: string, r: LoadResult): string {
       return `p50 ${r.p50_us} µs, p99 ${r.p99_us} µs${cpu}`;
     case "pipeline":
     case "fanout":
+      if (r.commands_per_s !== undefined && r.subscribers === 0) {
+        return `${Number(r.commands_per_s).toLocaleString("en-US")} commands/s${cpu}`;
+      }
       return `${Number(r.per_s).toLocaleString("en-US")}/s${cpu}`;
+    case "tree":
+      return TREE_STEPS.map((s) => `${s} ${Number(r[`${s}_per_s`]).toLocaleString("en-US")}/s`)
+        .join(", ") + `, filled at ${Number(r.fill_per_s).toLocaleString("en-US")}/s`;
     case "catchup":
       return `p50 ${r.p50_ms} ms, ${r.events} events, ${
         (Number(r.reply_bytes) / 1048576).toFixed(1)
@@ -299,6 +328,35 @@ class Bench {
             deadlineMs: window + n * 100 + 20_000,
           });
         }
+      }
+    }
+    if (only.has("workload")) {
+      for (const [name, w] of Object.entries(WORKLOADS)) {
+        data.workload[name] = {};
+        const targets = this.targets.filter((t) => (w.targets as readonly string[]).includes(t));
+        for (const t of order(targets)) {
+          data.workload[name][t] = await this.measure(run, name, t, {
+            phase: "fanout",
+            op: w.op,
+            subscribers: w.subscribers,
+            batch: 64,
+            warmupMs: p.warmupMs,
+            windowMs: p.windowMs,
+            deadlineMs: window + 30_000,
+          });
+        }
+      }
+    }
+    if (only.has("tree")) {
+      for (const t of order(["srv", "srv_store"] as const)) {
+        data.tree[t] = await this.measure(run, "tree", t, {
+          phase: "tree",
+          fill: p.treeFill,
+          steps: p.treeSteps,
+          batch: 64,
+          // Generous: before issue 16, a 50k tab filled at a few hundred blocks/s.
+          deadlineMs: 300_000,
+        });
       }
     }
     if (only.has("catchup")) {
@@ -484,9 +542,17 @@ function resultsMarkdown(
       figures["catchup.store.mb"]?.toFixed(1) ?? "?"
     } MB reply). Startup: srv store opens an empty data dir.`,
     "",
-    "## Targets (issue 8)",
+    "## Targets (issues 8, 12 and 16)",
     "",
     targetTable(figures, m.redis),
+    "",
+    "Issue 16's rows compare two figures of the same run measured by the same loop, so only the " +
+    "thing under test differs: `update_block_meta` against `ping`, 10 subscribers against none, " +
+    "the store against `--memory`, a 50k-block tab against an empty one in the same tree, srv " +
+    "against Redis doing the same work (HSET of the fields, PUBLISH of the same event line). For a " +
+    'target not met, "Where a command\'s time goes" below (`deno task bench:profile --write`) ' +
+    "shows where srv's CPU goes under that workload and what the runtime alone charges for the " +
+    "JSON of one command.",
     "",
     "![ratios](ratios.svg)",
     "",
@@ -575,11 +641,18 @@ async function main(): Promise<number> {
   }
   if (opts.write) {
     let md = resultsMarkdown(opts, m, figures, runs, bench.notes, startedAt, seconds);
-    // `deno task bench:store` owns one section of the file: keep it.
+    // `deno task bench:store` and `bench:profile --write` own a section each: keep them.
     const old = await Deno.readTextFile(`${opts.out}results.md`).catch(() => "");
-    const a = old.indexOf(STORE_SECTION_START);
-    const b = old.indexOf(STORE_SECTION_END);
-    if (a >= 0 && b > a) md += "\n" + old.slice(a, b + STORE_SECTION_END.length) + "\n";
+    for (
+      const [start, end] of [
+        [STORE_SECTION_START, STORE_SECTION_END],
+        [PROFILE_SECTION_START, PROFILE_SECTION_END],
+      ]
+    ) {
+      const a = old.indexOf(start);
+      const b = old.indexOf(end);
+      if (a >= 0 && b > a) md += "\n" + old.slice(a, b + end.length) + "\n";
+    }
     await Deno.mkdir(opts.out, { recursive: true });
     await Deno.writeTextFile(`${opts.out}results.md`, md);
     const subtitle = `${m.cpu}, ${m.cores} cores · ${m.deno.split(",")[0]} · Redis ${

@@ -97,12 +97,37 @@ export function nestsDeeperThan(text: string, limit: number): boolean {
   return false;
 }
 
-// Lines that may hold a number JSON.parse alone gets "wrong" for srv pay for
-// the source-text reviver; the rest parse natively. Any integer JSON.parse
-// would round has at least 16 digits; an exponent of three digits may
-// overflow to Infinity (or underflow to -0); and -0 itself starts a value
-// with "-0". False positives (inside strings) only cost the reviver.
-const NEEDS_REVIVER = /[0-9]{16}|[eE][+-]?[0-9]{3}|[:,[\s]-0/;
+/**
+ * Whether a value `JSON.parse` returned holds a number it may have read
+ * "wrong" for srv: an integer beyond 2^53 - 1 (a u64 field needs its exact
+ * digits), `-0` (read as `0`) or one beyond the range of a double (an
+ * error, not `Infinity`). Only then does {@linkcode parseJson} parse again
+ * with the source-text reviver. Checking the parsed numbers, not the text,
+ * keeps the common line at the cost of one native parse: a scan of the text
+ * for digit runs and exponents cost as much as the parse itself, and one
+ * random UUID in four ("…4e123…") looked like an exponent. A work list, not
+ * recursion: the value may nest as deep as the text did.
+ */
+function hasOddNumber(value: unknown): boolean {
+  if (typeof value === "number") return isOdd(value);
+  if (typeof value !== "object" || value === null) return false;
+  const work: object[] = [value];
+  for (let item = work.pop(); item !== undefined; item = work.pop()) {
+    const values = Array.isArray(item) ? item : Object.values(item);
+    for (let i = 0; i < values.length; i++) {
+      const v = values[i];
+      if (typeof v === "number") {
+        if (isOdd(v)) return true;
+      } else if (typeof v === "object" && v !== null) work.push(v);
+    }
+  }
+  return false;
+}
+
+function isOdd(n: number): boolean {
+  return n === 0 ? Object.is(n, -0) : (!Number.isSafeInteger(n) && Number.isInteger(n)) ||
+    !Number.isFinite(n);
+}
 
 /** Exact u64 values found by the reviver, per holder object and key. */
 type ExactIntegers = Map<object, [key: string, value: bigint][]>;
@@ -178,9 +203,8 @@ const META_KEYS: ReadonlySet<string> = new Set(["meta", "meta_patch"]);
  * ```
  */
 export function parseJson(text: string): unknown {
-  if (!NEEDS_REVIVER.test(text) || nestsDeeperThan(text, REVIVER_MAX_DEPTH)) {
-    return JSON.parse(text);
-  }
+  const plain: unknown = JSON.parse(text);
+  if (!hasOddNumber(plain) || nestsDeeperThan(text, REVIVER_MAX_DEPTH)) return plain;
   const exact: ExactIntegers = new Map();
   const value: unknown = JSON.parse(text, reviverFor(exact) as (k: string, v: unknown) => unknown);
   if (exact.size === 0 || typeof value !== "object" || value === null) return value;

@@ -75,6 +75,11 @@ export interface EventHistory {
   eventsSince(since: U64, maxBytes?: number): LogEntries;
   /** Whether events after `since` are no longer retained. */
   isTruncated(since: U64): boolean;
+  /**
+   * The lines of the newest `count` events, already encoded, as one view
+   * (see {@linkcode EventLog.newestLines}); null when not at hand.
+   */
+  newestLines?(count: number): Uint8Array | null;
   /** What `server_info.log` reports. */
   stats(): LogStats;
 }
@@ -209,6 +214,38 @@ export class EventLog implements EventHistory {
   /** Version of the newest retained event, or null when empty. */
   get newest(): number | null {
     return this.#size === 0 ? null : this.#versions[(this.#head + this.#size - 1) % this.capacity];
+  }
+
+  /**
+   * The lines of the newest `count` events as the ring stores them (UTF-8,
+   * each ending in `\n`), as one view into its storage, not a copy; null
+   * when they do not lie one after another in one block (a block boundary,
+   * a large event stored apart) or are not all retained. The store writes
+   * a turn's batch from these bytes, so an event is encoded once.
+   *
+   * @example
+   * ```ts
+   * import assert from "node:assert/strict";
+   * import { EventLog } from "./event_log.ts";
+   * const log = new EventLog();
+   * log.append({ version: 1, json: '{"event":"pong","nonce":1,"version":1}' });
+   * log.append({ version: 2, json: '{"event":"pong","nonce":2,"version":2}' });
+   * const lines = new TextDecoder().decode(log.newestLines(2)!);
+   * assert.equal(lines.split("\n").length, 3);
+   * ```
+   */
+  newestLines(count: number): Uint8Array | null {
+    if (!(count >= 1 && count <= this.#size)) return null;
+    const first = (this.#head + this.#size - count) % this.capacity;
+    const serial = this.#blockOf[first];
+    const start = this.#offsets[first];
+    let end = start;
+    for (let i = 0; i < count; i++) {
+      const slot = (first + i) % this.capacity;
+      if (this.#blockOf[slot] !== serial || this.#offsets[slot] !== end) return null;
+      end += this.#lengths[slot];
+    }
+    return this.#blocks.get(serial)?.subarray(start, end) ?? null;
   }
 
   eventsSince(since: U64, maxBytes: number = Infinity): LogEntries {

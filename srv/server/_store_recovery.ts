@@ -172,7 +172,7 @@ export function recover(db: DatabaseSync, path: string): Found {
     throw new StoreError(path, `the store ${path} is corrupt: ${e.message}`, { cause: e });
   }
   const stats = db.prepare(
-    `SELECT coalesce(sum(events), 0) AS n, coalesce(sum(length(CAST(lines AS BLOB))), 0) AS bytes,
+    `SELECT coalesce(sum(events), 0) AS n, coalesce(sum(octet_length(lines)), 0) AS bytes,
        min(first_version) AS lo, max(last_version) AS hi FROM batches`,
   ).get() as { n: number; bytes: number; lo: number | null; hi: number | null };
   return {

@@ -12,8 +12,11 @@
 
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { type Json, type JsonObject, type LoggedEvent } from "../core/protocol.ts";
-import { placeInOrder, POSITION_STEP } from "./_positions.ts";
+import { AT_END, placeInOrder, placeMoved, POSITION_STEP } from "./_positions.ts";
 import type { Block, Tab, Workspace } from "../core/state.ts";
+
+/** Most block metas one UPDATE writes (2 parameters each, far below SQLite's limit). */
+const METAS_PER_UPDATE = 64;
 
 /** The statements that create the tree tables (run by the migration to schema 2). */
 export const TREE_TABLES_SQL = `
@@ -192,9 +195,10 @@ export class TreeWriter {
   readonly #blocks = new Set<string>();
   /** Blocks whose meta alone changed: their UPDATE leaves the (tab_id, position) index alone. */
   readonly #blockMetas = new Set<string>();
-  // Parents whose children's order changed.
-  readonly #tabOrder = new Set<string>();
-  readonly #blockOrder = new Set<string>();
+  // Parents whose children's order changed: the children that moved (with
+  // where to look for each), or null when any may have (renumber by order).
+  readonly #tabOrder = new Map<string, Map<string, number> | null>();
+  readonly #blockOrder = new Map<string, Map<string, number> | null>();
   // Deleted parents whose children go with them.
   readonly #goneWorkspaces = new Set<string>();
   readonly #goneTabs = new Set<string>();
@@ -207,10 +211,13 @@ export class TreeWriter {
   readonly #upsertBlock: StatementSync;
   readonly #deleteBlock: StatementSync;
   readonly #moveBlock: StatementSync;
-  readonly #setBlockMeta: StatementSync;
+  readonly #db: DatabaseSync;
+  /** `UPDATE blocks SET meta` of n rows in one statement, by n (prepared on first use). */
+  readonly #setBlockMetas: StatementSync[] = [];
   readonly #blocksOf: StatementSync;
 
   constructor(db: DatabaseSync, positions: Map<string, number>) {
+    this.#db = db;
     this.#positions = positions;
     this.#upsertWorkspace = db.prepare(
       `INSERT INTO workspaces (workspace_id, name, active_tab_id, meta) VALUES (?, ?, ?, ?)
@@ -233,7 +240,6 @@ export class TreeWriter {
     );
     this.#deleteBlock = db.prepare("DELETE FROM blocks WHERE block_id = ?");
     this.#moveBlock = db.prepare("UPDATE blocks SET position = ? WHERE block_id = ?");
-    this.#setBlockMeta = db.prepare("UPDATE blocks SET meta = ? WHERE block_id = ?");
     this.#blocksOf = db.prepare("DELETE FROM blocks WHERE tab_id = ? RETURNING block_id");
   }
 
@@ -259,7 +265,7 @@ export class TreeWriter {
         break;
       case "tab_created":
         this.#tabs.add(event.tab_id);
-        this.#tabOrder.add(event.workspace_id);
+        moved(this.#tabOrder, event.workspace_id, event.tab_id, AT_END);
         break;
       case "tab_deleted":
         // The workspace's active tab may have been this one.
@@ -273,18 +279,20 @@ export class TreeWriter {
         this.#tabs.add(event.tab_id);
         break;
       case "tab_reordered":
+        moved(this.#tabOrder, event.workspace_id, event.tab_id, event.new_index);
+        break;
       case "tabs_reordered_bulk":
-        this.#tabOrder.add(event.workspace_id);
+        this.#tabOrder.set(event.workspace_id, null);
         break;
       case "tab_moved":
         this.#workspaces.add(event.src_workspace_id);
         this.#workspaces.add(event.dst_workspace_id);
         this.#tabs.add(event.tab_id);
-        this.#tabOrder.add(event.dst_workspace_id);
+        moved(this.#tabOrder, event.dst_workspace_id, event.tab_id, event.dst_index);
         break;
       case "block_created":
         this.#blocks.add(event.block_id);
-        this.#blockOrder.add(event.tab_id);
+        moved(this.#blockOrder, event.tab_id, event.block_id, AT_END);
         break;
       case "block_deleted":
         this.#blocks.add(event.block_id);
@@ -295,7 +303,7 @@ export class TreeWriter {
         break;
       case "block_moved":
         this.#blocks.add(event.block_id);
-        this.#blockOrder.add(event.dst_tab_id);
+        moved(this.#blockOrder, event.dst_tab_id, event.block_id, event.dst_index);
         break;
       case "registered":
       case "pong":
@@ -335,12 +343,7 @@ export class TreeWriter {
         this.#upsertTab.run(id, t.workspaceId, positions.get(id)!, t.name, encodeMeta(t.meta));
       }
     }
-    for (const id of this.#blockMetas) {
-      if (this.#blocks.has(id)) continue; // written whole below
-      const b = tree.blocks.get(id);
-      // A block deleted later in the turn is in #blocks (its delete event names it).
-      if (b !== undefined) this.#setBlockMeta.run(encodeMeta(b.meta), id);
-    }
+    this.#writeMetas(tree);
     for (const id of this.#blocks) {
       const b = tree.blocks.get(id);
       if (b === undefined) {
@@ -368,6 +371,36 @@ export class TreeWriter {
     this.#forget();
   }
 
+  /**
+   * The meta column of every block whose meta alone changed (the hot path:
+   * a host streaming titles and cwds), up to {@linkcode METAS_PER_UPDATE}
+   * rows per statement: each statement run costs about as much as the row
+   * it writes, so one per row made the store the slower half of a turn.
+   */
+  #writeMetas(tree: Tree): void {
+    const args: string[] = [];
+    for (const id of this.#blockMetas) {
+      if (this.#blocks.has(id)) continue; // written whole below
+      const b = tree.blocks.get(id);
+      // A block deleted later in the turn is in #blocks (its delete event names it).
+      if (b === undefined) continue;
+      args.push(id, encodeMeta(b.meta));
+      if (args.length === 2 * METAS_PER_UPDATE) {
+        this.#setMetas(METAS_PER_UPDATE).run(...args);
+        args.length = 0;
+      }
+    }
+    if (args.length > 0) this.#setMetas(args.length / 2).run(...args);
+  }
+
+  #setMetas(rows: number): StatementSync {
+    return this.#setBlockMetas[rows] ??= this.#db.prepare(
+      `UPDATE blocks SET meta = v.column2 FROM (VALUES ${
+        Array.from({ length: rows }, () => "(?, ?)").join(", ")
+      }) AS v WHERE blocks.block_id = v.column1`,
+    );
+  }
+
   /** Forgets what was tracked (after a write, or when the turn was rolled back). */
   #forget(): void {
     this.#workspaces.clear();
@@ -388,36 +421,65 @@ export class TreeWriter {
   #order(tree: Tree): void {
     const positions = this.#positions;
     const positionOf = (id: string) => positions.get(id);
-    // A row about to be written must have a position (a bug otherwise; be safe).
+    // A row about to be written must have a position: a new child is placed
+    // with the others that moved in its parent; any other without one would
+    // be a bug, and renumbering its parent is the safe answer.
+    const unplaced = (order: Map<string, Map<string, number> | null>, parent: string, id: string) =>
+      !positions.has(id) && order.get(parent)?.has(id) !== true;
     for (const id of this.#tabs) {
       const t = tree.tabs.get(id);
-      if (t !== undefined && !positions.has(id)) this.#tabOrder.add(t.workspaceId);
-    }
-    for (const id of this.#blockMetas) {
-      if (this.#blocks.has(id)) continue; // written whole below
-      const b = tree.blocks.get(id);
-      // A block deleted later in the turn is in #blocks (its delete event names it).
-      if (b !== undefined) this.#setBlockMeta.run(encodeMeta(b.meta), id);
+      if (t !== undefined && unplaced(this.#tabOrder, t.workspaceId, id)) {
+        this.#tabOrder.set(t.workspaceId, null);
+      }
     }
     for (const id of this.#blocks) {
       const b = tree.blocks.get(id);
-      if (b !== undefined && !positions.has(id)) this.#blockOrder.add(b.tabId);
+      if (b !== undefined && unplaced(this.#blockOrder, b.tabId, id)) {
+        this.#blockOrder.set(b.tabId, null);
+      }
     }
-    for (const wsId of this.#tabOrder) {
+    for (const [wsId, movedTabs] of this.#tabOrder) {
       const ws = tree.workspaces.get(wsId);
       if (ws === undefined) continue;
-      for (const [id, p] of placeInOrder(ws.tabIds, positionOf)) {
+      for (const [id, p] of placed(ws.tabIds, movedTabs, positionOf)) {
         positions.set(id, p);
         if (!this.#tabs.has(id)) this.#moveTab.run(p, id);
       }
     }
-    for (const tabId of this.#blockOrder) {
+    for (const [tabId, movedBlocks] of this.#blockOrder) {
       const tab = tree.tabs.get(tabId);
       if (tab === undefined) continue;
-      for (const [id, p] of placeInOrder(tab.blockIds, positionOf)) {
+      for (const [id, p] of placed(tab.blockIds, movedBlocks, positionOf)) {
         positions.set(id, p);
         if (!this.#blocks.has(id)) this.#moveBlock.run(p, id);
       }
     }
   }
+}
+
+/** Notes that `child` moved within (or into) `parent`, unless all of its children are renumbered. */
+function moved(
+  order: Map<string, Map<string, number> | null>,
+  parent: string,
+  child: string,
+  hint: number,
+): void {
+  const known = order.get(parent);
+  if (known === null) return;
+  if (known === undefined) order.set(parent, new Map([[child, hint]]));
+  else known.set(child, hint);
+}
+
+/**
+ * New positions for a parent's children: only around the ones that moved
+ * when that is enough (the common append and move, O(moved)), else by
+ * renumbering along the whole order.
+ */
+function placed(
+  ids: readonly string[],
+  movedIds: ReadonlyMap<string, number> | null,
+  positionOf: (id: string) => number | undefined,
+): [string, number][] {
+  return (movedIds === null ? null : placeMoved(ids, movedIds, positionOf)) ??
+    placeInOrder(ids, positionOf);
 }

@@ -30,6 +30,8 @@ export class Turn {
   readonly #forOne = new Map<Client, number>();
   /** Private lines, all connections together. */
   #private = 0;
+  /** Lines staged by {@linkcode Turn.stageLogged}: logged events, for everyone. */
+  #logged = 0;
 
   /** True when the turn has nothing to send and nobody to close. */
   get isEmpty(): boolean {
@@ -39,6 +41,21 @@ export class Turn {
   /** Private bytes (roughly) this turn holds for all connections together. */
   get privateBytes(): number {
     return this.#private;
+  }
+
+  /**
+   * True when every line is a logged event for everyone, staged in the
+   * order it was appended to the history: then the history's newest lines
+   * are this turn's output, byte for byte.
+   */
+  get onlyLogged(): boolean {
+    return this.#logged > 0 && this.#logged === this.lines.length;
+  }
+
+  /** Adds a logged event's line for every connection (see {@linkcode Turn.onlyLogged}). */
+  stageLogged(json: string): void {
+    this.stage(null, json);
+    this.#logged++;
   }
 
   /** Adds a line for `target` (null: every connection). */
@@ -71,5 +88,6 @@ export class Turn {
     this.#forAll = 0;
     this.#forOne.clear();
     this.#private = 0;
+    this.#logged = 0;
   }
 }

@@ -158,6 +158,8 @@ export class DurableEventLog implements EventHistory {
   #damagedThrough = 0;
   #closed = false;
   readonly #insertBatch: StatementSync;
+  /** The same from the ring's UTF-8 bytes (one view of the turn's lines, not a copy). */
+  readonly #insertBatchBytes: StatementSync;
   readonly #setVersions: StatementSync;
   readonly #setNextClientId: StatementSync;
   readonly #begin: StatementSync;
@@ -200,6 +202,10 @@ export class DurableEventLog implements EventHistory {
     this.#insertBatch = db.prepare(
       "INSERT INTO batches (first_version, last_version, events, lines) VALUES (?, ?, ?, ?)",
     );
+    this.#insertBatchBytes = db.prepare(
+      `INSERT INTO batches (first_version, last_version, events, lines)
+       VALUES (?, ?, ?, CAST(? AS TEXT))`,
+    );
     // The tables commit with the events, so they always stand at the highest version.
     this.#setVersions = db.prepare(
       "UPDATE scalars SET value = ?1 WHERE key IN ('highest_version', 'tables_version')",
@@ -218,7 +224,9 @@ export class DurableEventLog implements EventHistory {
        ORDER BY first_version`,
     );
     this.#oldestBatches = db.prepare(
-      `SELECT first_version, events, length(CAST(lines AS BLOB)) AS bytes FROM batches
+      // octet_length of the column reads the row's header, not its overflow
+      // pages (length(CAST(...)) loaded every pruned batch's lines).
+      `SELECT first_version, events, octet_length(lines) AS bytes FROM batches
        ORDER BY first_version LIMIT ?`,
     );
     this.#deleteThrough = db.prepare("DELETE FROM batches WHERE first_version <= ?");
@@ -358,11 +366,23 @@ export class DurableEventLog implements EventHistory {
       this.#begin.run();
       const pending = this.#pending;
       if (pending.length > 0) {
-        const lines = pending.length === 1
-          ? pending[0].json
-          : pending.map((e) => e.json).join("\n");
-        this.#insertBatch.run(pending[0].version, pending.at(-1)!.version, pending.length, lines);
-        this.#bytes += utf8Length(lines);
+        const first = pending[0].version;
+        const last = pending.at(-1)!.version;
+        // The ring holds the turn's lines already encoded, one after another
+        // (each with its "\n"): written as they are, they need no join, no
+        // second UTF-8 encoding and no count.
+        const bytes = this.#ring.newestLines(pending.length);
+        if (bytes !== null) {
+          const lines = bytes.subarray(0, bytes.length - 1);
+          this.#insertBatchBytes.run(first, last, pending.length, lines);
+          this.#bytes += lines.length;
+        } else {
+          const lines = pending.length === 1
+            ? pending[0].json
+            : pending.map((e) => e.json).join("\n");
+          this.#insertBatch.run(first, last, pending.length, lines);
+          this.#bytes += utf8Length(lines);
+        }
       }
       this.#tree.write(state);
       if (state.eventVersion !== this.#committedVersion) {
@@ -382,6 +402,11 @@ export class DurableEventLog implements EventHistory {
     this.#pending = [];
     this.#committedVersion = state.eventVersion;
     this.#nextClientId = state.nextClientId;
+  }
+
+  /** The ring's view of its newest lines (see {@linkcode EventLog.newestLines}). */
+  newestLines(count: number): Uint8Array | null {
+    return this.#ring.newestLines(count);
   }
 
   eventsSince(since: U64, maxBytes: number = Infinity): LogEntries {

@@ -364,9 +364,15 @@ export class Server {
     this.#state = state;
     for (const event of events) {
       const json = encodeEvent(event);
-      if (isLogged(event)) this.history.append({ version: event.version, json, event });
-      // Version 0 is out of the stream: a failed batch's error, for its sender only (§11.3).
-      this.#stage(event.version === 0 ? sender : null, json);
+      if (isLogged(event)) {
+        this.history.append({ version: event.version, json, event });
+        this.#turn.stageLogged(json);
+        this.#scheduleEndTurn();
+      } else {
+        // Version 0 is out of the stream: a failed batch's error, for its
+        // sender only (docs/PROTOCOL.md §11.3).
+        this.#stage(event.version === 0 ? sender : null, json);
+      }
     }
     return events;
   }
@@ -494,6 +500,14 @@ export class Server {
     // large short-lived strings that inflate the heap; a big event is a
     // unit of its own, which the hub writes to every peer without a copy.
     const { to, lines } = turn;
+    // The common busy turn (commands whose events are all logged and for
+    // everyone): the history already holds their lines in UTF-8, one after
+    // another, so everyone gets that view, not a second encoding of them.
+    const logged = turn.onlyLogged ? this.history.newestLines?.(lines.length) : null;
+    if (logged) {
+      this.#hub.broadcast({ bytes: logged, events: lines.length });
+      return;
+    }
     let run = "";
     let events = 0;
     for (let i = 0; i < lines.length; i++) {

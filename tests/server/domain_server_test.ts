@@ -107,3 +107,48 @@ Deno.test("a meta_patch that is not an object is a private parse error, not a br
     assert.deepEqual(await b.drainUntilPrivateReply(), []);
   });
 });
+
+Deno.test("a pipelined burst reaches every connection as the log holds it, refusals in their places", async () => {
+  await withSrv(async (_srv, connect) => {
+    const editor = await connect();
+    const watcher = await connect();
+    await editor.register(20, "host");
+    await watcher.take(3);
+    await watcher.register(21, "renderer");
+    await editor.take(2);
+    await editor.send({ cmd: "create_workspace", name: "w" });
+    const [ws] = await editor.take(1);
+    await editor.send({ cmd: "create_tab", workspace_id: ws.workspace_id, name: "t" });
+    const [tab] = await editor.take(2);
+    await editor.send({ cmd: "create_block", tab_id: tab.tab_id, meta: { n: 0 } });
+    const [block] = await editor.take(1);
+    await watcher.take(4);
+    // One write: turns where every line is a logged broadcast (sent as the
+    // log's own bytes) and turns mixed with a refused command.
+    const lines: string[] = [];
+    for (let i = 1; i <= 300; i++) {
+      lines.push(JSON.stringify(
+        i % 97 === 0
+          ? { cmd: "update_block_meta", block_id: "nope", meta_patch: { n: i } }
+          : { cmd: "update_block_meta", block_id: block.block_id, meta_patch: { n: i, s: "é😀" } },
+      ));
+    }
+    await editor.writeRaw(new TextEncoder().encode(lines.join("\n") + "\n"));
+    const mine = await editor.take(300);
+    const theirs = await watcher.take(300);
+    assert.deepEqual(theirs, mine, "both connections read the same lines");
+    assert.deepEqual(
+      mine.filter((e) => e.event === "error").map((e) => e.message),
+      [97, 194, 291].map(() => "UpdateBlockMeta: block not found: nope"),
+    );
+    const updates = mine.filter((e) => e.event === "block_meta_updated");
+    assert.deepEqual(
+      updates.map((e) => e.meta_patch.n),
+      lines.map((_, i) => i + 1).filter((n) => n % 97 !== 0),
+    );
+    assert.ok(updates.every((e) => e.meta_patch.s === "é😀"));
+    // What was broadcast is what the log answers for.
+    const list = await editor.request({ cmd: "get_events", since: block.version });
+    assert.deepEqual(list.events, updates);
+  });
+});
