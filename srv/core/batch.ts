@@ -10,7 +10,7 @@
  */
 
 import { decide, type ReducerContext, type ReducerEvent } from "./decide.ts";
-import { evolveInPlace } from "./evolve.ts";
+import { evolveShared } from "./evolve.ts";
 import type { BatchCommand, DomainCommand, ErrorCode, ErrorEvent, U64 } from "./protocol.ts";
 import { lastChangeOf, type State } from "./state.ts";
 
@@ -79,7 +79,7 @@ class Overlay<K, V> extends Map<K, V> {
   }
 }
 
-/** A draft of `state` that `evolveInPlace` may change without touching `state`. */
+/** A draft of `state` that `evolveShared` may change without touching `state`. */
 function draftOf(state: State): State {
   return {
     ...state,
@@ -177,6 +177,9 @@ export function decideBatch(
     if (conflict !== null) return [batchError("precondition_failed", conflict, null)];
   }
   let draft = draftOf(state);
+  // The draft's entities share their child lists with `state`'s until the
+  // batch changes one: each is copied once, then changed in place.
+  const copies = new Set<readonly string[]>();
   const events: ReducerEvent[] = [];
   for (let i = 0; i < command.commands.length; i++) {
     const one = command.commands[i];
@@ -186,7 +189,7 @@ export function decideBatch(
         const message = `Batch: command ${i} (${one.cmd}) failed: ${event.message}`;
         return [batchError("invalid_command", message, i)];
       }
-      draft = evolveInPlace(draft, event);
+      draft = evolveShared(draft, event, copies);
       events.push(event);
     }
   }

@@ -73,6 +73,42 @@ export function evolveInPlace(state: State, event: ReducerEvent): State {
 }
 
 /**
+ * Like {@linkcode evolveInPlace}, for a state whose maps the caller owns
+ * but whose child lists (`tabIds`, `blockIds`) may still belong to another
+ * state: an overlay of it, as a batch's draft is (batch.ts). A list is
+ * copied the first time it changes, and `copies` remembers the copies
+ * across calls, so the next change of that list is made in place.
+ *
+ * @example
+ * ```ts
+ * import assert from "node:assert/strict";
+ * import { evolveInPlace, evolveShared } from "./evolve.ts";
+ * import { initialState } from "./state.ts";
+ * const base = evolveInPlace(
+ *   initialState(),
+ *   { event: "workspace_created", workspace_id: "w1", name: "a", version: 1 },
+ * );
+ * const draft = { ...base, workspaces: new Map(base.workspaces) };
+ * evolveShared(draft, {
+ *   event: "tab_created",
+ *   workspace_id: "w1",
+ *   tab_id: "t1",
+ *   name: "x",
+ *   version: 2,
+ * }, new Set());
+ * assert.deepEqual(draft.workspaces.get("w1")?.tabIds, ["t1"]);
+ * assert.deepEqual(base.workspaces.get("w1")?.tabIds, []);
+ * ```
+ */
+export function evolveShared(
+  state: State,
+  event: ReducerEvent,
+  copies: Set<readonly string[]>,
+): State {
+  return applyEvent(new Draft(state, true, copies), event);
+}
+
+/**
  * A state being changed: maps are copied on first write unless owned, and
  * so are the ordered child lists (`tabIds`, `blockIds`). A list is changed
  * in place (push, splice) once this draft owns it: always when the caller
@@ -85,7 +121,7 @@ export function evolveInPlace(state: State, event: ReducerEvent): State {
 class Draft {
   readonly base: State;
   readonly #owned: boolean;
-  /** Child lists this draft copied, hence owns (only when the base is not owned). */
+  /** Child lists this draft copied, hence owns (only when it does not own them all). */
   #fresh?: Set<readonly string[]>;
   #workspaces?: Map<string, Workspace>;
   #tabs?: Map<string, Tab>;
@@ -98,9 +134,14 @@ class Draft {
   #changedBefore?: ReadonlyMap<string, number>;
   #changesKnownFrom?: number;
 
-  constructor(base: State, owned: boolean) {
+  /** Child lists belong to the caller too (not so for {@linkcode evolveShared}). */
+  readonly #ownsLists: boolean;
+
+  constructor(base: State, owned: boolean, copies?: Set<readonly string[]>) {
     this.base = base;
     this.#owned = owned;
+    this.#ownsLists = owned && copies === undefined;
+    this.#fresh = copies;
   }
 
   #writable<K, V>(map: ReadonlyMap<K, V>): Map<K, V> {
@@ -205,7 +246,7 @@ class Draft {
 
   /** `ids` as a list this draft may change in place. */
   #list(ids: readonly string[]): string[] {
-    if (this.#owned || this.#fresh?.has(ids)) return ids as string[];
+    if (this.#ownsLists || this.#fresh?.has(ids)) return ids as string[];
     const copy = ids.slice();
     (this.#fresh ??= new Set()).add(copy);
     return copy;

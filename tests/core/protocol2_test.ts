@@ -567,3 +567,21 @@ Deno.test("§11.1: observer answers: private registered, pong at version 0, snap
   assert.deepEqual(snap, { event: "srv_snapshot", ...snapshotOf(d.state), version: 5 });
   assert.equal(observerAnswer(d.state, { cmd: "goodbye" }), null);
 });
+
+Deno.test("§11.3: a failed batch that moved blocks and tabs leaves every child list of the state as it was", () => {
+  // The server changes child lists in place once it owns them; a batch's
+  // draft shares them with the state until it copies one.
+  const d = seeded();
+  const tabsBefore = [...d.state.workspaces.get(W1)!.tabIds];
+  const failed = d.run(batch([
+    { cmd: "move_block", block_id: B1, src_tab_id: T1, dst_tab_id: T2, dst_index: 0 },
+    { cmd: "create_block", tab_id: T1, meta: null },
+    { cmd: "reorder_tab", workspace_id: W1, tab_id: T2, new_index: 0 },
+    { cmd: "rename_tab", tab_id: "no-such-tab", name: "x" },
+  ]));
+  assert.equal(onlyError(failed).index, 3);
+  assert.deepEqual(d.state.tabs.get(T1)!.blockIds, [B1]);
+  assert.deepEqual(d.state.tabs.get(T2)!.blockIds, []);
+  assert.deepEqual(d.state.workspaces.get(W1)!.tabIds, tabsBefore);
+  assert.equal(d.state.eventVersion, 5);
+});
