@@ -126,6 +126,13 @@ function after(version: number, since: U64): boolean {
  * after `since`, as the message of `precondition_failed`, or null.
  */
 function conflictOf(state: State, commands: readonly DomainCommand[], since: U64): string | null {
+  // A version srv never issued cannot be what the client looked at: it
+  // comes from another instance (a --memory server before its restart, a
+  // store since replaced) or from nowhere, and "nothing changed after it"
+  // would be a success srv cannot vouch for.
+  if (typeof since === "bigint" ? since > BigInt(state.eventVersion) : since > state.eventVersion) {
+    return `Batch: if_unchanged_since ${since} is after the current version ${state.eventVersion}`;
+  }
   for (const command of commands) {
     for (const [kind, id] of namedBy(command)) {
       const at = lastChangeOf(state, id);

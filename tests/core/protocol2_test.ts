@@ -406,6 +406,34 @@ Deno.test("§11.3: changes to other entities, pings and registrations never conf
   assert.equal(created[0].event, "workspace_created");
 });
 
+Deno.test("§11.3: a condition after the current version is refused, never a blind success", () => {
+  // Say a --memory srv restarted: versions begin again, and a client still
+  // holding V from before must not be told that nothing changed since.
+  const d = seeded(); // version 5
+  const rename: DomainCommand = { cmd: "rename_tab", tab_id: T1, name: "n" };
+  for (const since of [6, 99_999, 18446744073709551615n]) {
+    const error = onlyError(
+      decideBatch(d.state, { ...batch([rename]), if_unchanged_since: since }, {
+        registeredPid: 1,
+        newId: () => crypto.randomUUID(),
+      }),
+    );
+    assert.equal(error.code, "precondition_failed", `${since}`);
+    assert.equal(error.index, null);
+    assert.equal(error.version, 0);
+    assert.equal(
+      error.message,
+      `Batch: if_unchanged_since ${since} is after the current version 5`,
+    );
+  }
+  // At the current version and at 0 (nothing named changed since): applied.
+  assert.equal(d.run(batch([rename], 5))[0].event, "tab_renamed");
+  assert.equal(
+    d.run(batch([{ cmd: "create_workspace", name: "x" }], 0))[0].event,
+    "workspace_created",
+  );
+});
+
 Deno.test("§11.3: forgotten change records make older conditions fail safe, never pass", () => {
   // A full generation of records (ids changed at versions 1..N, `kept` at
   // 9), and an older one holding `gone` (7), `older` (2) and `kept` (3).
