@@ -532,6 +532,7 @@ Deno.test("§11.1: an observer's register is answered without the reducer; it ma
   assert.equal(step.kind, "observe");
   assert.equal(s.observer, true);
   assert.equal(s.identity, null, "no pid claimed");
+  assert.deepEqual(s.registerTimedOut(300), { kind: "ignore" }, "registered in time (§10)");
   for (const cmd of ['{"cmd":"ping","nonce":3}', '{"cmd":"get_srv_snapshot"}']) {
     assert.equal(s.receiveLine(cmd).kind, "observe", cmd);
   }
@@ -567,6 +568,10 @@ Deno.test("§11.1: an observer's register is answered without the reducer; it ma
   assert.equal(s.receiveLine('{"cmd":"goodbye"}').kind, "observe");
   assert.equal(s.ended, true);
   assert.equal(s.disconnect(), null, "disconnecting dispatches nothing");
+  // Nor does a drop without goodbye, even with the pid a registered client holds.
+  const dropped = new Session();
+  dropped.receiveLine('{"cmd":"register","kind":"tool","pid":1,"version":"1","observe":true}');
+  assert.equal(dropped.disconnect(), null);
 });
 
 Deno.test("§11.1: observe:false (or null) is a normal registration", () => {

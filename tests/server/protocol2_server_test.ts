@@ -384,3 +384,28 @@ Deno.test("client library: observe mode, batch() resolves with events, typed con
     assert.equal(srv.server.state.processes.get(77)?.status, "exited");
   });
 });
+
+Deno.test("§11.1/§10: an observer's register satisfies the register timeout; silence does not", async () => {
+  await withServer(async (srv, connect) => {
+    const observer = await connect();
+    assert.equal((await observer.request(OBSERVE)).observe, true);
+    const idle = await connect();
+    // The idle connection, opened after the observer, is closed at its deadline...
+    assert.deepEqual(await idle.next(), {
+      event: "error",
+      code: "not_registered",
+      message: "register within 0.3 s",
+      fatal: true,
+      version: 0,
+    });
+    assert.ok(await idle.closedByServer());
+    // ...so the observer's (earlier) deadline has passed too, and it is still served.
+    assert.deepEqual(await observer.request({ cmd: "ping", nonce: 1 }), {
+      event: "pong",
+      nonce: 1,
+      version: 0,
+    });
+    assert.equal((await observer.request({ cmd: "get_server_info" })).connections, 1);
+    assert.equal(srv.server.state.eventVersion, 0);
+  }, { flags: ["--memory", "--register-timeout", "300ms"] });
+});
