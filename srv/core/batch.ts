@@ -10,7 +10,9 @@
  */
 
 import { decide, type ReducerContext, type ReducerEvent } from "./decide.ts";
+import { encodeEvent } from "./codec.ts";
 import { evolveInPlace } from "./evolve.ts";
+import { utf8Bytes } from "./limits.ts";
 import type { BatchCommand, DomainCommand, ErrorCode, ErrorEvent, U64 } from "./protocol.ts";
 import { lastChangeOf, type State } from "./state.ts";
 
@@ -199,7 +201,18 @@ export function decideBatch(
   }
   const end = events.at(-1)?.version;
   // `batch_end` goes before `version`, the last field of every event (§2).
-  return events.map(({ version, ...rest }) =>
+  const run = events.map(({ version, ...rest }) =>
     ({ ...rest, batch_end: end, version }) as ReducerEvent
   );
+  const max = ctx.maxBatchBytes;
+  if (max !== undefined) {
+    let bytes = 0;
+    for (const event of run) bytes += utf8Bytes(encodeEvent(event)) + 1;
+    if (bytes > max) {
+      const message = `Batch: its events take ${bytes} bytes, more than half of ` +
+        `--max-queue-bytes (${max})`;
+      return [batchError("invalid_command", message, null)];
+    }
+  }
+  return run;
 }

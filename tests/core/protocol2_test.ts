@@ -231,6 +231,31 @@ Deno.test("§11.3: a failing command fails the batch: a private error naming it,
   assert.equal(d.state.workspaces.has(W2), false);
 });
 
+Deno.test("§11.3: a batch whose events take more than maxBatchBytes is refused whole", () => {
+  const d = seeded();
+  const commands: DomainCommand[] = [
+    { cmd: "rename_tab", tab_id: T1, name: "x" },
+    { cmd: "rename_tab", tab_id: T2, name: "y" },
+  ];
+  const ctx = { registeredPid: 1, newId: () => crypto.randomUUID() };
+  const lines = decideBatch(d.state, batch(commands), ctx).map((e) => JSON.stringify(e) + "\n");
+  const bytes = lines.join("").length;
+  assert.equal(decideBatch(d.state, batch(commands), { ...ctx, maxBatchBytes: bytes }).length, 2);
+  const error = onlyError(
+    decideBatch(d.state, batch(commands), { ...ctx, maxBatchBytes: bytes - 1 }),
+  );
+  assert.deepEqual(error, {
+    event: "error",
+    code: "invalid_command",
+    message: `Batch: its events take ${bytes} bytes, more than half of --max-queue-bytes (${
+      bytes - 1
+    })`,
+    fatal: false,
+    index: null,
+    version: 0,
+  });
+});
+
 Deno.test("§11.3: a batch can refer to what it creates, by the ids it chose", () => {
   const d = new Driver();
   const events = d.run(batch([

@@ -409,3 +409,43 @@ Deno.test("§11.1/§10: an observer's register satisfies the register timeout; s
     assert.equal(srv.server.state.eventVersion, 0);
   }, { flags: ["--memory", "--register-timeout", "300ms"] });
 });
+
+Deno.test("§11.3: a batch whose events would pass half the hard output limit is refused; none is evicted by it", async () => {
+  await withServer(async (srv, connect) => {
+    const sleeper = srv.rawConnect(16 * 1024);
+    await sleeper.write(new TextEncoder().encode(JSON.stringify(OBSERVE) + "\n"));
+    sleeper.pauseReading();
+    const writer = await connect();
+    await writer.register(1);
+    await writer.request({ cmd: "create_workspace", name: "w", workspace_id: W1 });
+    const version = srv.server.state.eventVersion;
+    const updates = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        cmd: "update_workspace_meta",
+        workspace_id: W1,
+        meta_patch: { pad: `${i}`.padEnd(8192, "p") },
+      }));
+    // 16 × 8 KiB: more than any connection may hold unread (64 KiB), in one turn.
+    const refused = await writer.request({ cmd: "batch", commands: updates(16) });
+    assert.equal(refused.code, "invalid_command");
+    assert.equal(refused.index, null);
+    assert.equal(refused.version, 0);
+    assert.match(
+      refused.message,
+      /^Batch: its events take \d+ bytes, more than half of --max-queue-bytes \(32768\)$/,
+    );
+    assert.equal(srv.server.state.eventVersion, version, "nothing applied");
+    assert.equal((await writer.request({ cmd: "get_server_info" })).connections, 2);
+    // Under the bound it applies; the sleeper falls behind by whole batches and
+    // is evicted, the writer, reading, never is.
+    for (let round = 0; round < 4; round++) {
+      await writer.send({ cmd: "batch", commands: updates(3) });
+      const run = (await writer.take(3)).filter((e: Json) => e.event !== "process_exited");
+      assert.ok(run.every((e: Json) => e.event === "workspace_meta_updated"));
+    }
+    assert.match(srv.stderr(), /evicted/);
+    assert.equal((await writer.request({ cmd: "get_server_info" })).connections, 1);
+  }, {
+    flags: ["--memory", "--max-queue-bytes", "65536", "--soft-queue-bytes", "16384"],
+  });
+});
