@@ -160,6 +160,7 @@ Deno.test("§11.3: a batch parses only with 1..1000 commands that each parse and
       "goodbye",
       "get_events",
       "get_srv_snapshot",
+      "get_server_info",
       "batch",
       "report_exit",
     ]

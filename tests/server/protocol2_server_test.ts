@@ -449,3 +449,38 @@ Deno.test("§11.3: a batch whose events would pass half the hard output limit is
     flags: ["--memory", "--max-queue-bytes", "65536", "--soft-queue-bytes", "16384"],
   });
 });
+
+Deno.test("§11.3 on the wire: batch_end just before version; a batch that changes nothing logs nothing", async () => {
+  await withServer(async (srv, connect) => {
+    const c = await connect();
+    await c.register(1);
+    await c.send({
+      cmd: "batch",
+      commands: [
+        { cmd: "create_workspace", name: "main", workspace_id: W1 },
+        { cmd: "rename_workspace", workspace_id: W1, name: "w" },
+      ],
+    });
+    assert.equal(
+      await c.nextLine(),
+      `{"event":"workspace_created","workspace_id":"${W1}","name":"main","batch_end":5,"version":4}`,
+    );
+    assert.equal(
+      await c.nextLine(),
+      `{"event":"workspace_renamed","workspace_id":"${W1}","name":"w","batch_end":5,"version":5}`,
+    );
+    // Changes nothing (a rename to the same name, a delete of nothing): no event, no version.
+    await c.send({
+      cmd: "batch",
+      commands: [
+        { cmd: "rename_workspace", workspace_id: W1, name: "w" },
+        { cmd: "delete_tab", workspace_id: W1, tab_id: T1 },
+      ],
+    });
+    assert.deepEqual(await c.drainUntilPrivateReply(), []);
+    assert.equal(srv.server.state.eventVersion, 5);
+    const info = await c.request({ cmd: "get_server_info" });
+    assert.deepEqual(info.last_command, { cmd: "batch", first: null, last: null });
+    assert.equal(info.event_version, 5);
+  });
+});
