@@ -484,3 +484,45 @@ Deno.test("§11.3 on the wire: batch_end just before version; a batch that chang
     assert.equal(info.event_version, 5);
   });
 });
+
+Deno.test("§11.3/§1: the line cap bounds a batch: 1,000 commands just under it apply, just over it close", async () => {
+  await withServer(async (srv, connect) => {
+    const observer = await connect();
+    assert.equal((await observer.request(OBSERVE)).observe, true);
+    const c = await connect();
+    await c.register(1);
+    await observer.take(3);
+    const line = (pad: number) =>
+      JSON.stringify({
+        cmd: "batch",
+        commands: Array.from({ length: 1000 }, (_, i) => ({
+          cmd: "create_workspace",
+          name: `${i}`.padEnd(pad, "n"),
+        })),
+      });
+    // 1,000 names of 990 bytes: just under the 1 MiB line.
+    const under = line(990);
+    assert.ok(under.length < 1024 * 1024 && under.length > 1024 * 1024 - 40 * 1000);
+    await c.send(under);
+    const run = await observer.take(1000);
+    assert.ok(run.every((e: Json, i: number) => e.version === 4 + i && e.batch_end === 1003));
+    assert.equal((await c.take(1000)).at(-1).version, 1003);
+    // 50 bytes more per name: past the cap, a fatal error and nothing applied.
+    const over = line(1040);
+    assert.ok(over.length > 1024 * 1024);
+    await c.send(over);
+    assert.deepEqual(await c.next(), {
+      event: "error",
+      code: "invalid_command",
+      message: "line exceeds 1048576 bytes; closing the connection",
+      fatal: true,
+      version: 0,
+    });
+    assert.ok(await c.closedByServer());
+    // The observer sees only the sender's synthetic goodbye.
+    assert.deepEqual((await observer.drainUntilPrivateReply()).map((e: Json) => e.event), [
+      "process_exited",
+    ]);
+    assert.equal(srv.server.state.workspaces.size, 1000);
+  });
+});
