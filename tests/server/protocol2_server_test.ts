@@ -526,3 +526,35 @@ Deno.test("§11.3/§1: the line cap bounds a batch: 1,000 commands just under it
     assert.equal(srv.server.state.workspaces.size, 1000);
   });
 });
+
+Deno.test("§11.3/§10: a batch crossing --max-blocks or --max-state-bytes is refused whole; nothing logged", async () => {
+  await withServer(async (srv, connect) => {
+    const observer = await connect();
+    assert.equal((await observer.request(OBSERVE)).observe, true);
+    const c = await connect();
+    await c.register(1);
+    await tree(c);
+    await observer.drainUntilPrivateReply();
+    const logged = srv.server.history.stats();
+    const version = srv.server.state.eventVersion;
+    const blocks = (meta: Json) =>
+      Array.from({ length: 1000 }, () => ({ cmd: "create_block", tab_id: T1, meta }));
+    const cases: [Json[], RegExp][] = [
+      [blocks(null), /^Batch: command 500 \(create_block\) failed: .*\(--max-blocks\)$/],
+      [
+        blocks({ pad: "x".repeat(400) }),
+        /^Batch: command \d+ \(create_block\) failed: .*--max-state-bytes/,
+      ],
+    ];
+    for (const [commands, message] of cases) {
+      const refused = await c.request({ cmd: "batch", commands });
+      assert.equal(refused.code, "invalid_command");
+      assert.match(refused.message, message);
+      assert.equal(refused.version, 0);
+    }
+    assert.deepEqual(await observer.drainUntilPrivateReply(), []);
+    assert.deepEqual(srv.server.history.stats(), logged);
+    assert.equal(srv.server.state.eventVersion, version);
+    assert.equal(srv.server.state.blocks.size, 0);
+  }, { flags: ["--memory", "--max-blocks", "500", "--max-state-bytes", "100000"] });
+});
