@@ -104,8 +104,9 @@ async function readInput(file: string): Promise<string> {
 }
 
 /**
- * `srv apply FILE|-`: the file's commands as one batch, ids kept. Prints
- * the batch's events (`--json`) or one line saying what it did.
+ * Sends a checked file's batch; prints its events (`--json`) or one line
+ * saying what it did. A batch longer than this server's line cap is the
+ * file's fault: exit 2, like any other bad file.
  */
 async function applyBatch(
   client: SrvClient,
