@@ -22,6 +22,7 @@ const uuid = (n: number, kind = 1) =>
 /** Each stored batch is whole: every version from its first event to its batch_end. */
 function assertBatchesWhole(events: Json[]): void {
   const versions = new Set(events.map((e) => e.version));
+  assert.ok(events.some((e) => e.batch_end !== undefined), "the store keeps batch_end");
   for (const e of events) {
     if (e.batch_end === undefined) continue;
     for (let v = e.version; v <= e.batch_end; v++) {
