@@ -440,9 +440,12 @@ Deno.test("§11.3: a batch whose events would pass half the hard output limit is
     // is evicted, the writer, reading, never is.
     for (let round = 0; round < 4; round++) {
       await writer.send({ cmd: "batch", commands: updates(3) });
-      const run = (await writer.take(3)).filter((e: Json) => e.event !== "process_exited");
+      // Only the batch: the evicted observer's end dispatches nothing (§11.1).
+      const run = await writer.take(3);
       assert.ok(run.every((e: Json) => e.event === "workspace_meta_updated"));
     }
+    assert.deepEqual(await writer.drainUntilPrivateReply(), []);
+    assert.equal(srv.server.state.eventVersion, version + 12);
     assert.match(srv.stderr(), /evicted/);
     assert.equal((await writer.request({ cmd: "get_server_info" })).connections, 1);
   }, {
