@@ -64,6 +64,9 @@ try {
   Deno.exit(2);
 }
 
+// An empty layout (`srv export` of an empty tree) is nothing to do; a batch holds 1 to 1,000.
+if (commands.length === 0) Deno.exit(0);
+
 try {
   await using client = await connect({ socket: values.socket, reconnect: false });
   await client.register({ kind: "tool", version: "apply_layout example" });

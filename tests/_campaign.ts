@@ -73,6 +73,7 @@ export async function bigEventsRing(
  */
 export async function manyUnreadCatchUps(
   clients = 200,
+  observe = false,
 ): Promise<{ peak: number; bystanderOk: boolean; exit: number }> {
   const srv = await startSrv({ flags: ["--memory"] });
   const c = await TestClient.connect(srv.socket);
@@ -93,7 +94,7 @@ export async function manyUnreadCatchUps(
       for (let i = 0; i < clients; i++) {
         const conn = await Deno.connect({ transport: "unix", path: srv.socket });
         attackers.push(conn);
-        const register = { cmd: "register", kind: "tool", pid: 1000 + i, version: "x" };
+        const register = { cmd: "register", kind: "tool", pid: 1000 + i, version: "x", observe };
         await conn.write(
           encoder.encode(JSON.stringify(register) + '\n{"cmd":"get_events","since":0}\n'),
         );
@@ -113,6 +114,68 @@ export async function manyUnreadCatchUps(
         conn.close();
       } catch { /* closed */ }
     }
+    await c.dispose();
+    await srv.stop();
+  }
+}
+
+/**
+ * Protocol 2 observers (docs/PROTOCOL.md §11.1) connecting, asking what an
+ * observer may ask, and going (half by goodbye, half by dropping),
+ * `concurrency` at a time, after a client registered: srv must log no
+ * event for any of them and its RSS must not grow with their number.
+ * Resolves with RSS before, after and at the peak, the versions before and
+ * after, and srv's exit code.
+ */
+export async function observerChurn(
+  observers = 10_000,
+  concurrency = 50,
+  onProgress?: (done: number, rss: number) => void,
+): Promise<{ start: number; end: number; peak: number; versions: [number, number]; exit: number }> {
+  const srv = await startSrv({ flags: ["--memory"] });
+  const c = await TestClient.connect(srv.socket);
+  try {
+    await c.register(1);
+    // Asked with get_server_info, which (unlike a registered get_srv_snapshot) uses no version.
+    const before = (await c.request({ cmd: "get_server_info" })).event_version;
+    const start = rssBytes(srv.pid);
+    let next = 0;
+    let done = 0;
+    const step = Math.max(1, Math.floor(observers / 10));
+    const one = async (i: number) => {
+      const o = await TestClient.connect(srv.socket);
+      try {
+        await o.send({ cmd: "register", kind: "tool", pid: 1, version: "o", observe: true });
+        await o.next();
+        await o.request({ cmd: "get_srv_snapshot" });
+        await o.request({ cmd: "get_events", since: 0 });
+        if (i % 2 === 0) {
+          await o.send({ cmd: "goodbye" });
+          await o.closedByServer();
+        }
+      } finally {
+        await o.dispose();
+      }
+    };
+    const peak = await peakRss(srv.pid, async () => {
+      await Promise.all(Array.from({ length: concurrency }, async () => {
+        while (next < observers) {
+          await one(next++);
+          if (++done % step === 0) onProgress?.(done, rssBytes(srv.pid));
+        }
+      }));
+    });
+    const info = await c.request({ cmd: "get_server_info" });
+    const after = info.event_version;
+    if (info.connections !== 1) throw new Error(`${info.connections} connections left open`);
+    return {
+      start,
+      end: rssBytes(srv.pid),
+      peak,
+      versions: [before, after],
+      exit: await srv.stop(),
+    };
+  } finally {
     await c.dispose();
     await srv.stop();
   }

@@ -13,6 +13,11 @@
 // cycles with distinct pids against a fresh srv, printing its RSS as it goes
 // (issue 11: exited process records must not grow memory without bound).
 //
+// `deno task soak --observers N` runs N protocol 2 observers through a fresh
+// srv (connect, snapshot, catch-up, goodbye or drop; no event may be logged,
+// RSS must stay flat once the heap settles), then 200 observers each asking
+// for a 64 MiB catch-up and reading nothing (under 600 MiB RSS, bystander served).
+//
 // `deno task soak --campaign` runs the campaign's full-size attacks
 // (tests/_campaign.ts): 4,200 reorder_tabs_bulk of 10,000 tabs, and 200
 // clients each asking for a 64 MiB catch-up and reading nothing; srv must
@@ -23,7 +28,7 @@ import { mib as mibOf, rssBytes } from "./_proc.ts";
 import { registerCycles } from "./_register_cycles.ts";
 import { pipelinedWritersAndReaders, stalledReader } from "./_delivery.ts";
 import { soakStoreRow } from "./_soak_store.ts";
-import { bigEventsRing, manyUnreadCatchUps } from "./_campaign.ts";
+import { bigEventsRing, manyUnreadCatchUps, observerChurn } from "./_campaign.ts";
 import {
   type CampaignReport,
   formatReport,
@@ -46,6 +51,7 @@ const { values } = parseArgs({
     "delivery-runs": { type: "string" },
     store: { type: "boolean" },
     campaign: { type: "boolean" },
+    observers: { type: "string" },
   },
 });
 
@@ -64,6 +70,39 @@ if (values.campaign) {
   const ok = ring.peak < limit && ring.exit === 0 && replies.peak < limit &&
     replies.bystanderOk && replies.exit === 0;
   say(ok ? "soak --campaign: ok" : "soak --campaign FAILED");
+  Deno.exit(ok ? 0 : 1);
+}
+
+if (values.observers !== undefined) {
+  // Protocol 2 observers (§11.1): no event, no growth, and their catch-ups share the budget.
+  const n = Number(values.observers);
+  if (!Number.isInteger(n) || n < 1) {
+    say("usage: deno task soak --observers N [--concurrency N]");
+    Deno.exit(2);
+  }
+  say(`soak --observers: ${n} observers connect, read and go (half by goodbye), --memory`);
+  // The heap settles over the first ~12,000 (50 at a time); from then on RSS stays
+  // flat (run 40,000 to see it): the second half must not grow.
+  let settled = 0;
+  const churn = await observerChurn(n, Number(values.concurrency ?? "50"), (done, rss) => {
+    if (done <= n / 2) settled = rss;
+    say(`  observers=${done} rss=${mibOf(rss)}`);
+  });
+  say(
+    `  rss ${mibOf(churn.start)} -> ${mibOf(churn.end)} (peak ${mibOf(churn.peak)}), ` +
+      `version ${churn.versions[0]} -> ${churn.versions[1]}, srv exited ${churn.exit}`,
+  );
+  say("soak --observers: 200 observers each asking for a 64 MiB catch-up, reading nothing");
+  const replies = await manyUnreadCatchUps(200, true);
+  say(
+    `  peak rss ${mibOf(replies.peak)}, bystander ping ${
+      replies.bystanderOk ? "answered" : "lost"
+    }, srv exited ${replies.exit}`,
+  );
+  const ok = churn.versions[0] === churn.versions[1] && churn.exit === 0 &&
+    churn.end - settled < 16 * 1024 * 1024 && replies.peak < 600 * 1024 * 1024 &&
+    replies.bystanderOk && replies.exit === 0;
+  say(ok ? "soak --observers: ok" : "soak --observers FAILED");
   Deno.exit(ok ? 0 : 1);
 }
 
@@ -114,7 +153,7 @@ if (
   !Number.isInteger(deliveryRuns) || deliveryRuns < 0
 ) {
   say(
-    "usage: deno task soak [--duration SECONDS] [--concurrency N] [--delivery-runs N] | --store | --cycles N",
+    "usage: deno task soak [--duration SECONDS] [--concurrency N] [--delivery-runs N] | --store | --cycles N | --observers N",
   );
   Deno.exit(2);
 }

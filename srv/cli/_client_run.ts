@@ -84,8 +84,10 @@ export async function withClient(
       socket,
       reconnect,
       onStatus: (status) => {
-        if (status.state === "disconnected") {
-          err(`srv: connection lost (${status.reason})${reconnect ? "; reconnecting" : ""}`);
+        // Without reconnecting, the request at hand fails and says why in
+        // its own line: one line, not two (a refused `srv apply`, say).
+        if (status.state === "disconnected" && reconnect) {
+          err(`srv: connection lost (${status.reason}); reconnecting`);
         } else if (status.state === "reconnected") {
           err(`srv: reconnected to instance ${status.instanceId}`);
         }

@@ -9,14 +9,27 @@
  */
 
 import type { SrvClient } from "../client/client.ts";
+import { SrvError } from "../client/errors.ts";
+import { escapeControls } from "../client/format_tree.ts";
 import { layoutCommands, LayoutError, layoutOf, parseLayout } from "../client/layout.ts";
 import { DOMAIN_COMMAND_NAMES, isJsonObject } from "../core/command_schema.ts";
-import { decodeCommand, encodeEvent } from "../core/codec.ts";
-import { type DomainCommand, MAX_BATCH_COMMANDS, type U64 } from "../core/protocol.ts";
+import {
+  decodeCommand,
+  encodeCommand,
+  encodeEvent,
+  MAX_JSON_DEPTH,
+  nestsDeeperThan,
+} from "../core/codec.ts";
+import {
+  type BatchCommand,
+  type DomainCommand,
+  MAX_BATCH_COMMANDS,
+  type U64,
+} from "../core/protocol.ts";
 import { ExitCode } from "./exit_code.ts";
 import { err, out } from "./_terminal.ts";
 import { withClient } from "./_client_run.ts";
-import { exactly, type Verb } from "./_verb.ts";
+import { exactly, type Invocation, type Verb } from "./_verb.ts";
 import { readValue } from "./_values.ts";
 
 /**
@@ -36,6 +49,12 @@ async function exportLayout(client: SrvClient, json: boolean): Promise<number> {
  * names the line or the path in the layout.
  */
 export function commandsOfFile(text: string): DomainCommand[] {
+  // A layout nests a command's fields 4 levels deeper than a batch line
+  // does; deeper than that cannot be sent, and would overflow the stack
+  // of JSON.stringify long before srv refused it.
+  if (nestsDeeperThan(text, MAX_JSON_DEPTH + 4)) {
+    throw new Error(`JSON nested deeper than srv reads (${MAX_JSON_DEPTH} levels in a command)`);
+  }
   let whole: unknown = undefined;
   try {
     whole = JSON.parse(text);
@@ -57,47 +76,90 @@ export function commandsOfFile(text: string): DomainCommand[] {
   return commands;
 }
 
+/**
+ * The file as the one `batch` line srv will read, checked with srv's own
+ * decoder, so whatever srv would refuse as a parse error is refused here,
+ * before anything is sent. Null for a layout with nothing in it. Throws an
+ * `Error` whose message says what is wrong.
+ */
+export function batchOfFile(text: string, ifUnchangedSince?: U64): BatchCommand | null {
+  const commands = commandsOfFile(text);
+  if (commands.length === 0) return null;
+  if (commands.length > MAX_BATCH_COMMANDS) {
+    throw new Error(
+      `${commands.length} commands, more than one batch holds (${MAX_BATCH_COMMANDS})`,
+    );
+  }
+  const batch: BatchCommand = ifUnchangedSince === undefined
+    ? { cmd: "batch", commands }
+    : { cmd: "batch", commands, if_unchanged_since: ifUnchangedSince };
+  const decoded = decodeCommand(encodeCommand(batch));
+  if (!decoded.ok) throw new Error(`not a batch srv would take: ${decoded.reason}`);
+  return batch;
+}
+
 async function readInput(file: string): Promise<string> {
   if (file !== "-") return await Deno.readTextFile(file);
   return await new Response(Deno.stdin.readable).text();
 }
 
 /**
- * `srv apply FILE|-`: the file's commands as one batch, ids kept. Prints
- * the batch's events (`--json`) or one line saying what it did.
+ * Sends a checked file's batch; prints its events (`--json`) or one line
+ * saying what it did. A batch longer than this server's line cap is the
+ * file's fault: exit 2, like any other bad file.
  */
-async function applyFile(
+async function applyBatch(
   client: SrvClient,
   file: string,
-  ifUnchangedSince: U64 | undefined,
+  batch: BatchCommand,
   json: boolean,
 ): Promise<number> {
-  let commands: DomainCommand[];
+  const since = batch.if_unchanged_since ?? undefined;
+  let events;
   try {
-    commands = commandsOfFile(await readInput(file));
-  } catch (e) {
-    const why = e instanceof LayoutError || e instanceof Error ? e.message : String(e);
-    err(`srv apply: ${file}: ${why}`);
-    return ExitCode.usage;
-  }
-  if (commands.length > MAX_BATCH_COMMANDS) {
-    err(
-      `srv apply: ${file}: ${commands.length} commands, more than one batch holds (${MAX_BATCH_COMMANDS})`,
+    events = await client.batch(
+      batch.commands,
+      since === undefined ? {} : { ifUnchangedSince: since },
     );
-    return ExitCode.usage;
+  } catch (e) {
+    // Too long for this server's --max-line-bytes: the file's fault, said as such.
+    if (e instanceof SrvError && e.code === "invalid_command" && /^line exceeds/.test(e.message)) {
+      err(`srv apply: ${file}: too big for one batch: ${e.message.replace(/;.*/, "")}`);
+      return ExitCode.usage;
+    }
+    throw e;
   }
-  const events = await client.batch(
-    commands,
-    ifUnchangedSince === undefined ? {} : { ifUnchangedSince },
-  );
   if (json) { for (const event of events) out(encodeEvent(event)); }
   else {
     const range = events.length === 0
       ? "nothing changed"
       : `${events.length} events, v${events[0].version}..v${events.at(-1)!.version}`;
-    out(`applied ${commands.length} commands as one batch: ${range}`);
+    out(`applied ${batch.commands.length} commands as one batch: ${range}`);
   }
   return ExitCode.ok;
+}
+
+/**
+ * `srv apply FILE|-`: the file's commands as one batch, ids kept. The file
+ * is read and checked before connecting, so a bad one costs one line on
+ * stderr, exit 2, and leaves no trace in srv. Prints the batch's events
+ * (`--json`) or one line saying what it did.
+ */
+async function applyFile(inv: Invocation, file: string, since: U64 | undefined): Promise<number> {
+  let batch: BatchCommand | null;
+  try {
+    batch = batchOfFile(await readInput(file), since);
+  } catch (e) {
+    const why = e instanceof LayoutError || e instanceof Error ? e.message : String(e);
+    err(`srv apply: ${file}: ${escapeControls(why)}`);
+    return ExitCode.usage;
+  }
+  if (batch === null) {
+    if (inv.values.json !== true) out("applied 0 commands: the layout is empty");
+    return ExitCode.ok;
+  }
+  const sent = batch;
+  return await withClient(inv, (client, printer) => applyBatch(client, file, sent, printer.json));
 }
 
 const EXPORT: Verb = {
@@ -135,7 +197,7 @@ const APPLY: Verb = {
     const since = typeof raw === "string"
       ? readValue("u64", "--if-unchanged-since", raw) as U64
       : undefined;
-    return withClient(inv, (client, printer) => applyFile(client, file, since, printer.json));
+    return applyFile(inv, file, since);
   },
 };
 

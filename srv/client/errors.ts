@@ -182,7 +182,10 @@ export class ProtocolError extends Error {
  * ```
  */
 export class BatchConflictError extends SrvError {
-  /** The kind of the entity that changed: `workspace`, `tab` or `block`. */
+  /**
+   * The kind of the entity that changed: `workspace`, `tab` or `block`; empty
+   * (and `id` too) when the condition named a version after the server's.
+   */
   readonly entity: string;
   /** Its id. */
   readonly id: string;

@@ -10,7 +10,9 @@
  */
 
 import { decide, type ReducerContext, type ReducerEvent } from "./decide.ts";
+import { encodeEvent } from "./codec.ts";
 import { evolveShared } from "./evolve.ts";
+import { utf8Bytes } from "./limits.ts";
 import type { BatchCommand, DomainCommand, ErrorCode, ErrorEvent, U64 } from "./protocol.ts";
 import { lastChangeOf, type State } from "./state.ts";
 
@@ -126,6 +128,13 @@ function after(version: number, since: U64): boolean {
  * after `since`, as the message of `precondition_failed`, or null.
  */
 function conflictOf(state: State, commands: readonly DomainCommand[], since: U64): string | null {
+  // A version srv never issued cannot be what the client looked at: it
+  // comes from another instance (a --memory server before its restart, a
+  // store since replaced) or from nowhere, and "nothing changed after it"
+  // would be a success srv cannot vouch for.
+  if (typeof since === "bigint" ? since > BigInt(state.eventVersion) : since > state.eventVersion) {
+    return `Batch: if_unchanged_since ${since} is after the current version ${state.eventVersion}`;
+  }
   for (const command of commands) {
     for (const [kind, id] of namedBy(command)) {
       const at = lastChangeOf(state, id);
@@ -195,7 +204,18 @@ export function decideBatch(
   }
   const end = events.at(-1)?.version;
   // `batch_end` goes before `version`, the last field of every event (§2).
-  return events.map(({ version, ...rest }) =>
+  const run = events.map(({ version, ...rest }) =>
     ({ ...rest, batch_end: end, version }) as ReducerEvent
   );
+  const max = ctx.maxBatchBytes;
+  if (max !== undefined) {
+    let bytes = 0;
+    for (const event of run) bytes += utf8Bytes(encodeEvent(event)) + 1;
+    if (bytes > max) {
+      const message = `Batch: its events take ${bytes} bytes, more than half of ` +
+        `--max-queue-bytes (${max})`;
+      return [batchError("invalid_command", message, null)];
+    }
+  }
+  return run;
 }

@@ -79,6 +79,13 @@ export interface ReducerContext {
   newId(): string;
   /** The size caps of docs/PROTOCOL.md §10; {@linkcode DEFAULT_LIMITS} when absent. */
   readonly limits?: Limits;
+  /**
+   * Most bytes a `batch`'s events may take, encoded (docs/PROTOCOL.md §11.3):
+   * they are queued to every connection in one turn, so more than a
+   * connection may hold unread would evict even one that reads. No bound
+   * when absent.
+   */
+  readonly maxBatchBytes?: number;
 }
 /**
  * Decides which events a command causes, without changing `state`. Every

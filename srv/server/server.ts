@@ -360,6 +360,9 @@ export class Server {
       identity: this.identity,
       newId: this.#newId,
       limits: this.limits,
+      // A batch is queued to everyone in one turn: half the hard limit, as
+      // for a catch-up, so its events alone never evict a connection.
+      maxBatchBytes: this.#hub.limits.hardBytes / 2,
     }, { owned: true });
     this.#state = state;
     for (const event of events) {

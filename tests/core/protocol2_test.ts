@@ -160,6 +160,7 @@ Deno.test("§11.3: a batch parses only with 1..1000 commands that each parse and
       "goodbye",
       "get_events",
       "get_srv_snapshot",
+      "get_server_info",
       "batch",
       "report_exit",
     ]
@@ -229,6 +230,31 @@ Deno.test("§11.3: a failing command fails the batch: a private error naming it,
   assert.deepEqual(snapshotOf(d.state), before);
   assert.equal(d.state.eventVersion, 5);
   assert.equal(d.state.workspaces.has(W2), false);
+});
+
+Deno.test("§11.3: a batch whose events take more than maxBatchBytes is refused whole", () => {
+  const d = seeded();
+  const commands: DomainCommand[] = [
+    { cmd: "rename_tab", tab_id: T1, name: "x" },
+    { cmd: "rename_tab", tab_id: T2, name: "y" },
+  ];
+  const ctx = { registeredPid: 1, newId: () => crypto.randomUUID() };
+  const lines = decideBatch(d.state, batch(commands), ctx).map((e) => JSON.stringify(e) + "\n");
+  const bytes = lines.join("").length;
+  assert.equal(decideBatch(d.state, batch(commands), { ...ctx, maxBatchBytes: bytes }).length, 2);
+  const error = onlyError(
+    decideBatch(d.state, batch(commands), { ...ctx, maxBatchBytes: bytes - 1 }),
+  );
+  assert.deepEqual(error, {
+    event: "error",
+    code: "invalid_command",
+    message: `Batch: its events take ${bytes} bytes, more than half of --max-queue-bytes (${
+      bytes - 1
+    })`,
+    fatal: false,
+    index: null,
+    version: 0,
+  });
 });
 
 Deno.test("§11.3: a batch can refer to what it creates, by the ids it chose", () => {
@@ -406,6 +432,34 @@ Deno.test("§11.3: changes to other entities, pings and registrations never conf
   assert.equal(created[0].event, "workspace_created");
 });
 
+Deno.test("§11.3: a condition after the current version is refused, never a blind success", () => {
+  // Say a --memory srv restarted: versions begin again, and a client still
+  // holding V from before must not be told that nothing changed since.
+  const d = seeded(); // version 5
+  const rename: DomainCommand = { cmd: "rename_tab", tab_id: T1, name: "n" };
+  for (const since of [6, 99_999, 18446744073709551615n]) {
+    const error = onlyError(
+      decideBatch(d.state, { ...batch([rename]), if_unchanged_since: since }, {
+        registeredPid: 1,
+        newId: () => crypto.randomUUID(),
+      }),
+    );
+    assert.equal(error.code, "precondition_failed", `${since}`);
+    assert.equal(error.index, null);
+    assert.equal(error.version, 0);
+    assert.equal(
+      error.message,
+      `Batch: if_unchanged_since ${since} is after the current version 5`,
+    );
+  }
+  // At the current version and at 0 (nothing named changed since): applied.
+  assert.equal(d.run(batch([rename], 5))[0].event, "tab_renamed");
+  assert.equal(
+    d.run(batch([{ cmd: "create_workspace", name: "x" }], 0))[0].event,
+    "workspace_created",
+  );
+});
+
 Deno.test("§11.3: forgotten change records make older conditions fail safe, never pass", () => {
   // A full generation of records (ids changed at versions 1..N, `kept` at
   // 9), and an older one holding `gone` (7), `older` (2) and `kept` (3).
@@ -504,6 +558,7 @@ Deno.test("§11.1: an observer's register is answered without the reducer; it ma
   assert.equal(step.kind, "observe");
   assert.equal(s.observer, true);
   assert.equal(s.identity, null, "no pid claimed");
+  assert.deepEqual(s.registerTimedOut(300), { kind: "ignore" }, "registered in time (§10)");
   for (const cmd of ['{"cmd":"ping","nonce":3}', '{"cmd":"get_srv_snapshot"}']) {
     assert.equal(s.receiveLine(cmd).kind, "observe", cmd);
   }
@@ -539,6 +594,10 @@ Deno.test("§11.1: an observer's register is answered without the reducer; it ma
   assert.equal(s.receiveLine('{"cmd":"goodbye"}').kind, "observe");
   assert.equal(s.ended, true);
   assert.equal(s.disconnect(), null, "disconnecting dispatches nothing");
+  // Nor does a drop without goodbye, even with the pid a registered client holds.
+  const dropped = new Session();
+  dropped.receiveLine('{"cmd":"register","kind":"tool","pid":1,"version":"1","observe":true}');
+  assert.equal(dropped.disconnect(), null);
 });
 
 Deno.test("§11.1: observe:false (or null) is a normal registration", () => {

@@ -206,3 +206,67 @@ Deno.test("srv apply - reads NDJSON commands as one batch; --if-unchanged-since 
     );
   });
 });
+
+Deno.test("srv apply of a hostile file: one line naming the file, exit 2, nothing applied", async () => {
+  await withSrv(async (srv, connect) => {
+    const id = "6f1c0000-0000-4000-8000-000000000001";
+    const files: [string, string, RegExp][] = [
+      [
+        "deep.json",
+        `{"workspaces":[{"name":"w","meta":${'{"a":'.repeat(100_000)}1${"}".repeat(100_000)}}]}`,
+        /JSON nested deeper than srv reads \(64 levels in a command\)/,
+      ],
+      // Deep enough for a layout, one level too deep in the batch line srv reads.
+      [
+        "deep_ndjson.json",
+        `{"cmd":"create_block","tab_id":"${id}","meta":${"[".repeat(62)}${"]".repeat(62)}}`,
+        /not a batch srv would take: JSON nested deeper than 64 levels/,
+      ],
+      [
+        "huge.json",
+        JSON.stringify({ workspaces: [{ name: "w", meta: { x: "y".repeat(70_000) } }] }),
+        /too big for one batch: line exceeds 65536 bytes$/,
+      ],
+      ["types.json", JSON.stringify({ workspaces: [{ name: 5 }] }), /workspaces\[0\] needs a name/],
+      [
+        "many.json",
+        JSON.stringify({ workspaces: Array.from({ length: 1001 }, (_, i) => ({ name: `w${i}` })) }),
+        /1001 commands, more than one batch holds \(1000\)/,
+      ],
+      [
+        "dup.json",
+        JSON.stringify({
+          workspaces: [{ name: "a", id }, { name: "b", tabs: [{ name: "t", id }] }],
+        }),
+        new RegExp(`workspaces\\[1\\]\\.tabs\\[0\\]\\.id: ${id} is used twice`),
+      ],
+    ];
+    for (const [name, text, why] of files) {
+      const path = `${srv.dir}/${name}`;
+      await Deno.writeTextFile(path, text);
+      const r = await runSrv(["apply", path, "--socket", srv.socket]);
+      assert.equal(r.code, ExitCode.usage, `${name}: ${r.stderr}`);
+      const lines = r.stderr.trimEnd().split("\n");
+      assert.equal(lines.length, 1, `${name}: one line: ${r.stderr}`);
+      assert.ok(lines[0].startsWith(`srv apply: ${path}: `), `${name}: ${lines[0]}`);
+      assert.match(lines[0], why, name);
+    }
+    // An empty layout (what `srv export` writes for an empty tree) is nothing to do.
+    const empty = await runSrv(["apply", "-", "--socket", srv.socket], {
+      stdin: '{"version":0,"workspaces":[]}',
+    });
+    assert.equal(empty.code, ExitCode.ok, empty.stderr);
+    // Nothing applied; and only the file too big for srv's line got as far as connecting.
+    const c = await connect();
+    await c.send({ cmd: "register", kind: "tool", pid: 1, version: "o", observe: true });
+    await c.next();
+    const { events } = await c.request({ cmd: "get_events", since: 0 });
+    assert.deepEqual(events.map((e: Json) => e.event), [
+      "process_spawned",
+      "lifecycle_phase_changed",
+      "registered",
+      "process_exited",
+    ]);
+    assert.deepEqual((await c.request({ cmd: "get_srv_snapshot" })).workspaces, []);
+  }, { flags: ["--memory", "--max-line-bytes", "65536"] });
+});

@@ -384,3 +384,180 @@ Deno.test("client library: observe mode, batch() resolves with events, typed con
     assert.equal(srv.server.state.processes.get(77)?.status, "exited");
   });
 });
+
+Deno.test("§11.1/§10: an observer's register satisfies the register timeout; silence does not", async () => {
+  await withServer(async (srv, connect) => {
+    const observer = await connect();
+    assert.equal((await observer.request(OBSERVE)).observe, true);
+    const idle = await connect();
+    // The idle connection, opened after the observer, is closed at its deadline...
+    assert.deepEqual(await idle.next(), {
+      event: "error",
+      code: "not_registered",
+      message: "register within 0.3 s",
+      fatal: true,
+      version: 0,
+    });
+    assert.ok(await idle.closedByServer());
+    // ...so the observer's (earlier) deadline has passed too, and it is still served.
+    assert.deepEqual(await observer.request({ cmd: "ping", nonce: 1 }), {
+      event: "pong",
+      nonce: 1,
+      version: 0,
+    });
+    assert.equal((await observer.request({ cmd: "get_server_info" })).connections, 1);
+    assert.equal(srv.server.state.eventVersion, 0);
+  }, { flags: ["--memory", "--register-timeout", "300ms"] });
+});
+
+Deno.test("§11.3: a batch whose events would pass half the hard output limit is refused; none is evicted by it", async () => {
+  await withServer(async (srv, connect) => {
+    const sleeper = srv.rawConnect(16 * 1024);
+    await sleeper.write(new TextEncoder().encode(JSON.stringify(OBSERVE) + "\n"));
+    sleeper.pauseReading();
+    const writer = await connect();
+    await writer.register(1);
+    await writer.request({ cmd: "create_workspace", name: "w", workspace_id: W1 });
+    const version = srv.server.state.eventVersion;
+    const updates = (n: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        cmd: "update_workspace_meta",
+        workspace_id: W1,
+        meta_patch: { pad: `${i}`.padEnd(8192, "p") },
+      }));
+    // 16 × 8 KiB: more than any connection may hold unread (64 KiB), in one turn.
+    const refused = await writer.request({ cmd: "batch", commands: updates(16) });
+    assert.equal(refused.code, "invalid_command");
+    assert.equal(refused.index, null);
+    assert.equal(refused.version, 0);
+    assert.match(
+      refused.message,
+      /^Batch: its events take \d+ bytes, more than half of --max-queue-bytes \(32768\)$/,
+    );
+    assert.equal(srv.server.state.eventVersion, version, "nothing applied");
+    assert.equal((await writer.request({ cmd: "get_server_info" })).connections, 2);
+    // Under the bound it applies; the sleeper falls behind by whole batches and
+    // is evicted, the writer, reading, never is.
+    for (let round = 0; round < 4; round++) {
+      await writer.send({ cmd: "batch", commands: updates(3) });
+      // Only the batch: the evicted observer's end dispatches nothing (§11.1).
+      const run = await writer.take(3);
+      assert.ok(run.every((e: Json) => e.event === "workspace_meta_updated"));
+    }
+    assert.deepEqual(await writer.drainUntilPrivateReply(), []);
+    assert.equal(srv.server.state.eventVersion, version + 12);
+    assert.match(srv.stderr(), /evicted/);
+    assert.equal((await writer.request({ cmd: "get_server_info" })).connections, 1);
+  }, {
+    flags: ["--memory", "--max-queue-bytes", "65536", "--soft-queue-bytes", "16384"],
+  });
+});
+
+Deno.test("§11.3 on the wire: batch_end just before version; a batch that changes nothing logs nothing", async () => {
+  await withServer(async (srv, connect) => {
+    const c = await connect();
+    await c.register(1);
+    await c.send({
+      cmd: "batch",
+      commands: [
+        { cmd: "create_workspace", name: "main", workspace_id: W1 },
+        { cmd: "rename_workspace", workspace_id: W1, name: "w" },
+      ],
+    });
+    assert.equal(
+      await c.nextLine(),
+      `{"event":"workspace_created","workspace_id":"${W1}","name":"main","batch_end":5,"version":4}`,
+    );
+    assert.equal(
+      await c.nextLine(),
+      `{"event":"workspace_renamed","workspace_id":"${W1}","name":"w","batch_end":5,"version":5}`,
+    );
+    // Changes nothing (a rename to the same name, a delete of nothing): no event, no version.
+    await c.send({
+      cmd: "batch",
+      commands: [
+        { cmd: "rename_workspace", workspace_id: W1, name: "w" },
+        { cmd: "delete_tab", workspace_id: W1, tab_id: T1 },
+      ],
+    });
+    assert.deepEqual(await c.drainUntilPrivateReply(), []);
+    assert.equal(srv.server.state.eventVersion, 5);
+    const info = await c.request({ cmd: "get_server_info" });
+    assert.deepEqual(info.last_command, { cmd: "batch", first: null, last: null });
+    assert.equal(info.event_version, 5);
+  });
+});
+
+Deno.test("§11.3/§1: the line cap bounds a batch: 1,000 commands just under it apply, just over it close", async () => {
+  await withServer(async (srv, connect) => {
+    const observer = await connect();
+    assert.equal((await observer.request(OBSERVE)).observe, true);
+    const c = await connect();
+    await c.register(1);
+    await observer.take(3);
+    const line = (pad: number) =>
+      JSON.stringify({
+        cmd: "batch",
+        commands: Array.from({ length: 1000 }, (_, i) => ({
+          cmd: "create_workspace",
+          name: `${i}`.padEnd(pad, "n"),
+        })),
+      });
+    // 1,000 names of 990 bytes: just under the 1 MiB line.
+    const under = line(990);
+    assert.ok(under.length < 1024 * 1024 && under.length > 1024 * 1024 - 40 * 1000);
+    await c.send(under);
+    const run = await observer.take(1000);
+    assert.ok(run.every((e: Json, i: number) => e.version === 4 + i && e.batch_end === 1003));
+    assert.equal((await c.take(1000)).at(-1).version, 1003);
+    // 50 bytes more per name: past the cap, a fatal error and nothing applied.
+    const over = line(1040);
+    assert.ok(over.length > 1024 * 1024);
+    await c.send(over);
+    assert.deepEqual(await c.next(), {
+      event: "error",
+      code: "invalid_command",
+      message: "line exceeds 1048576 bytes; closing the connection",
+      fatal: true,
+      version: 0,
+    });
+    assert.ok(await c.closedByServer());
+    // The observer sees only the sender's synthetic goodbye.
+    assert.deepEqual((await observer.drainUntilPrivateReply()).map((e: Json) => e.event), [
+      "process_exited",
+    ]);
+    assert.equal(srv.server.state.workspaces.size, 1000);
+  });
+});
+
+Deno.test("§11.3/§10: a batch crossing --max-blocks or --max-state-bytes is refused whole; nothing logged", async () => {
+  await withServer(async (srv, connect) => {
+    const observer = await connect();
+    assert.equal((await observer.request(OBSERVE)).observe, true);
+    const c = await connect();
+    await c.register(1);
+    await tree(c);
+    await observer.drainUntilPrivateReply();
+    const logged = srv.server.history.stats();
+    const version = srv.server.state.eventVersion;
+    const blocks = (meta: Json) =>
+      Array.from({ length: 1000 }, () => ({ cmd: "create_block", tab_id: T1, meta }));
+    const cases: [Json[], RegExp][] = [
+      [blocks(null), /^Batch: command 500 \(create_block\) failed: .*\(--max-blocks\)$/],
+      [
+        blocks({ pad: "x".repeat(400) }),
+        /^Batch: command \d+ \(create_block\) failed: .*--max-state-bytes/,
+      ],
+    ];
+    for (const [commands, message] of cases) {
+      const refused = await c.request({ cmd: "batch", commands });
+      assert.equal(refused.code, "invalid_command");
+      assert.match(refused.message, message);
+      assert.equal(refused.version, 0);
+    }
+    assert.deepEqual(await observer.drainUntilPrivateReply(), []);
+    assert.deepEqual(srv.server.history.stats(), logged);
+    assert.equal(srv.server.state.eventVersion, version);
+    assert.equal(srv.server.state.blocks.size, 0);
+  }, { flags: ["--memory", "--max-blocks", "500", "--max-state-bytes", "100000"] });
+});
