@@ -12,7 +12,9 @@ import {
   jsonBytes,
   type Limits,
   MAX_ERROR_MESSAGE_CHARS,
+  metaBytes,
   nameBytes,
+  rememberMetaBytes,
   utf8Bytes,
 } from "./limits.ts";
 import { mergePatch } from "./merge_patch.ts";
@@ -504,8 +506,11 @@ class Decision {
     event: MetaUpdatedEvent,
   ): ReducerEvent[] {
     const after = mergePatch(before, patch);
-    const bytes = jsonBytes(after);
-    const growth = bytes - jsonBytes(before);
+    const id = metaUpdatedId(event);
+    // Measured once, not remembered in jsonBytes's WeakMap (see metaBytes).
+    const bytes = utf8Bytes(JSON.stringify(after));
+    const beforeBytes = metaBytes(id, before);
+    const growth = bytes - beforeBytes;
     // A patch that does not grow the meta is always accepted, so an entity
     // over a cap that was lowered since can still be trimmed.
     // The patch itself is logged and broadcast too: one that changes little
@@ -523,11 +528,24 @@ class Decision {
           : null);
     if (refused !== null) return this.error("invalid_command", refused);
     event.version = this.next();
+    rememberMetaBytes(id, before, beforeBytes, after, bytes);
     // One record reused for every update: nothing allocated per command.
     lastDecided.event = event;
     lastDecided.before = before;
     lastDecided.after = after;
     return this.push(event);
+  }
+}
+
+/** The id of the entity a meta update event patches. */
+function metaUpdatedId(event: MetaUpdatedEvent): string {
+  switch (event.event) {
+    case "workspace_meta_updated":
+      return event.workspace_id;
+    case "tab_meta_updated":
+      return event.tab_id;
+    case "block_meta_updated":
+      return event.block_id;
   }
 }
 
