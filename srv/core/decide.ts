@@ -34,6 +34,7 @@ import {
   EMPTY_META,
   findTabIn,
   growthRefusal,
+  isFlatWithoutNulls,
   nameRefusal,
   over,
   permutationProblem,
@@ -519,7 +520,11 @@ class Decision {
     // meta can still be trimmed, in patches of at most the cap each.
     // Measured, not remembered: a patch is never measured again, and each
     // object added to jsonBytes's WeakMap costs more than the measuring.
-    const patchBytes = utf8Bytes(JSON.stringify(patch));
+    // Not measured at all when it cannot be over: a flat patch without
+    // nulls is some of the patched meta's entries, so no larger than it.
+    const patchBytes = bytes <= limits.maxMetaBytes && isFlatWithoutNulls(patch)
+      ? bytes
+      : utf8Bytes(JSON.stringify(patch));
     const refused = growth > 0 && bytes > limits.maxMetaBytes
       ? `${verb}: meta would be ${bytes} bytes, ${over(limits, "maxMetaBytes")}`
       : growthRefusal(verb, state, growth, limits) ??
