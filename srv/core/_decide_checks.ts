@@ -6,6 +6,8 @@
  * @module
  */
 
+import { isJsonObject } from "./command_schema.ts";
+import type { JsonObject } from "./protocol.ts";
 import { LIMIT_FLAGS, type Limits, nameBytes, utf8Bytes } from "./limits.ts";
 import type { State, Workspace } from "./state.ts";
 
@@ -129,4 +131,18 @@ export function permutationProblem(
     return `tab_ids names tab ${stranger}, which is not in the workspace`;
   }
   return null;
+}
+
+/**
+ * Whether every value of `patch` replaces its key as it is (no `null`,
+ * which deletes, and no object, which merges): then the patched meta holds
+ * each of the patch's entries byte for byte, so its JSON is at least as
+ * long as the patch's.
+ */
+export function isFlatWithoutNulls(patch: JsonObject): boolean {
+  for (const key in patch) {
+    const value = patch[key];
+    if (value === null || isJsonObject(value)) return false;
+  }
+  return true;
 }

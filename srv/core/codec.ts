@@ -113,14 +113,25 @@ function hasOddNumber(value: unknown): boolean {
   if (typeof value !== "object" || value === null) return false;
   const work: object[] = [value];
   for (let item = work.pop(); item !== undefined; item = work.pop()) {
-    const values = Array.isArray(item) ? item : Object.values(item);
-    for (let i = 0; i < values.length; i++) {
-      const v = values[i];
-      if (typeof v === "number") {
-        if (isOdd(v)) return true;
-      } else if (typeof v === "object" && v !== null) work.push(v);
+    if (Array.isArray(item)) {
+      for (let i = 0; i < item.length; i++) {
+        if (oddOrPushed(item[i], work)) return true;
+      }
+      continue;
+    }
+    // for-in, not Object.values: no array per object. What JSON.parse
+    // returns has only own data keys, over a prototype with none.
+    for (const key in item) {
+      if (oddOrPushed((item as Record<string, unknown>)[key], work)) return true;
     }
   }
+  return false;
+}
+
+/** Whether `v` is an odd number; an object or array goes on the work list. */
+function oddOrPushed(v: unknown, work: object[]): boolean {
+  if (typeof v === "number") return isOdd(v);
+  if (typeof v === "object" && v !== null) work.push(v);
   return false;
 }
 

@@ -12,7 +12,9 @@ import {
   jsonBytes,
   type Limits,
   MAX_ERROR_MESSAGE_CHARS,
+  metaBytes,
   nameBytes,
+  rememberMetaBytes,
   utf8Bytes,
 } from "./limits.ts";
 import { mergePatch } from "./merge_patch.ts";
@@ -32,6 +34,7 @@ import {
   EMPTY_META,
   findTabIn,
   growthRefusal,
+  isFlatWithoutNulls,
   nameRefusal,
   over,
   permutationProblem,
@@ -511,8 +514,11 @@ class Decision {
     event: MetaUpdatedEvent,
   ): ReducerEvent[] {
     const after = mergePatch(before, patch);
-    const bytes = jsonBytes(after);
-    const growth = bytes - jsonBytes(before);
+    const id = metaUpdatedId(event);
+    // Measured once, not remembered in jsonBytes's WeakMap (see metaBytes).
+    const bytes = utf8Bytes(JSON.stringify(after));
+    const beforeBytes = metaBytes(id, before);
+    const growth = bytes - beforeBytes;
     // A patch that does not grow the meta is always accepted, so an entity
     // over a cap that was lowered since can still be trimmed.
     // The patch itself is logged and broadcast too: one that changes little
@@ -521,7 +527,11 @@ class Decision {
     // meta can still be trimmed, in patches of at most the cap each.
     // Measured, not remembered: a patch is never measured again, and each
     // object added to jsonBytes's WeakMap costs more than the measuring.
-    const patchBytes = utf8Bytes(JSON.stringify(patch));
+    // Not measured at all when it cannot be over: a flat patch without
+    // nulls is some of the patched meta's entries, so no larger than it.
+    const patchBytes = bytes <= limits.maxMetaBytes && isFlatWithoutNulls(patch)
+      ? bytes
+      : utf8Bytes(JSON.stringify(patch));
     const refused = growth > 0 && bytes > limits.maxMetaBytes
       ? `${verb}: meta would be ${bytes} bytes, ${over(limits, "maxMetaBytes")}`
       : growthRefusal(verb, state, growth, limits) ??
@@ -530,11 +540,24 @@ class Decision {
           : null);
     if (refused !== null) return this.error("invalid_command", refused);
     event.version = this.next();
+    rememberMetaBytes(id, before, beforeBytes, after, bytes);
     // One record reused for every update: nothing allocated per command.
     lastDecided.event = event;
     lastDecided.before = before;
     lastDecided.after = after;
     return this.push(event);
+  }
+}
+
+/** The id of the entity a meta update event patches. */
+function metaUpdatedId(event: MetaUpdatedEvent): string {
+  switch (event.event) {
+    case "workspace_meta_updated":
+      return event.workspace_id;
+    case "tab_meta_updated":
+      return event.tab_id;
+    case "block_meta_updated":
+      return event.block_id;
   }
 }
 

@@ -7,7 +7,7 @@
  */
 
 import { patched, type ReducerEvent } from "./decide.ts";
-import { jsonBytes, nameBytes } from "./limits.ts";
+import { jsonBytes, metaBytes, nameBytes } from "./limits.ts";
 import type { Json, JsonObject, LifecyclePhase } from "./protocol.ts";
 import {
   type Block,
@@ -220,7 +220,9 @@ class Draft {
   putBlock(block: Block): void {
     const old = this.block(block.id);
     if (old?.meta !== block.meta) {
-      this.addBytes(jsonBytes(block.meta) - (old === undefined ? 0 : jsonBytes(old.meta)));
+      this.addBytes(
+        metaBytes(block.id, block.meta) - (old === undefined ? 0 : metaBytes(old.id, old.meta)),
+      );
     }
     this.blocks().set(block.id, block);
   }
@@ -331,8 +333,10 @@ class Draft {
 }
 
 /** What a workspace or tab adds to `State.contentBytes`. */
-function sizeOf(entity: { readonly name: string; readonly meta: Json }): number {
-  return nameBytes(entity.name) + jsonBytes(entity.meta);
+function sizeOf(
+  entity: { readonly id: string; readonly name: string; readonly meta: Json },
+): number {
+  return nameBytes(entity.name) + metaBytes(entity.id, entity.meta);
 }
 
 /**
@@ -341,12 +345,14 @@ function sizeOf(entity: { readonly name: string; readonly meta: Json }): number 
  * cost nothing to measure.
  */
 function growthOf(
-  old: { readonly name: string; readonly meta: Json } | undefined,
-  next: { readonly name: string; readonly meta: Json },
+  old: { readonly id: string; readonly name: string; readonly meta: Json } | undefined,
+  next: { readonly id: string; readonly name: string; readonly meta: Json },
 ): number {
   if (old === undefined) return sizeOf(next);
   const names = old.name === next.name ? 0 : nameBytes(next.name) - nameBytes(old.name);
-  return old.meta === next.meta ? names : names + jsonBytes(next.meta) - jsonBytes(old.meta);
+  return old.meta === next.meta
+    ? names
+    : names + metaBytes(next.id, next.meta) - metaBytes(old.id, old.meta);
 }
 
 /**

@@ -159,6 +159,71 @@ export function jsonBytes(value: Json): number {
 }
 
 /**
+ * The sizes of the metas a meta update measured, by entity id: the meta
+ * it replaced and the one it made. An update measures the patched meta
+ * once and looks the entity's current one up here (by identity: the id's
+ * meta may have changed since, or belong to another state), which costs a
+ * `Map.get` where {@linkcode jsonBytes}'s WeakMap costs an ephemeron per
+ * new meta (measured: more than serializing a small meta). A cache, not
+ * state: a miss measures with {@linkcode jsonBytes}.
+ */
+const byEntity = new Map<string, { meta: Json; bytes: number; old: Json; oldBytes: number }>();
+/** Ids {@linkcode byEntity} holds at most: past it, it starts over. */
+const BY_ENTITY_MAX = 1 << 20;
+
+/**
+ * {@linkcode jsonBytes} of the meta `id` has or had, from what a meta
+ * update recorded ({@linkcode rememberMetaBytes}) when it can.
+ *
+ * @example
+ * ```ts
+ * import { metaBytes, rememberMetaBytes } from "./limits.ts";
+ * const meta = { a: 1 };
+ * rememberMetaBytes("b-1", {}, 2, meta, 7);
+ * metaBytes("b-1", meta); // 7, not measured again
+ * ```
+ */
+export function metaBytes(id: string, meta: Json): number {
+  const known = byEntity.get(id);
+  if (known !== undefined) {
+    if (known.meta === meta) return known.bytes;
+    if (known.old === meta) return known.oldBytes;
+  }
+  return jsonBytes(meta);
+}
+
+/**
+ * Records that `id`'s meta `old` (`oldBytes`) became `meta` (`bytes`), for
+ * {@linkcode metaBytes}. Meta is immutable once in a state, so a size
+ * recorded for an object stays true.
+ *
+ * @example
+ * ```ts
+ * import { rememberMetaBytes } from "./limits.ts";
+ * rememberMetaBytes("b-1", {}, 2, { a: 1 }, 7);
+ * ```
+ */
+export function rememberMetaBytes(
+  id: string,
+  old: Json,
+  oldBytes: number,
+  meta: Json,
+  bytes: number,
+): void {
+  const known = byEntity.get(id);
+  if (known !== undefined) {
+    // Updated in place: nothing allocated per update.
+    known.old = old;
+    known.oldBytes = oldBytes;
+    known.meta = meta;
+    known.bytes = bytes;
+    return;
+  }
+  if (byEntity.size >= BY_ENTITY_MAX) byEntity.clear();
+  byEntity.set(id, { meta, bytes, old, oldBytes });
+}
+
+/**
  * What the size caps count for a whole state: the bytes of every workspace
  * and tab name as JSON writes it ({@linkcode nameBytes}) plus the compact
  * JSON bytes of every meta. The

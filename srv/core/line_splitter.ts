@@ -217,6 +217,8 @@ export class LineSplitter {
 
   /** Whether every `\n`-terminated line of `bytes` is within the cap (a `\r` before `\n` not counted). */
   #linesFit(bytes: Uint8Array): boolean {
+    // No line is longer than all of them: the common chunk needs no scan.
+    if (bytes.length <= this.maxLineBytes) return true;
     let start = 0;
     while (start < bytes.length) {
       const lf = bytes.indexOf(LF, start);

@@ -24,11 +24,16 @@ import type { Json, JsonObject } from "./protocol.ts";
 export function mergePatch(target: Json, patch: Json): Json {
   if (!isJsonObject(patch)) return patch;
   const root: JsonObject = isJsonObject(target) ? { ...target } : {};
-  // Each item: a fresh copy in the result, and the patch object to merge into it.
-  const work: [JsonObject, JsonObject][] = [[root, patch]];
-  for (let item = work.pop(); item !== undefined; item = work.pop()) {
-    const [result, changes] = item;
-    for (const key of Object.keys(changes)) {
+  // Each item: a fresh copy in the result, and the patch object to merge
+  // into it. Made only for a nested patch: a flat one (the common update)
+  // allocates nothing beyond the copy.
+  let work: [JsonObject, JsonObject][] | null = null;
+  let result = root;
+  let changes = patch;
+  for (;;) {
+    for (const key in changes) {
+      // Own keys only, as Object.keys would give (for-in allocates no array).
+      if (!Object.hasOwn(changes, key)) continue;
       const value = changes[key];
       if (value === null) {
         delete result[key];
@@ -38,7 +43,7 @@ export function mergePatch(target: Json, patch: Json): Json {
       if (isJsonObject(value)) {
         const current = Object.hasOwn(result, key) ? result[key] : undefined;
         const copy: JsonObject = isJsonObject(current) ? { ...current } : {};
-        work.push([copy, value]);
+        (work ??= []).push([copy, value]);
         merged = copy;
       }
       if (key !== "__proto__") {
@@ -53,6 +58,9 @@ export function mergePatch(target: Json, patch: Json): Json {
         configurable: true,
       });
     }
+    const item = work?.pop();
+    if (item === undefined) break;
+    [result, changes] = item;
   }
   return root;
 }

@@ -264,6 +264,11 @@ Deno.test("one meta: exactly the limit of compact JSON passes, one byte more is 
     "UpdateTabMeta: meta_patch is 27 bytes, over the limit of 20 (--max-meta-bytes)",
   );
   assert.equal(c.state.tabs.get("id-2")!.meta, unchanged.tabs.get("id-2")!.meta);
+  // Nulls one level down: the patched meta shrinks ({"a":1,"b":{}}), the patch is too large.
+  c.refused(
+    { cmd: "update_tab_meta", tab_id: "id-2", meta_patch: { b: { x: null, y: null, z: null } } },
+    "UpdateTabMeta: meta_patch is 34 bytes, over the limit of 20 (--max-meta-bytes)",
+  );
   c.ok({ cmd: "update_tab_meta", tab_id: "id-2", meta_patch: { nope1: null } }); // 14 bytes
 });
 
