@@ -79,6 +79,9 @@ export async function withClient(
   const printer = new Printer(invocation.values.json === true);
   const socket = invocation.values.socket as string | undefined;
   let client: SrvClient | undefined;
+  // Until registered, a failure is the run's own: the catch below says it in
+  // one line. Only a session that was up says it is reconnecting.
+  let registered = false;
   try {
     client = await connect({
       socket,
@@ -86,10 +89,11 @@ export async function withClient(
       onStatus: (status) => {
         // Without reconnecting, the request at hand fails and says why in
         // its own line: one line, not two (a refused `srv apply`, say).
-        if (status.state === "disconnected" && reconnect) {
-          err(`srv: connection lost (${status.reason}); reconnecting`);
-        } else if (status.state === "reconnected") {
-          err(`srv: reconnected to instance ${status.instanceId}`);
+        // The reason quotes the peer's bytes: escaped, like everything else.
+        if (status.state === "disconnected" && reconnect && registered) {
+          err(`srv: connection lost (${escapeControls(status.reason)}); reconnecting`);
+        } else if (status.state === "reconnected" && registered) {
+          err(`srv: reconnected to instance ${escapeControls(status.instanceId)}`);
         }
       },
     });
@@ -101,10 +105,12 @@ export async function withClient(
       version: `srv-cli ${SRV_VERSION}`,
       observe: options.observe === true,
     });
+    registered = true;
     return await action(client, printer);
   } catch (e) {
     if (e instanceof UnreachableError || e instanceof ConnectionLostError) {
-      err(`srv: ${e.message}`);
+      // Its reason may quote what the peer sent: escaped.
+      err(`srv: ${escapeControls(e.message)}`);
       return ExitCode.unreachable;
     }
     // Whatever answered is not (this version of) srv: no usable server

@@ -5,7 +5,7 @@
 // real server where one matters.
 import assert from "node:assert/strict";
 import { ExitCode } from "../../srv/cli/exit_code.ts";
-import { srvCommand, unixOnly, withSrv } from "../_harness.ts";
+import { runSrv, srvCommand, unixOnly, withSrv } from "../_harness.ts";
 
 /** A shell word for `sh -c`. */
 function shq(word: string): string {
@@ -39,4 +39,69 @@ Deno.test("stdout that cannot be written (a full disk): one line, exit 1, no sta
       );
     }
   });
+});
+
+/**
+ * A Unix socket that is not srv: each connection gets `answer` (after its
+ * first bytes), or is closed at once (`"close"`), or is held in silence.
+ */
+async function withFakeSocket(
+  answer: Uint8Array | "close" | "silent",
+  fn: (socket: string) => Promise<void>,
+): Promise<void> {
+  const dir = await Deno.makeTempDir();
+  const socket = `${dir}/fake.sock`;
+  const listener = Deno.listen({ transport: "unix", path: socket });
+  const held: Deno.Conn[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      held.push(conn);
+      if (answer === "close") conn.close();
+      else if (answer !== "silent") {
+        void (async () => {
+          try {
+            await conn.read(new Uint8Array(65536));
+            await conn.write(answer);
+          } catch { /* the client went */ }
+        })();
+      }
+    }
+  })();
+  try {
+    await fn(socket);
+  } finally {
+    listener.close();
+    await serving.catch(() => {});
+    for (const conn of held) {
+      try {
+        conn.close();
+      } catch { /* closed already */ }
+    }
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+// deno-lint-ignore no-control-regex -- finding controls is the point
+const CONTROL = /[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/;
+
+Deno.test("a broken answer or a socket that just closes: exactly one escaped line, exit 6", {
+  ignore: unixOnly("the fake server is a Unix socket"),
+}, async () => {
+  const garbage = new TextEncoder().encode("\u001b]0;pwned\u0007 not json\n");
+  const cases: [Uint8Array | "close", RegExp][] = [
+    [garbage, /^srv: not an srv answer: .*\\x1b\]0;pwned\\x07/],
+    ["close", /^srv: connection to srv lost: /],
+  ];
+  for (const [answer, expected] of cases) {
+    await withFakeSocket(answer, async (socket) => {
+      for (const args of [["ping"], ["snapshot"], ["events", "--follow"]]) {
+        const r = await runSrv([...args, "-s", socket]);
+        const what = `srv ${args.join(" ")} (${answer === "close" ? "closed" : "garbage"})`;
+        assert.equal(r.code, ExitCode.unreachable, `${what}: ${r.stderr}`);
+        assert.equal(r.stderr.split("\n").length, 2, `${what}: one line: ${r.stderr}`);
+        assert.match(r.stderr, expected, what);
+        assert.doesNotMatch(r.stderr.trimEnd(), CONTROL, `${what}: nothing unescaped`);
+      }
+    });
+  }
 });
