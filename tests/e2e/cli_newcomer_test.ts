@@ -105,3 +105,18 @@ Deno.test("a broken answer or a socket that just closes: exactly one escaped lin
     });
   }
 });
+
+Deno.test("the store's start-up line has no empty quoted field", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "srv-test-" });
+  try {
+    await withSrv((srv) => {
+      const line = srv.stderr().split("\n").find((l) => l.includes(" events on disk, "));
+      assert.ok(line !== undefined, srv.stderr());
+      assert.match(line, /tables at v\d+, replayed \d+, next version v1 /);
+      assert.doesNotMatch(line, /""/);
+      return Promise.resolve();
+    }, { dir, flags: ["--data-dir", `${dir}/data`, "--log-format", "pretty"] });
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
