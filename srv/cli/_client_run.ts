@@ -26,10 +26,10 @@ function fieldText(value: unknown): string {
   if (typeof value === "string") {
     const bare = /^[^\s"=\\]+$/.test(value) && escapeControls(value) === value;
     // JSON.stringify escapes C0 and lone surrogates; escapeControls the rest.
-    return bare ? value : escapeControls(JSON.stringify(value));
+    return bare ? value : escapeControls(JSON.stringify(value), { keepBackslashes: true });
   }
   if (typeof value === "bigint") return value.toString();
-  return escapeControls(JSON.stringify(value));
+  return escapeControls(JSON.stringify(value), { keepBackslashes: true });
 }
 
 /**

@@ -74,7 +74,11 @@ function formatInfo(info: Extract<Event, { event: "server_info" }>, socket: stri
     `connections  ${info.connections}`,
     `version      v${info.event_version}`,
     `log          ${log}`,
-    `store        ${info.store === null ? "none (memory only)" : escapeControls(info.store)}`,
+    `store        ${
+      // A path: its backslashes (Windows) are separators, not escapes.
+      info.store === null
+        ? "none (memory only)"
+        : escapeControls(info.store, { keepBackslashes: true })}`,
   ].join("\n");
 }
 

@@ -5,7 +5,12 @@
 // real server where one matters.
 import assert from "node:assert/strict";
 import { ExitCode } from "../../srv/cli/exit_code.ts";
-import { runSrv, srvCommand, unixOnly, withSrv } from "../_harness.ts";
+import { parseJson } from "../../srv/core/codec.ts";
+import { type Json, runSrv, srvCommand, unixOnly, withSrv } from "../_harness.ts";
+
+function jsonLines(stdout: string): Json[] {
+  return stdout.split("\n").filter((l) => l !== "").map((l) => parseJson(l));
+}
 
 /** A shell word for `sh -c`. */
 function shq(word: string): string {
@@ -119,4 +124,24 @@ Deno.test("the store's start-up line has no empty quoted field", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("a newline and a backslash-n differ in human output; --json keeps both raw", async () => {
+  await withSrv(async (srv) => {
+    const run = (...args: string[]) => runSrv([...args, "--socket", srv.socket]);
+    const newline = await run("workspace", "create", "x\ny", "-q");
+    const backslash = await run("workspace", "create", "x\\ny", "-q");
+    assert.equal(newline.code, ExitCode.ok, newline.stderr);
+    assert.equal(backslash.code, ExitCode.ok, backslash.stderr);
+    const tree = (await run("snapshot")).stdout;
+    assert.ok(tree.includes(`workspace x\\ny (${newline.stdout.trim()})`), tree);
+    assert.ok(tree.includes(`workspace x\\\\ny (${backslash.stdout.trim()})`), tree);
+    const events = (await run("events")).stdout;
+    assert.ok(events.includes(String.raw`name="x\ny"`), events);
+    assert.ok(events.includes(String.raw`name="x\\ny"`), events);
+    const names = jsonLines((await run("snapshot", "--json")).stdout)[0].workspaces.map((
+      w: Json,
+    ) => w.name).sort();
+    assert.deepEqual(names, ["x\ny", "x\\ny"].sort());
+  });
 });
