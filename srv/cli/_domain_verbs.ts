@@ -61,19 +61,16 @@ function operandHelp(field: string, rule: Rule, row: Row): string {
   }
 }
 
-/** Help of the registry fields the CLI takes as flags. */
-const FIELD_FLAG_HELP: Readonly<Record<string, string>> = {
-  force: "delete even a workspace's last tab",
-  meta: "the block's meta, any JSON (default null)",
-};
-
 function flagsOf(row: Row): Record<string, FlagSpec> {
+  // Each row says what its flags do: `--force` means one thing for a tab
+  // and nothing for a workspace (docs/PROTOCOL.md §6).
+  const help = (row.cli.flagHelp ?? {}) as Readonly<Record<string, string | undefined>>;
   const flags: Record<string, FlagSpec> = Object.fromEntries(
     (row.cli.flags ?? []).map((f) => [
       f,
       row.rules[f] === "flag"
-        ? { type: "boolean", help: FIELD_FLAG_HELP[f] ?? f }
-        : { type: "string", value: "JSON", help: FIELD_FLAG_HELP[f] ?? EXPECTED[row.rules[f]] },
+        ? { type: "boolean", help: help[f] ?? f }
+        : { type: "string", value: "JSON", help: help[f] ?? EXPECTED[row.rules[f]] },
     ]),
   );
   if (row.cli.verb === "create") {

@@ -145,3 +145,20 @@ Deno.test("a newline and a backslash-n differ in human output; --json keeps both
     assert.deepEqual(names, ["x\ny", "x\\ny"].sort());
   });
 });
+
+Deno.test("help of workspace delete says what --force does there: nothing (docs/PROTOCOL.md §6)", async () => {
+  const help = await runSrv(["help", "workspace", "delete"]);
+  assert.equal(help.code, ExitCode.ok);
+  assert.doesNotMatch(help.stdout, /last tab/);
+  assert.match(help.stdout, /--force +accepted and ignored: a workspace is always deleted/);
+  assert.match((await runSrv(["help", "tab", "delete"])).stdout, /--force +delete even the/);
+  // What the help says holds: a workspace with its one tab goes without --force.
+  await withSrv(async (srv) => {
+    const run = (...args: string[]) => runSrv([...args, "--socket", srv.socket]);
+    assert.equal((await run("workspace", "create", "main")).code, ExitCode.ok);
+    assert.equal((await run("tab", "create", "main", "only")).code, ExitCode.ok);
+    const deleted = await run("workspace", "delete", "main", "--json");
+    assert.equal(deleted.code, ExitCode.ok, deleted.stderr);
+    assert.deepEqual(jsonLines(deleted.stdout).map((e) => e.event), ["workspace_deleted"]);
+  });
+});
