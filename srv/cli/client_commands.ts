@@ -170,13 +170,18 @@ const SNAPSHOT: Verb = {
 const EVENTS: Verb = {
   name: "events",
   operands: [],
-  summary: "logged events after --since N (default 0); --follow for live ones",
+  summary: "logged events after --since N (default 0); --follow: then live ones",
   flags: {
-    since: { type: "string", value: "N", help: "only events after version N (default 0)" },
+    since: {
+      type: "string",
+      value: "N",
+      help: "only events after version N (default 0; with --follow, default now: live events only)",
+    },
     follow: {
       type: "boolean",
       short: "f",
-      help: "then print live events, across reconnects, until a signal",
+      help: "then print live events, across reconnects, until a signal " +
+        "(without --since: from now)",
     },
   },
   client: true,

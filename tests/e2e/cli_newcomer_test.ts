@@ -162,3 +162,10 @@ Deno.test("help of workspace delete says what --force does there: nothing (docs/
     assert.deepEqual(jsonLines(deleted.stdout).map((e) => e.event), ["workspace_deleted"]);
   });
 });
+
+Deno.test("help of events says both defaults of --since: 0, and now with --follow", async () => {
+  const help = await runSrv(["help", "events"]);
+  assert.equal(help.code, ExitCode.ok);
+  const since = help.stdout.split("\n      --since N")[1].split(/\n {2}-/)[0].replace(/\s+/g, " ");
+  assert.match(since, /default 0; with --follow, default now/);
+});
