@@ -15,7 +15,11 @@ export interface FlagSpec {
   readonly type: "string" | "boolean";
   /** A one-letter alias (`-s`). */
   readonly short?: string;
-  /** The value's name in help (`PATH`); only for `string` flags. */
+  /**
+   * The value's name in help (`PATH`); only for `string` flags. Completions
+   * read it too: `a|b|c` lists the only values, and `PATH`, `DIR` and
+   * `FILE` complete file names.
+   */
   readonly value?: string;
   readonly help: string;
 }
@@ -44,6 +48,11 @@ export interface Verb {
   readonly client: boolean;
   /** One example command line, for the help page. */
   readonly example: string;
+  /**
+   * What the first operand completes to: fixed words, `"verbs"` (the verb
+   * table's words, for `help`) or `"files"`. None: nothing is offered.
+   */
+  readonly operandWords?: readonly string[] | "verbs" | "files";
   /** The verb checks its own flags (`serve`): it gets them unparsed, in `args`. */
   readonly ownFlags?: boolean;
   /** Runs it; throws {@linkcode UsageError} for a bad command line. */

@@ -41,6 +41,7 @@ const HELP: Verb = {
   flags: {},
   client: false,
   example: "srv help tab create",
+  operandWords: "verbs",
   run: (invocation) => {
     out(helpFor(invocation.operands.join(" ")));
     return Promise.resolve(ExitCode.ok);
@@ -54,6 +55,7 @@ const COMPLETIONS: Verb = {
   flags: {},
   client: false,
   example: 'eval "$(srv completions bash)"',
+  operandWords: SHELLS,
   run: (invocation) => {
     const [shell] = exactly(COMPLETIONS, invocation.operands);
     if (!(SHELLS as readonly string[]).includes(shell)) {

@@ -169,3 +169,77 @@ Deno.test("help of events says both defaults of --since: 0, and now with --follo
   const since = help.stdout.split("\n      --since N")[1].split(/\n {2}-/)[0].replace(/\s+/g, " ");
   assert.match(since, /default 0; with --follow, default now/);
 });
+
+async function hasCommand(name: string): Promise<boolean> {
+  return (await sh(`command -v ${name}`)).code === 0;
+}
+
+Deno.test("completions offer a flag's values, file names, verbs for help and shells", {
+  ignore: unixOnly("bash, zsh and fish completion"),
+}, async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(`${dir}/srv-sock-here`, "");
+    const scripts: Record<string, string> = {};
+    for (const shell of ["bash", "zsh", "fish"]) {
+      const r = await runSrv(["completions", shell]);
+      assert.equal(r.code, ExitCode.ok);
+      scripts[shell] = `${dir}/srv.${shell}`;
+      await Deno.writeTextFile(scripts[shell], r.stdout);
+    }
+    const cases: [string[], (got: string[]) => void][] = [
+      [["ping", "-s", `${dir}/srv-so`], (got) => assert.deepEqual(got, [`${dir}/srv-sock-here`])],
+      [["serve", "--log-level", ""], (got) =>
+        assert.deepEqual(got.sort(), [
+          "debug",
+          "error",
+          "info",
+          "warn",
+        ])],
+      [["serve", "--sync", ""], (got) => assert.deepEqual(got.sort(), ["full", "normal"])],
+      [["help", ""], (got) => assert.ok(["ping", "tab", "serve"].every((v) => got.includes(v)))],
+      [["help", "tab", "re"], (got) => assert.deepEqual(got.sort(), ["rename", "reorder"])],
+      [
+        ["completions", ""],
+        (got) =>
+          assert.deepEqual(got.filter((w) => !w.startsWith("-")).sort(), [
+            "bash",
+            "fish",
+            "zsh",
+          ]),
+      ],
+      [["events", "--since", ""], (got) => assert.deepEqual(got, [])],
+    ];
+    if (await hasCommand("bash")) {
+      for (const [words, check] of cases) {
+        const line = ["srv", ...words];
+        const r = await sh(
+          `bash -c ${
+            shq(
+              `source ${shq(scripts.bash)}; COMP_WORDS=(${line.map(shq).join(" ")}); ` +
+                `COMP_CWORD=${line.length - 1}; _srv; printf '%s\\n' "\${COMPREPLY[@]}"`,
+            )
+          }`,
+        );
+        check(r.stdout.split("\n").filter((w) => w !== ""));
+      }
+    }
+    if (await hasCommand("zsh")) {
+      assert.equal((await sh(`zsh -n ${shq(scripts.zsh)}`)).code, 0, "zsh -n");
+    }
+    if (await hasCommand("fish")) {
+      assert.equal((await sh(`fish -n ${shq(scripts.fish)}`)).code, 0, "fish -n");
+      for (const [words, check] of cases) {
+        const r = await sh(
+          `fish -c ${
+            shq(`source ${shq(scripts.fish)}; complete -C ${shq(`srv ${words.join(" ")}`)}`)
+          }`,
+        );
+        const got = r.stdout.split("\n").filter((w) => w !== "").map((l) => l.split("\t")[0]);
+        check(got);
+      }
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
