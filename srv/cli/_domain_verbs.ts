@@ -11,10 +11,10 @@ import { SrvError } from "../client/errors.ts";
 import { type CliVerb, COMMAND_REGISTRY, type Rule } from "../core/command_schema.ts";
 import type { Command } from "../core/protocol.ts";
 import { stateFromSnapshot } from "../core/state.ts";
-import { kindOfField, MIN_PREFIX, needsLookup, resolveCommand } from "./_address.ts";
+import { kindOfField, MIN_PREFIX, needsLookup, NoMatch, resolveCommand } from "./_address.ts";
 import { withClient } from "./_client_run.ts";
 import { ExitCode } from "./exit_code.ts";
-import { out, UsageError } from "./_terminal.ts";
+import { err, out, UsageError } from "./_terminal.ts";
 import { decoded, EXPECTED, readValue } from "./_values.ts";
 import type { FlagSpec, Invocation, Verb } from "./_verb.ts";
 
@@ -124,13 +124,20 @@ function domainVerb(row: Row): Verb {
       const quiet = invocation.values.quiet === true;
       return withClient(invocation, async (client, printer) => {
         // Names and prefixes need the tree; full ids go as they are.
-        const sent = needsLookup(command as unknown as Record<string, unknown>)
-          ? resolveCommand(
-            stateFromSnapshot(await client.snapshot()),
-            command as unknown as Record<string, unknown>,
-            labels,
-          ) as unknown as Command
-          : command;
+        let sent = command;
+        if (needsLookup(command as unknown as Record<string, unknown>)) {
+          try {
+            sent = resolveCommand(
+              stateFromSnapshot(await client.snapshot()),
+              command as unknown as Record<string, unknown>,
+              labels,
+            ) as unknown as Command;
+          } catch (e) {
+            if (!(e instanceof NoMatch)) throw e;
+            err(`srv: ${e.message}`);
+            return ExitCode.serverError;
+          }
+        }
         const reply = await client.send(sent);
         if (reply.error !== null) throw new SrvError(reply.error);
         if (quiet) {

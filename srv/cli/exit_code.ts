@@ -21,7 +21,7 @@ export const ExitCode = {
   store: 5,
   /** A client command could not reach a server, or lost it before the answer (CLI). */
   unreachable: 6,
-  /** The server answered with an error (CLI). */
+  /** The server answered with an error, or a name or id prefix matched nothing (CLI). */
   serverError: 7,
   /** `srv events`: some of the requested history is no longer retained (CLI). */
   historyTruncated: 8,

@@ -243,3 +243,33 @@ Deno.test("completions offer a flag's values, file names, verbs for help and she
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("a name or prefix that matches nothing is said, exit 7, and not sent", async () => {
+  await withSrv(async (srv, connect) => {
+    const watcher = await connect();
+    await watcher.register(1);
+    const run = (...args: string[]) => runSrv([...args, "--socket", srv.socket]);
+    const ws = (await run("workspace", "create", "main", "-q")).stdout.trim();
+    await watcher.drainUntilPrivateReply();
+    const cases: [string[], string][] = [
+      [["workspace", "delete", "nope"], 'srv: no workspace matches "nope"\n'],
+      [["tab", "create", "nowhere", "x"], 'srv: no workspace matches "nowhere"\n'],
+      [["tab", "rename", "ghost", "y"], 'srv: no tab matches "ghost"\n'],
+      [["block", "delete", "main", "zzzz"], 'srv: no tab matches "main"\n'],
+    ];
+    for (const [args, stderr] of cases) {
+      const r = await run(...args);
+      assert.equal(r.code, ExitCode.serverError, `srv ${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stderr, stderr, `srv ${args.join(" ")}`);
+      assert.equal(r.stdout, "");
+    }
+    // No command reached the server: no error, no change to the tree.
+    const seen = (await watcher.drainUntilPrivateReply()).map((e) => e.event);
+    assert.deepEqual(seen.filter((e) => e === "error" || /^(workspace|tab|block)_/.test(e)), []);
+    // A full id that matches nothing still goes: the server is the judge.
+    const full = await run("workspace", "delete", crypto.randomUUID(), "--json");
+    assert.equal(full.code, ExitCode.ok, full.stderr);
+    assert.equal(full.stdout, "");
+    assert.equal((await run("workspace", "delete", ws.slice(0, 8), "-j")).code, ExitCode.ok);
+  });
+});
