@@ -18,7 +18,9 @@ import type { Event } from "../core/protocol.ts";
 import { encodeEvent } from "../core/codec.ts";
 import { COMMAND_REGISTRY } from "../core/command_schema.ts";
 import { SRV_VERSION } from "../version.ts";
+import { defaultClientSocket } from "../client/dial.ts";
 import { ExitCode } from "./exit_code.ts";
+import { duration } from "./serve_args.ts";
 import { err, out } from "./_terminal.ts";
 import type { Invocation } from "./_verb.ts";
 
@@ -61,6 +63,52 @@ export class Printer {
   }
 }
 
+/** `--timeout`'s default: how long a verb waits for each answer. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** No answer within `--timeout`: said in one line, exit 6 (unreachable). */
+class NoAnswer extends Error {}
+
+/** `ms` as people read it: `10 s`, `500 ms`. */
+function spoken(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** `promise`, or a {@linkcode NoAnswer} after `ms` (0: no limit). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  if (ms === 0) return await promise;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new NoAnswer()), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `client` with every method that returns a promise (a request and its
+ * answer) bounded by `ms`. `events()` returns a stream, not a promise: a
+ * follower waits for live events as long as they take.
+ */
+function bounded(client: SrvClient, ms: number): SrvClient {
+  if (ms === 0) return client;
+  return new Proxy(client, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== "function" || key === "close") return value;
+      return (...args: unknown[]) => {
+        const result = value.apply(target, args);
+        return result instanceof Promise ? within(result, ms) : result;
+      };
+    },
+  });
+}
+
 /** What a client verb does once connected and registered; returns the exit code. */
 export type Action = (client: SrvClient, printer: Printer) => Promise<number>;
 
@@ -78,36 +126,53 @@ export async function withClient(
   const reconnect = options.reconnect === true;
   const printer = new Printer(invocation.values.json === true);
   const socket = invocation.values.socket as string | undefined;
+  const timeoutMs = duration(
+    "timeout",
+    invocation.values.timeout as string | undefined,
+    DEFAULT_TIMEOUT_MS,
+    0,
+  );
   let client: SrvClient | undefined;
   // Until registered, a failure is the run's own: the catch below says it in
   // one line. Only a session that was up says it is reconnecting.
   let registered = false;
   try {
-    client = await connect({
-      socket,
-      reconnect,
-      onStatus: (status) => {
-        // Without reconnecting, the request at hand fails and says why in
-        // its own line: one line, not two (a refused `srv apply`, say).
-        // The reason quotes the peer's bytes: escaped, like everything else.
-        if (status.state === "disconnected" && reconnect && registered) {
-          err(`srv: connection lost (${escapeControls(status.reason)}); reconnecting`);
-        } else if (status.state === "reconnected" && registered) {
-          err(`srv: reconnected to instance ${escapeControls(status.instanceId)}`);
-        }
-      },
-    });
+    client = await within(
+      connect({
+        socket,
+        reconnect,
+        onStatus: (status) => {
+          // Without reconnecting, the request at hand fails and says why in
+          // its own line: one line, not two (a refused `srv apply`, say).
+          // The reason quotes the peer's bytes: escaped, like everything else.
+          if (status.state === "disconnected" && reconnect && registered) {
+            err(`srv: connection lost (${escapeControls(status.reason)}); reconnecting`);
+          } else if (status.state === "reconnected" && registered) {
+            err(`srv: reconnected to instance ${escapeControls(status.instanceId)}`);
+          }
+        },
+      }),
+      timeoutMs,
+    );
     // A verb that only reads registers as an observer (docs/PROTOCOL.md
     // §11.1): it leaves no event, no process record and no lifecycle change.
-    await client.register({
-      kind: "tool",
-      pid: Deno.pid,
-      version: `srv-cli ${SRV_VERSION}`,
-      observe: options.observe === true,
-    });
+    await within(
+      client.register({
+        kind: "tool",
+        pid: Deno.pid,
+        version: `srv-cli ${SRV_VERSION}`,
+        observe: options.observe === true,
+      }),
+      timeoutMs,
+    );
     registered = true;
-    return await action(client, printer);
+    return await action(bounded(client, timeoutMs), printer);
   } catch (e) {
+    if (e instanceof NoAnswer) {
+      const at = client?.socket ?? socket ?? defaultClientSocket();
+      err(`srv: no answer from srv at ${escapeControls(at)} within ${spoken(timeoutMs)}`);
+      return ExitCode.unreachable;
+    }
     if (e instanceof UnreachableError || e instanceof ConnectionLostError) {
       // Its reason may quote what the peer sent: escaped.
       err(`srv: ${escapeControls(e.message)}`);

@@ -68,6 +68,12 @@ export const GLOBAL_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "endpoint (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then the per-user default)",
   },
   json: { type: "boolean", short: "j", help: "one JSON value per line on stdout" },
+  timeout: {
+    type: "string",
+    value: "DURATION",
+    help: "how long to wait for each answer, e.g. 10s, 500ms (default 10s; 0: no limit; " +
+      "events --follow waits for live events without one)",
+  },
   help: { type: "boolean", short: "h", help: "show this verb's help" },
 };
 

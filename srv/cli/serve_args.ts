@@ -163,7 +163,12 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
  * A duration in ms from `10s`, `500ms`, or a bare number of seconds, within
  * [minMs, 1 h]: every time flag reads the same way.
  */
-function duration(name: string, raw: string | undefined, fallbackMs: number, minMs = 1): number {
+export function duration(
+  name: string,
+  raw: string | undefined,
+  fallbackMs: number,
+  minMs = 1,
+): number {
   if (raw === undefined) return fallbackMs;
   const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s)?$/.exec(raw);
   const ms = match === null ? NaN : Math.round(Number(match[1]) * (match[2] === "ms" ? 1 : 1000));
