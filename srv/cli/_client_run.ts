@@ -21,7 +21,7 @@ import { SRV_VERSION } from "../version.ts";
 import { defaultClientSocket } from "../client/dial.ts";
 import { ExitCode } from "./exit_code.ts";
 import { duration } from "./serve_args.ts";
-import { err, out } from "./_terminal.ts";
+import { err, out, UsageError } from "./_terminal.ts";
 import type { Invocation } from "./_verb.ts";
 
 function fieldText(value: unknown): string {
@@ -100,7 +100,9 @@ function bounded(client: SrvClient, ms: number): SrvClient {
   return new Proxy(client, {
     get(target, key) {
       const value = Reflect.get(target, key, target);
-      if (typeof value !== "function" || key === "close") return value;
+      if (typeof value !== "function") return value;
+      // Called on the client itself: its private fields are not the proxy's.
+      if (key === "close") return value.bind(target);
       return (...args: unknown[]) => {
         const result = value.apply(target, args);
         return result instanceof Promise ? within(result, ms) : result;
@@ -126,6 +128,7 @@ export async function withClient(
   const reconnect = options.reconnect === true;
   const printer = new Printer(invocation.values.json === true);
   const socket = invocation.values.socket as string | undefined;
+  if (socket === "") throw new UsageError("--socket needs a path, got an empty one");
   const timeoutMs = duration(
     "timeout",
     invocation.values.timeout as string | undefined,

@@ -139,7 +139,12 @@ function domainVerb(row: Row): Verb {
           }
         }
         const reply = await client.send(sent);
-        if (reply.error !== null) throw new SrvError(reply.error);
+        if (reply.error !== null) {
+          // As `srv send --json` does: the error event on stdout for the
+          // script, the line on stderr for the person.
+          if (printer.json) { for (const event of reply.events) printer.event(event); }
+          throw new SrvError(reply.error);
+        }
         if (quiet) {
           const created = reply.events.find((e) => e.event === `${cli.noun}_created`) as
             | Record<string, unknown>

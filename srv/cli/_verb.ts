@@ -104,7 +104,7 @@ export function parseOptions(flags: Record<string, FlagSpec>): ParseArgsOptionsC
  * node:util's errors, in the CLI's words: its own wording names
  * JavaScript-side remedies and leaves a quote unbalanced.
  */
-function reworded(e: unknown, args: readonly string[]): string {
+export function reworded(e: unknown, args: readonly string[]): string {
   const { code, message } = e as { code?: string; message: string };
   const quoted = /'(-[^']*)'/.exec(message)?.[1] ?? "";
   const flag = quoted.split(" ")[0].replace(/,$/, "");

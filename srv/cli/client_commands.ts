@@ -67,14 +67,14 @@ function formatInfo(info: Extract<Event, { event: "server_info" }>, socket: stri
     ? "empty"
     : `v${info.log.oldest}..v${info.log.newest} (${info.log.retained} events)`;
   return [
-    `server       srv ${info.server_version} (pid ${info.pid})`,
-    `socket       ${socket}`,
-    `instance     ${escapeControls(info.instance_id)}`,
-    `uptime       ${(info.uptime_ms / 1000).toFixed(1)} s`,
-    `connections  ${info.connections}`,
-    `version      v${info.event_version}`,
-    `log          ${log}`,
-    `store        ${
+    `server         srv ${info.server_version} (pid ${info.pid})`,
+    `socket         ${socket}`,
+    `instance       ${escapeControls(info.instance_id)}`,
+    `uptime         ${(info.uptime_ms / 1000).toFixed(1)} s`,
+    `connections    ${info.connections}`,
+    `event version  v${info.event_version}`,
+    `log            ${log}`,
+    `store          ${
       // A path: its backslashes (Windows) are separators, not escapes.
       info.store === null
         ? "none (memory only)"

@@ -295,3 +295,40 @@ Deno.test("a socket that accepts and never answers: one line after --timeout, ex
   const bad = await runSrv(["ping", "--timeout", "soon"]);
   assert.equal(bad.code, ExitCode.usage);
 });
+
+Deno.test("small things: an empty --socket, serve's flag wording, info's labels, --json refusals", async () => {
+  for (const args of [["ping", "-s", ""], ["serve", "--memory", "--socket", ""]]) {
+    const r = await runSrv(args);
+    assert.equal(r.code, ExitCode.usage, `srv ${args.join(" ")}: ${r.stderr}`);
+    assert.equal(
+      r.stderr,
+      `srv ${args[0]}: --socket needs a path, got an empty one\nsee: srv help ${args[0]}\n`,
+    );
+  }
+  const bogus = await runSrv(["serve", "--bogus"]);
+  assert.equal(bogus.code, ExitCode.usage);
+  assert.equal(bogus.stderr, "srv serve: unknown flag --bogus\nsee: srv help serve\n");
+  const ping = await runSrv(["ping", "--bogus"]);
+  assert.equal(ping.stderr, "srv ping: unknown flag --bogus\nsee: srv help ping\n", "same words");
+
+  await withSrv(async (srv) => {
+    const run = (...args: string[]) => runSrv([...args, "--socket", srv.socket]);
+    const info = await run("info");
+    assert.match(info.stdout, /^event version +v\d+$/m);
+    assert.doesNotMatch(info.stdout, /^version /m);
+
+    const unknown = crypto.randomUUID();
+    const refused = await run("tab", "rename", unknown, "x", "--json");
+    assert.equal(refused.code, ExitCode.serverError);
+    const [event] = jsonLines(refused.stdout);
+    assert.equal(event.event, "error", "the error event on stdout, as send --json prints it");
+    assert.equal(event.message, `RenameTab: tab not found: ${unknown}`);
+    assert.equal(refused.stderr, `srv: invalid_command: RenameTab: tab not found: ${unknown}\n`);
+    const sent = await run(
+      "send",
+      JSON.stringify({ cmd: "rename_tab", tab_id: unknown, name: "x" }),
+      "-j",
+    );
+    assert.deepEqual(jsonLines(sent.stdout).map((e) => e.message), [event.message]);
+  });
+});
