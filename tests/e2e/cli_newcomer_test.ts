@@ -95,8 +95,9 @@ Deno.test("a broken answer or a socket that just closes: exactly one escaped lin
   const garbage = new TextEncoder().encode("\u001b]0;pwned\u0007 not json\n");
   const cases: [Uint8Array | "close", RegExp][] = [
     [garbage, /^srv: not an srv answer: .*\\x1b\]0;pwned\\x07/],
-    // Whether the close is seen before or while registering is the scheduler's.
-    ["close", /^srv: (client closed: )?connection to srv lost: the server closed the connection$/m],
+    // Whether the close is seen before or while registering, and as an EOF or
+    // a reset, is the scheduler's.
+    ["close", /^srv: (client closed: )?connection to srv lost: \S.*$/m],
   ];
   for (const [answer, expected] of cases) {
     await withFakeSocket(answer, async (socket) => {
@@ -330,5 +331,26 @@ Deno.test("small things: an empty --socket, serve's flag wording, info's labels,
       "-j",
     );
     assert.deepEqual(jsonLines(sent.stdout).map((e) => e.message), [event.message]);
+  });
+});
+
+Deno.test("README's upgrading notes name the snapshot --json change and link the changelog", async () => {
+  const root = new URL("../../", import.meta.url);
+  const readme = await Deno.readTextFile(new URL("README.md", root));
+  const upgrading = readme.split("### Upgrading from 0.1.0")[1].split("\n## ")[0];
+  assert.match(upgrading, /`srv snapshot --json`/);
+  assert.match(upgrading, /`srv snapshot --wire`/);
+  assert.match(upgrading, /\[CHANGELOG\.md\]\(CHANGELOG\.md\)/);
+  const changelog = await Deno.readTextFile(new URL("CHANGELOG.md", root));
+  assert.match(changelog, /^## \[Unreleased\]$/m);
+  for (const heading of ["Added", "Changed", "Removed", "Fixed"]) {
+    assert.match(changelog, new RegExp(`^### ${heading}$`, "m"));
+  }
+  // What the notes say holds: --wire is the old shape, --json the tree.
+  await withSrv(async (srv) => {
+    const [wire] = jsonLines((await runSrv(["snapshot", "--wire", "-s", srv.socket])).stdout);
+    assert.equal(wire.event, "srv_snapshot");
+    const [tree] = jsonLines((await runSrv(["snapshot", "--json", "-s", srv.socket])).stdout);
+    assert.deepEqual(tree.workspaces, []);
   });
 });
