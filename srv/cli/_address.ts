@@ -54,9 +54,17 @@ function entities(state: State, kind: EntityKind): Entity[] {
 }
 
 /**
- * The id `value` stands for. A value that matches nothing is returned as it
- * is, so the server answers for it ("workspace not found: x") as it would
- * for any id; more than one match is a usage error listing them.
+ * A name or prefix that matches nothing of its kind: said by the CLI
+ * without sending (a delete of an unknown id is a silent no-op on the
+ * server), with the not-found exit code of a server refusal (7).
+ */
+export class NoMatch extends Error {}
+
+/**
+ * The id `value` stands for. A full id that matches nothing is returned as
+ * it is, so the server answers for it as it would for any id; a name or
+ * prefix that matches nothing is a {@linkcode NoMatch}; more than one match
+ * is a usage error listing them.
  */
 export function resolveId(
   state: State,
@@ -74,7 +82,10 @@ export function resolveId(
     e.name === value || (value.length >= MIN_PREFIX && e.id.startsWith(value))
   );
   if (found.length === 1) return found[0].id;
-  if (found.length === 0) return value;
+  if (found.length === 0) {
+    if (FULL_ID.test(value)) return value;
+    throw new NoMatch(`no ${kind} matches "${escapeControls(value)}"`);
+  }
   const listed = found.map((e) =>
     e.name === undefined
       ? escapeControls(e.id)

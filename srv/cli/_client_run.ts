@@ -18,18 +18,20 @@ import type { Event } from "../core/protocol.ts";
 import { encodeEvent } from "../core/codec.ts";
 import { COMMAND_REGISTRY } from "../core/command_schema.ts";
 import { SRV_VERSION } from "../version.ts";
+import { defaultClientSocket } from "../client/dial.ts";
 import { ExitCode } from "./exit_code.ts";
-import { err, out } from "./_terminal.ts";
+import { duration } from "./serve_args.ts";
+import { err, out, UsageError } from "./_terminal.ts";
 import type { Invocation } from "./_verb.ts";
 
 function fieldText(value: unknown): string {
   if (typeof value === "string") {
     const bare = /^[^\s"=\\]+$/.test(value) && escapeControls(value) === value;
     // JSON.stringify escapes C0 and lone surrogates; escapeControls the rest.
-    return bare ? value : escapeControls(JSON.stringify(value));
+    return bare ? value : escapeControls(JSON.stringify(value), { keepBackslashes: true });
   }
   if (typeof value === "bigint") return value.toString();
-  return escapeControls(JSON.stringify(value));
+  return escapeControls(JSON.stringify(value), { keepBackslashes: true });
 }
 
 /**
@@ -61,6 +63,54 @@ export class Printer {
   }
 }
 
+/** `--timeout`'s default: how long a verb waits for each answer. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+
+/** No answer within `--timeout`: said in one line, exit 6 (unreachable). */
+class NoAnswer extends Error {}
+
+/** `ms` as people read it: `10 s`, `500 ms`. */
+function spoken(ms: number): string {
+  return ms % 1000 === 0 ? `${ms / 1000} s` : `${ms} ms`;
+}
+
+/** `promise`, or a {@linkcode NoAnswer} after `ms` (0: no limit). */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T> {
+  if (ms === 0) return await promise;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new NoAnswer()), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * `client` with every method that returns a promise (a request and its
+ * answer) bounded by `ms`. `events()` returns a stream, not a promise: a
+ * follower waits for live events as long as they take.
+ */
+function bounded(client: SrvClient, ms: number): SrvClient {
+  if (ms === 0) return client;
+  return new Proxy(client, {
+    get(target, key) {
+      const value = Reflect.get(target, key, target);
+      if (typeof value !== "function") return value;
+      // Called on the client itself: its private fields are not the proxy's.
+      if (key === "close") return value.bind(target);
+      return (...args: unknown[]) => {
+        const result = value.apply(target, args);
+        return result instanceof Promise ? within(result, ms) : result;
+      };
+    },
+  });
+}
+
 /** What a client verb does once connected and registered; returns the exit code. */
 export type Action = (client: SrvClient, printer: Printer) => Promise<number>;
 
@@ -78,33 +128,57 @@ export async function withClient(
   const reconnect = options.reconnect === true;
   const printer = new Printer(invocation.values.json === true);
   const socket = invocation.values.socket as string | undefined;
+  if (socket === "") throw new UsageError("--socket needs a path, got an empty one");
+  const timeoutMs = duration(
+    "timeout",
+    invocation.values.timeout as string | undefined,
+    DEFAULT_TIMEOUT_MS,
+    0,
+  );
   let client: SrvClient | undefined;
+  // Until registered, a failure is the run's own: the catch below says it in
+  // one line. Only a session that was up says it is reconnecting.
+  let registered = false;
   try {
-    client = await connect({
-      socket,
-      reconnect,
-      onStatus: (status) => {
-        // Without reconnecting, the request at hand fails and says why in
-        // its own line: one line, not two (a refused `srv apply`, say).
-        if (status.state === "disconnected" && reconnect) {
-          err(`srv: connection lost (${status.reason}); reconnecting`);
-        } else if (status.state === "reconnected") {
-          err(`srv: reconnected to instance ${status.instanceId}`);
-        }
-      },
-    });
+    client = await within(
+      connect({
+        socket,
+        reconnect,
+        onStatus: (status) => {
+          // Without reconnecting, the request at hand fails and says why in
+          // its own line: one line, not two (a refused `srv apply`, say).
+          // The reason quotes the peer's bytes: escaped, like everything else.
+          if (status.state === "disconnected" && reconnect && registered) {
+            err(`srv: connection lost (${escapeControls(status.reason)}); reconnecting`);
+          } else if (status.state === "reconnected" && registered) {
+            err(`srv: reconnected to instance ${escapeControls(status.instanceId)}`);
+          }
+        },
+      }),
+      timeoutMs,
+    );
     // A verb that only reads registers as an observer (docs/PROTOCOL.md
     // §11.1): it leaves no event, no process record and no lifecycle change.
-    await client.register({
-      kind: "tool",
-      pid: Deno.pid,
-      version: `srv-cli ${SRV_VERSION}`,
-      observe: options.observe === true,
-    });
-    return await action(client, printer);
+    await within(
+      client.register({
+        kind: "tool",
+        pid: Deno.pid,
+        version: `srv-cli ${SRV_VERSION}`,
+        observe: options.observe === true,
+      }),
+      timeoutMs,
+    );
+    registered = true;
+    return await action(bounded(client, timeoutMs), printer);
   } catch (e) {
+    if (e instanceof NoAnswer) {
+      const at = client?.socket ?? socket ?? defaultClientSocket();
+      err(`srv: no answer from srv at ${escapeControls(at)} within ${spoken(timeoutMs)}`);
+      return ExitCode.unreachable;
+    }
     if (e instanceof UnreachableError || e instanceof ConnectionLostError) {
-      err(`srv: ${e.message}`);
+      // Its reason may quote what the peer sent: escaped.
+      err(`srv: ${escapeControls(e.message)}`);
       return ExitCode.unreachable;
     }
     // Whatever answered is not (this version of) srv: no usable server

@@ -11,10 +11,10 @@ import { SrvError } from "../client/errors.ts";
 import { type CliVerb, COMMAND_REGISTRY, type Rule } from "../core/command_schema.ts";
 import type { Command } from "../core/protocol.ts";
 import { stateFromSnapshot } from "../core/state.ts";
-import { kindOfField, MIN_PREFIX, needsLookup, resolveCommand } from "./_address.ts";
+import { kindOfField, MIN_PREFIX, needsLookup, NoMatch, resolveCommand } from "./_address.ts";
 import { withClient } from "./_client_run.ts";
 import { ExitCode } from "./exit_code.ts";
-import { out, UsageError } from "./_terminal.ts";
+import { err, out, UsageError } from "./_terminal.ts";
 import { decoded, EXPECTED, readValue } from "./_values.ts";
 import type { FlagSpec, Invocation, Verb } from "./_verb.ts";
 
@@ -61,19 +61,16 @@ function operandHelp(field: string, rule: Rule, row: Row): string {
   }
 }
 
-/** Help of the registry fields the CLI takes as flags. */
-const FIELD_FLAG_HELP: Readonly<Record<string, string>> = {
-  force: "delete even a workspace's last tab",
-  meta: "the block's meta, any JSON (default null)",
-};
-
 function flagsOf(row: Row): Record<string, FlagSpec> {
+  // Each row says what its flags do: `--force` means one thing for a tab
+  // and nothing for a workspace (docs/PROTOCOL.md §6).
+  const help = (row.cli.flagHelp ?? {}) as Readonly<Record<string, string | undefined>>;
   const flags: Record<string, FlagSpec> = Object.fromEntries(
     (row.cli.flags ?? []).map((f) => [
       f,
       row.rules[f] === "flag"
-        ? { type: "boolean", help: FIELD_FLAG_HELP[f] ?? f }
-        : { type: "string", value: "JSON", help: FIELD_FLAG_HELP[f] ?? EXPECTED[row.rules[f]] },
+        ? { type: "boolean", help: help[f] ?? f }
+        : { type: "string", value: "JSON", help: help[f] ?? EXPECTED[row.rules[f]] },
     ]),
   );
   if (row.cli.verb === "create") {
@@ -127,15 +124,27 @@ function domainVerb(row: Row): Verb {
       const quiet = invocation.values.quiet === true;
       return withClient(invocation, async (client, printer) => {
         // Names and prefixes need the tree; full ids go as they are.
-        const sent = needsLookup(command as unknown as Record<string, unknown>)
-          ? resolveCommand(
-            stateFromSnapshot(await client.snapshot()),
-            command as unknown as Record<string, unknown>,
-            labels,
-          ) as unknown as Command
-          : command;
+        let sent = command;
+        if (needsLookup(command as unknown as Record<string, unknown>)) {
+          try {
+            sent = resolveCommand(
+              stateFromSnapshot(await client.snapshot()),
+              command as unknown as Record<string, unknown>,
+              labels,
+            ) as unknown as Command;
+          } catch (e) {
+            if (!(e instanceof NoMatch)) throw e;
+            err(`srv: ${e.message}`);
+            return ExitCode.serverError;
+          }
+        }
         const reply = await client.send(sent);
-        if (reply.error !== null) throw new SrvError(reply.error);
+        if (reply.error !== null) {
+          // As `srv send --json` does: the error event on stdout for the
+          // script, the line on stderr for the person.
+          if (printer.json) { for (const event of reply.events) printer.event(event); }
+          throw new SrvError(reply.error);
+        }
         if (quiet) {
           const created = reply.events.find((e) => e.event === `${cli.noun}_created`) as
             | Record<string, unknown>

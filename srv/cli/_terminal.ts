@@ -20,15 +20,27 @@ export class StdoutClosed extends Error {
 }
 
 /**
+ * Thrown by {@linkcode out} when stdout cannot take the output for any other
+ * reason (`srv snapshot > /dev/full`: no space left). The dispatcher says so
+ * in one line and exits 1: the output asked for was not written.
+ */
+export class StdoutFailed extends Error {}
+
+/**
  * Writes a line to stdout; throws {@linkcode StdoutClosed} when nobody reads
- * it any more (Deno ignores SIGPIPE, so a closed pipe is an EPIPE here).
+ * it any more (Deno ignores SIGPIPE, so a closed pipe is an EPIPE here) and
+ * {@linkcode StdoutFailed} when the write fails otherwise.
  */
 export function out(text: string): void {
+  const bytes = encoder.encode(text.endsWith("\n") ? text : text + "\n");
   try {
-    Deno.stdout.writeSync(encoder.encode(text.endsWith("\n") ? text : text + "\n"));
+    // writeSync may take part of the bytes (a pipe that is nearly full).
+    for (let done = 0; done < bytes.length;) {
+      done += Deno.stdout.writeSync(bytes.subarray(done));
+    }
   } catch (e) {
     if (e instanceof Deno.errors.BrokenPipe) throw new StdoutClosed();
-    throw e;
+    throw new StdoutFailed((e as Error).message, { cause: e });
   }
 }
 

@@ -15,7 +15,11 @@ export interface FlagSpec {
   readonly type: "string" | "boolean";
   /** A one-letter alias (`-s`). */
   readonly short?: string;
-  /** The value's name in help (`PATH`); only for `string` flags. */
+  /**
+   * The value's name in help (`PATH`); only for `string` flags. Completions
+   * read it too: `a|b|c` lists the only values, and `PATH`, `DIR` and
+   * `FILE` complete file names.
+   */
   readonly value?: string;
   readonly help: string;
 }
@@ -44,6 +48,11 @@ export interface Verb {
   readonly client: boolean;
   /** One example command line, for the help page. */
   readonly example: string;
+  /**
+   * What the first operand completes to: fixed words, `"verbs"` (the verb
+   * table's words, for `help`) or `"files"`. None: nothing is offered.
+   */
+  readonly operandWords?: readonly string[] | "verbs" | "files";
   /** The verb checks its own flags (`serve`): it gets them unparsed, in `args`. */
   readonly ownFlags?: boolean;
   /** Runs it; throws {@linkcode UsageError} for a bad command line. */
@@ -59,6 +68,12 @@ export const GLOBAL_FLAGS: Readonly<Record<string, FlagSpec>> = {
     help: "endpoint (default: $SRV_SOCKET, $AGENTMUX_SRV_PIPE_PATH, then the per-user default)",
   },
   json: { type: "boolean", short: "j", help: "one JSON value per line on stdout" },
+  timeout: {
+    type: "string",
+    value: "DURATION",
+    help: "how long to wait for each answer, e.g. 10s, 500ms (default 10s; 0: no limit; " +
+      "events --follow waits for live events without one)",
+  },
   help: { type: "boolean", short: "h", help: "show this verb's help" },
 };
 
@@ -89,7 +104,7 @@ export function parseOptions(flags: Record<string, FlagSpec>): ParseArgsOptionsC
  * node:util's errors, in the CLI's words: its own wording names
  * JavaScript-side remedies and leaves a quote unbalanced.
  */
-function reworded(e: unknown, args: readonly string[]): string {
+export function reworded(e: unknown, args: readonly string[]): string {
   const { code, message } = e as { code?: string; message: string };
   const quoted = /'(-[^']*)'/.exec(message)?.[1] ?? "";
   const flag = quoted.split(" ")[0].replace(/,$/, "");

@@ -67,14 +67,18 @@ function formatInfo(info: Extract<Event, { event: "server_info" }>, socket: stri
     ? "empty"
     : `v${info.log.oldest}..v${info.log.newest} (${info.log.retained} events)`;
   return [
-    `server       srv ${info.server_version} (pid ${info.pid})`,
-    `socket       ${socket}`,
-    `instance     ${escapeControls(info.instance_id)}`,
-    `uptime       ${(info.uptime_ms / 1000).toFixed(1)} s`,
-    `connections  ${info.connections}`,
-    `version      v${info.event_version}`,
-    `log          ${log}`,
-    `store        ${info.store === null ? "none (memory only)" : escapeControls(info.store)}`,
+    `server         srv ${info.server_version} (pid ${info.pid})`,
+    `socket         ${socket}`,
+    `instance       ${escapeControls(info.instance_id)}`,
+    `uptime         ${(info.uptime_ms / 1000).toFixed(1)} s`,
+    `connections    ${info.connections}`,
+    `event version  v${info.event_version}`,
+    `log            ${log}`,
+    `store          ${
+      // A path: its backslashes (Windows) are separators, not escapes.
+      info.store === null
+        ? "none (memory only)"
+        : escapeControls(info.store, { keepBackslashes: true })}`,
   ].join("\n");
 }
 
@@ -166,13 +170,18 @@ const SNAPSHOT: Verb = {
 const EVENTS: Verb = {
   name: "events",
   operands: [],
-  summary: "logged events after --since N (default 0); --follow for live ones",
+  summary: "logged events after --since N (default 0); --follow: then live ones",
   flags: {
-    since: { type: "string", value: "N", help: "only events after version N (default 0)" },
+    since: {
+      type: "string",
+      value: "N",
+      help: "only events after version N (default 0; with --follow, default now: live events only)",
+    },
     follow: {
       type: "boolean",
       short: "f",
-      help: "then print live events, across reconnects, until a signal",
+      help: "then print live events, across reconnects, until a signal " +
+        "(without --since: from now)",
     },
   },
   client: true,

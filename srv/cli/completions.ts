@@ -5,7 +5,7 @@
  * @module
  */
 
-import { flagsOf, type Verb } from "./_verb.ts";
+import { flagsOf, type FlagSpec, type Verb } from "./_verb.ts";
 
 /** The shells {@linkcode completionScript} writes for. */
 export const SHELLS = ["bash", "zsh", "fish"] as const;
@@ -36,47 +36,104 @@ function flagWords(verb: Verb): string[] {
   ]);
 }
 
-/** Flags that take a value: the word after one is not a verb. */
-function valueFlags(verbs: readonly Verb[]): string[] {
-  const found = new Set<string>();
+/** What a flag's value completes to: its only values, file names, or nothing. */
+type ValueKind = { readonly words: readonly string[] } | "files" | "none";
+
+/** `a|b|c`: those values; `PATH`, `DIR`, `FILE`: file names; other values: nothing. */
+function valueKind(spec: FlagSpec): ValueKind {
+  const value = spec.value ?? "";
+  if (value.includes("|")) return { words: value.split("|") };
+  return ["PATH", "DIR", "FILE"].includes(value) ? "files" : "none";
+}
+
+/**
+ * Every flag word that takes a value (`--socket`, `-s`), with what its value
+ * completes to: the word after one is its value, not a verb. A word means
+ * the same flag in every verb (`-s` is always the endpoint).
+ */
+function valueFlags(verbs: readonly Verb[]): Map<string, ValueKind> {
+  const found = new Map<string, ValueKind>();
   for (const verb of verbs) {
     for (const [name, spec] of Object.entries(flagsOf(verb))) {
       if (spec.type !== "string") continue;
-      found.add(`--${name}`);
-      if (spec.short !== undefined) found.add(`-${spec.short}`);
+      for (const word of [`--${name}`, ...(spec.short !== undefined ? [`-${spec.short}`] : [])]) {
+        if (!found.has(word)) found.set(word, valueKind(spec));
+      }
     }
   }
-  return [...found];
+  return found;
+}
+
+/** A verb's first operand: fixed words, or file names (`"files"`). */
+function operandWords(verb: Verb, top: readonly string[]): string[] | "files" {
+  const words = verb.operandWords;
+  if (words === undefined) return [];
+  if (words === "files") return "files";
+  return words === "verbs" ? [...top] : [...words];
 }
 
 function bash(verbs: readonly Verb[]): string {
   const { top, nouns } = words(verbs);
+  const flags = valueFlags(verbs);
+  const byKind = (pick: (kind: ValueKind) => boolean) =>
+    [...flags].filter(([, kind]) => pick(kind)).map(([word]) => word);
+  const files = byKind((k) => k === "files");
+  const plain = byKind((k) => k === "none");
+  const fixed = [...flags].flatMap(([word, kind]) =>
+    typeof kind === "object" ? [`      ${word}) words=${quote(kind.words.join(" "))} ;;`] : []
+  );
+  const verbCases = verbs.map((v) => {
+    const operands = operandWords(v, top);
+    const own = flagWords(v).join(" ");
+    return operands === "files"
+      ? `    ${quote(v.name)}) words=${quote(own)}; [[ "$cur" == -* ]] || files=1 ;;`
+      : `    ${quote(v.name)}) words=${quote([own, ...operands].join(" ").trim())} ;;`;
+  });
   const cases = [
     `    "") words=${quote(top.join(" "))} ;;`,
     ...[...nouns].map(([noun, list]) => `    ${quote(noun)}) words=${quote(list.join(" "))} ;;`),
-    ...verbs.map((v) => `    ${quote(v.name)}) words=${quote(flagWords(v).join(" "))} ;;`),
+    ...[...nouns].map(([noun, list]) =>
+      `    ${quote(`help ${noun}`)}) words=${quote(list.join(" "))} ;;`
+    ),
+    `    "help "*) words="" ;;`,
+    ...verbCases,
     `    *) words="" ;;`,
   ];
   return [
     '# srv completion for bash: eval "$(srv completions bash)"',
     "_srv() {",
-    '  local cur="${COMP_WORDS[COMP_CWORD]}" path="" skip="" i w words',
+    '  local cur="${COMP_WORDS[COMP_CWORD]}" prev="" path="" skip="" files="" i w words',
     "  for ((i = 1; i < COMP_CWORD; i++)); do",
     '    w="${COMP_WORDS[i]}"',
+    '    prev="$w"',
     '    if [[ -n "$skip" ]]; then skip=""; continue; fi',
     '    case "$w" in',
-    `      ${valueFlags(verbs).join("|")}) skip=1; continue ;;`,
+    `      ${[...flags.keys()].join("|")}) skip=1; continue ;;`,
     "      -*) continue ;;",
     "    esac",
     '    case "$path" in',
     '      "") path="$w" ;;',
-    `      ${[...nouns.keys()].join("|")}) path="$path $w" ;;`,
+    `      ${[...nouns.keys(), "help"].join("|")}) path="$path $w" ;;`,
     "    esac",
     "  done",
-    '  case "$path" in',
+    "  # The word after a flag that takes a value is its value.",
+    '  if [[ -n "$skip" ]]; then',
+    '    case "$prev" in',
+    ...fixed,
+    ...(files.length > 0 ? [`      ${files.join("|")}) files=1 ;;`] : []),
+    ...(plain.length > 0 ? [`      ${plain.join("|")}) COMPREPLY=(); return ;;`] : []),
+    "    esac",
+    "  else",
+    '    case "$path" in',
     ...cases.map((c) => `  ${c}`),
-    "  esac",
-    '  COMPREPLY=($(compgen -W "$words" -- "$cur"))',
+    "    esac",
+    "  fi",
+    '  if [[ -n "$files" ]]; then',
+    "    compopt -o filenames 2>/dev/null",
+    '    COMPREPLY=($(compgen -f -- "$cur"))',
+    "  else",
+    '    COMPREPLY=($(compgen -W "$words" -- "$cur"))',
+    "  fi",
     "}",
     "complete -F _srv srv",
     "",
@@ -118,9 +175,25 @@ function fish(verbs: readonly Verb[]): string {
     ),
   ];
   for (const verb of verbs) {
+    const operands = operandWords(verb, top);
+    if (operands === "files") {
+      lines.push(`complete -c srv -n ${quote(seen(verb.name))} -F`);
+    } else if (operands.length > 0) {
+      lines.push(
+        `complete -c srv -n ${quote(seen(verb.name))} -a ${quote(operands.join(" "))}`,
+      );
+    }
     for (const [name, spec] of Object.entries(flagsOf(verb))) {
       const short = spec.short !== undefined ? ` -s ${spec.short}` : "";
-      const value = spec.type === "string" ? " -r" : "";
+      // A value: its only values, file names (-r -F), or anything (-x: no files offered).
+      const kind = valueKind(spec);
+      const value = spec.type !== "string"
+        ? ""
+        : typeof kind === "object"
+        ? ` -x -a ${quote(kind.words.join(" "))}`
+        : kind === "files"
+        ? " -r -F"
+        : " -x";
       lines.push(
         `complete -c srv -n ${quote(seen(verb.name))} -l ${name}${short}${value} -d ${
           quote(spec.help.split(";")[0])

@@ -18,7 +18,7 @@ import { ExitCode } from "./exit_code.ts";
 import { nounHelp, overview, verbHelp } from "./help.ts";
 import { serve } from "./serve.ts";
 import { SERVE_FLAGS } from "./serve_args.ts";
-import { err, out, StdoutClosed, UsageError } from "./_terminal.ts";
+import { err, out, StdoutClosed, StdoutFailed, UsageError } from "./_terminal.ts";
 import { exactly, flagsOf, parseOptions, parseVerbArgs, type Verb } from "./_verb.ts";
 
 const SERVE: Verb = {
@@ -41,6 +41,7 @@ const HELP: Verb = {
   flags: {},
   client: false,
   example: "srv help tab create",
+  operandWords: "verbs",
   run: (invocation) => {
     out(helpFor(invocation.operands.join(" ")));
     return Promise.resolve(ExitCode.ok);
@@ -54,6 +55,7 @@ const COMPLETIONS: Verb = {
   flags: {},
   client: false,
   example: 'eval "$(srv completions bash)"',
+  operandWords: SHELLS,
   run: (invocation) => {
     const [shell] = exactly(COMPLETIONS, invocation.operands);
     if (!(SHELLS as readonly string[]).includes(shell)) {
@@ -198,7 +200,8 @@ async function dispatch(args: string[]): Promise<number> {
 /**
  * Runs the `srv` command line and returns the exit code. A reader that
  * closed stdout (`srv events | head -1`) ends the run quietly with 0: it
- * took what it wanted.
+ * took what it wanted. Any other failed write to stdout (a full disk) is
+ * one line on stderr and exit 1.
  *
  * @example
  * ```ts ignore
@@ -214,6 +217,10 @@ export async function runCli(args: string[]): Promise<number> {
     return await dispatch(words);
   } catch (e) {
     if (e instanceof StdoutClosed) return ExitCode.ok;
+    if (e instanceof StdoutFailed) {
+      err(`srv: cannot write output: ${e.message}`);
+      return ExitCode.failure;
+    }
     throw e;
   }
 }

@@ -19,9 +19,9 @@ export const ExitCode = {
   endpointUnsafe: 4,
   /** The data store cannot be opened, is locked, corrupt, or a write failed. */
   store: 5,
-  /** A client command could not reach a server, or lost it before the answer (CLI). */
+  /** A client command could not reach a server, lost it, or had no answer within --timeout (CLI). */
   unreachable: 6,
-  /** The server answered with an error (CLI). */
+  /** The server answered with an error, or a name or id prefix matched nothing (CLI). */
   serverError: 7,
   /** `srv events`: some of the requested history is no longer retained (CLI). */
   historyTruncated: 8,

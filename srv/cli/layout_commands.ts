@@ -181,6 +181,7 @@ const EXPORT: Verb = {
 const APPLY: Verb = {
   name: "apply",
   operands: [["FILE", "a layout (from srv export) or NDJSON domain commands; - reads stdin"]],
+  operandWords: "files",
   summary: "apply a layout or NDJSON commands as one atomic batch, ids kept",
   flags: {
     "if-unchanged-since": {

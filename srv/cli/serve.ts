@@ -342,8 +342,13 @@ async function openStore(
         ),
     });
     const { recovery } = found;
+    const migrated = recovery.migratedFrom > 0 && recovery.migratedFrom < STORE_SCHEMA_VERSION;
+    // The logger quotes string values, so an empty `migrated` would print
+    // `""`: the migration gets its own wording instead of an empty field.
     log.info(
-      "store {path}: {workspaces} workspaces, {tabs} tabs, {blocks} blocks, {stored} events on disk, tables at v{tables}{migrated}, replayed {replayed}, next version v{next} ({ms} ms)",
+      `store {path}: {workspaces} workspaces, {tabs} tabs, {blocks} blocks, {stored} events on disk, tables at v{tables}${
+        migrated ? " (migrated from schema {migratedFrom})" : ""
+      }, replayed {replayed}, next version v{next} ({ms} ms)`,
       {
         path: found.log.path,
         workspaces: recovery.state.workspaces.size,
@@ -351,9 +356,7 @@ async function openStore(
         blocks: recovery.state.blocks.size,
         stored: recovery.stored,
         tables: recovery.tablesVersion,
-        migrated: recovery.migratedFrom > 0 && recovery.migratedFrom < STORE_SCHEMA_VERSION
-          ? ` (migrated from schema ${recovery.migratedFrom})`
-          : "",
+        migratedFrom: recovery.migratedFrom,
         replayed: recovery.replayed,
         next: recovery.state.eventVersion + 1,
         ms: Math.round(performance.now() - started),

@@ -19,7 +19,7 @@ import {
   type ServerOptions,
 } from "../server/server_options.ts";
 import { UsageError } from "./_terminal.ts";
-import { type FlagSpec, parseOptions } from "./_verb.ts";
+import { type FlagSpec, parseOptions, reworded } from "./_verb.ts";
 import { LOG_FORMATS, LOG_LEVELS, type LogFormat, type SrvLogLevel } from "./log.ts";
 
 /** What each size cap bounds, for --help (the flag names are LIMIT_FLAGS). */
@@ -163,7 +163,12 @@ function positiveInt(name: string, raw: string | undefined, fallback: number): n
  * A duration in ms from `10s`, `500ms`, or a bare number of seconds, within
  * [minMs, 1 h]: every time flag reads the same way.
  */
-function duration(name: string, raw: string | undefined, fallbackMs: number, minMs = 1): number {
+export function duration(
+  name: string,
+  raw: string | undefined,
+  fallbackMs: number,
+  minMs = 1,
+): number {
   if (raw === undefined) return fallbackMs;
   const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s)?$/.exec(raw);
   const ms = match === null ? NaN : Math.round(Number(match[1]) * (match[2] === "ms" ? 1 : 1000));
@@ -240,9 +245,10 @@ export function parseServeArgs(args: string[]): ServeConfig {
         "--max-queue-events was removed: eviction is judged in bytes and time (--max-queue-bytes, --soft-queue-bytes, --soft-queue-time)",
       );
     }
-    throw new UsageError((e as Error).message);
+    throw new UsageError(reworded(e, args));
   }
   const str = (k: string) => values[k] as string | undefined;
+  if (values.socket === "") throw new UsageError("--socket needs a path, got an empty one");
   // Said rather than silently dropping one of them.
   if (values.memory === true && values["data-dir"] !== undefined) {
     throw new UsageError("--memory keeps no store, so --data-dir has nothing to do; pick one");

@@ -18,13 +18,34 @@ const UNSAFE =
   // deno-lint-ignore no-control-regex -- matching controls is the point
   /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/g;
 
-const SHORT: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+const SHORT: Record<string, string> = {
+  "\n": "\\n",
+  "\r": "\\r",
+  "\t": "\\t",
+  "\\": "\\\\",
+};
+
+/** {@linkcode UNSAFE}, and the backslash that starts every escape. */
+const UNSAFE_OR_BACKSLASH = new RegExp(`\\\\|${UNSAFE.source}`, "g");
+
+/** How {@linkcode escapeControls} treats text that has its own escapes. */
+export interface EscapeOptions {
+  /**
+   * Leave backslashes as they are: for text whose backslashes are already
+   * escapes (JSON from `JSON.stringify`) or plain path separators. Default
+   * false: a backslash becomes `\\`, so `\n` written out cannot be taken
+   * for an escaped newline.
+   */
+  readonly keepBackslashes?: boolean;
+}
 
 /**
  * Makes text from the server safe to print for people: every character a
- * terminal would act on becomes visible (`\x1b`, `\n`, `\u202e`), the rest
- * is untouched. Names and meta are anyone's to set, so human output passes
- * them through this; `--json` output never does (JSON has its own escapes).
+ * terminal would act on becomes visible (`\x1b`, `\n`, `\u202e`), and a
+ * backslash becomes `\\` so the escapes are unambiguous (a newline prints
+ * `\n`, a backslash and an `n` print `\\n`); the rest is untouched. Names
+ * and meta are anyone's to set, so human output passes them through this;
+ * `--json` output never does (JSON has its own escapes).
  *
  * @example
  * ```ts
@@ -32,11 +53,14 @@ const SHORT: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
  * import { escapeControls } from "@srv/srv/client";
  *
  * assert.equal(escapeControls("\u001b]0;pwned\u0007a\nb"), "\\x1b]0;pwned\\x07a\\nb");
+ * assert.equal(escapeControls("a\\nb"), "a\\\\nb");
  * assert.equal(escapeControls("plain café"), "plain café");
+ * assert.equal(escapeControls('"a\\nb"', { keepBackslashes: true }), '"a\\nb"');
  * ```
  */
-export function escapeControls(text: string): string {
-  return text.replace(UNSAFE, (c) => {
+export function escapeControls(text: string, options: EscapeOptions = {}): string {
+  const pattern = options.keepBackslashes === true ? UNSAFE : UNSAFE_OR_BACKSLASH;
+  return text.replace(pattern, (c) => {
     const short = SHORT[c];
     if (short !== undefined) return short;
     const code = c.charCodeAt(0);
@@ -52,7 +76,7 @@ function metaText(meta: Json): string {
     return "";
   }
   // JSON.stringify already escapes C0 and lone surrogates; the rest is ours.
-  return ` ${escapeControls(JSON.stringify(meta))}`;
+  return ` ${escapeControls(JSON.stringify(meta), { keepBackslashes: true })}`;
 }
 
 /**

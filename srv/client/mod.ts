@@ -41,7 +41,7 @@ export {
   SrvError,
   UnreachableError,
 } from "./errors.ts";
-export { escapeControls, formatTree } from "./format_tree.ts";
+export { escapeControls, type EscapeOptions, formatTree } from "./format_tree.ts";
 export {
   type BlockLayout,
   type Layout,

@@ -201,6 +201,8 @@ export interface CliVerb<F extends string = string> {
   readonly args: readonly (readonly [field: F, metavar: string])[];
   /** Fields given as `--field`; absent means not sent (the decoder's default applies). */
   readonly flags?: readonly F[];
+  /** Each flag's line in the verb's help: what it does for this command. */
+  readonly flagHelp?: { readonly [K in F]?: string };
   /** One line for the usage text. */
   readonly summary: string;
   /** One example command line, for per-verb help (ids by name or prefix, as people type them). */
@@ -264,6 +266,8 @@ export const COMMAND_REGISTRY = {
       verb: "delete",
       args: [["workspace_id", "ID"]],
       flags: ["force"],
+      // docs/PROTOCOL.md §6: delete_workspace always deletes.
+      flagHelp: { force: "accepted and ignored: a workspace is always deleted" },
       summary: "delete a workspace with its tabs and blocks",
       example: "srv workspace delete main",
     },
@@ -298,6 +302,7 @@ export const COMMAND_REGISTRY = {
       verb: "delete",
       args: [["workspace_id", "WS"], ["tab_id", "TAB"]],
       flags: ["force"],
+      flagHelp: { force: "delete even the workspace's last tab" },
       summary: "delete a tab and its blocks (the last needs --force)",
       example: "srv tab delete main shell --force",
     },
@@ -375,6 +380,7 @@ export const COMMAND_REGISTRY = {
       verb: "create",
       args: [["tab_id", "TAB"]],
       flags: ["meta"],
+      flagHelp: { meta: "the block's meta, any JSON (default null)" },
       summary: "create a block, --meta any JSON (default null)",
       example: `srv block create shell --meta '{"kind":"term"}'`,
     },

@@ -169,9 +169,9 @@ Deno.test("ids by full id, unique prefix or unique name; ambiguity lists the can
     assert.equal(
       unknown.code,
       ExitCode.serverError,
-      `no match: the server says not found; ${unknown.stderr}`,
+      `no match: not found, said without sending; ${unknown.stderr}`,
     );
-    assert.equal(unknown.stderr, "srv: invalid_command: CreateTab: workspace not found: nowhere\n");
+    assert.equal(unknown.stderr, 'srv: no workspace matches "nowhere"\n');
   });
 });
 

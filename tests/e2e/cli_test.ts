@@ -95,8 +95,8 @@ Deno.test("srv ping, info, snapshot, send and every domain verb: output and exit
       ]);
       assert.deepEqual(await names("block", "delete", tabB, plain.block_id), ["block_deleted"]);
       assert.deepEqual(await names("tab", "move", tabB, ws, ws2, "0"), ["tab_moved"]);
-      // A delete of something unknown changes nothing and is not an error.
-      assert.deepEqual(await names("block", "delete", tabA, "nope"), []);
+      // A delete of an unknown full id changes nothing and is not an error.
+      assert.deepEqual(await names("block", "delete", tabA, crypto.randomUUID()), []);
     });
 
     await t.step(
@@ -182,10 +182,15 @@ Deno.test("srv ping, info, snapshot, send and every domain verb: output and exit
     await t.step(
       "a refused command: exit 7, the server's code and message, nothing on stdout",
       async () => {
-        const r = await srvRun("tab", "create", "nope", "x");
+        // A full id is sent as it is: the server is the judge.
+        const unknown = crypto.randomUUID();
+        const r = await srvRun("tab", "create", unknown, "x");
         assert.equal(r.code, ExitCode.serverError);
         assert.equal(r.stdout, "");
-        assert.equal(r.stderr, "srv: invalid_command: CreateTab: workspace not found: nope\n");
+        assert.equal(
+          r.stderr,
+          `srv: invalid_command: CreateTab: workspace not found: ${unknown}\n`,
+        );
       },
     );
 

@@ -42,9 +42,10 @@ Deno.test("README quick start: start, then ping, create, snapshot with SRV_SOCKE
   await withSrv(async (srv) => {
     let last = "";
     for (const line of lines.slice(1)) {
-      assert.match(line, /^deno task srv /);
+      assert.match(line, /^deno task -q srv /);
       const r = await sh(line, { SRV_SOCKET: srv.socket });
       assert.equal(r.code, 0, `${line}: ${r.stderr}`);
+      assert.equal(r.stderr, "", `${line}: -q keeps the Task line off stderr`);
       last = r.stdout;
     }
     assert.match(last, /^workspace main \(\S+\)\n {2}\* tab shell \(\S+\)$/m);
