@@ -192,7 +192,7 @@ export class DurableEventLog implements EventHistory {
       options.retainBytes ?? DEFAULT_RETAIN_BYTES,
       this.#ring.maxBytes,
     );
-    this.#tree = new TreeWriter(db, found.positions);
+    this.#tree = new TreeWriter(db, found.placement);
     this.#committedVersion = found.tablesVersion;
     this.#nextClientId = found.nextClientId;
     this.#oldest = found.oldest;
