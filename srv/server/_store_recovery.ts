@@ -10,7 +10,7 @@ import type { LogEntry } from "../core/event_log.ts";
 import { measure } from "../core/limits.ts";
 import { initialState, type State } from "../core/state.ts";
 import { message, migrate, StoreError } from "./_store_schema.ts";
-import { DamagedRowError, loadTree, type Tree } from "./_tree_tables.ts";
+import { DamagedRowError, loadTree, type Placement, type Tree } from "./_tree_tables.ts";
 
 /** The version of a stored event line: the encoder always writes it last. */
 export function versionOfLine(line: string): number {
@@ -110,7 +110,7 @@ export function checkBatch(row: BatchRow, since: number): LogEntry[] | string {
 /** What {@linkcode recover} found on disk. */
 export interface Found {
   readonly state: State;
-  readonly positions: Map<string, number>;
+  readonly placement: Placement;
   readonly highest: number;
   readonly tablesVersion: number;
   readonly nextClientId: number;
@@ -177,7 +177,7 @@ export function recover(db: DatabaseSync, path: string): Found {
   ).get() as { n: number; bytes: number; lo: number | null; hi: number | null };
   return {
     state: stateFromTables(loaded.tree, { version: tablesVersion, nextClientId }),
-    positions: loaded.positions,
+    placement: { positions: loaded.positions, rowids: loaded.rowids },
     highest,
     tablesVersion,
     nextClientId,

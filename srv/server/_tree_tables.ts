@@ -15,8 +15,13 @@ import { type Json, type JsonObject, type LoggedEvent } from "../core/protocol.t
 import { AT_END, placeInOrder, placeMoved, POSITION_STEP } from "./_positions.ts";
 import type { Block, Tab, Workspace } from "../core/state.ts";
 
-/** Most block metas one UPDATE writes (2 parameters each, far below SQLite's limit). */
+/** Most block metas one UPDATE writes (3 parameters each, far below SQLite's limit). */
 const METAS_PER_UPDATE = 64;
+/**
+ * Longest meta text (UTF-16 units) written in a joined UPDATE; a longer
+ * one gets a statement of its own (see {@linkcode TreeWriter}'s `#writeMetas`).
+ */
+const JOINED_META_CHARS = 256;
 
 /** The statements that create the tree tables (run by the migration to schema 2). */
 export const TREE_TABLES_SQL = `
@@ -90,14 +95,26 @@ function objectMeta(text: string, where: string): JsonObject {
 const NAME_BYTES = "CAST(name AS BLOB) AS name";
 const nameDecoder = new TextDecoder();
 
+/** Where the store keeps each child: its position, and each block's SQLite rowid. */
+export interface Placement {
+  /** Positions of every tab and block in the tables (ids are unique across both). */
+  readonly positions: Map<string, number>;
+  /**
+   * The rowid of every block's row: a meta update finds the row by it, one
+   * B-tree descent instead of two (the `block_id` index, then the table).
+   */
+  readonly rowids: Map<string, number>;
+}
+
 /**
  * Streams the tables into maps, row by row, children in `position` order,
- * and returns them with every child's position. Throws
+ * and returns them with every child's position and block's rowid. Throws
  * {@linkcode DamagedRowError} naming the row when one cannot be used (meta
  * that is not JSON, a child whose parent has no row).
  */
-export function loadTree(db: DatabaseSync): { tree: Tree; positions: Map<string, number> } {
+export function loadTree(db: DatabaseSync): { tree: Tree } & Placement {
   const positions = new Map<string, number>();
+  const rowids = new Map<string, number>();
   const workspaces = new Map<string, Workspace & { tabIds: string[] }>();
   const rows = db.prepare(
     `SELECT workspace_id, ${NAME_BYTES}, active_tab_id, meta FROM workspaces`,
@@ -138,17 +155,20 @@ export function loadTree(db: DatabaseSync): { tree: Tree; positions: Map<string,
   }
   const blocks = new Map<string, Block>();
   const blockRows = db.prepare(
-    "SELECT block_id, tab_id, position, meta FROM blocks ORDER BY tab_id, position",
-  ).iterate() as Iterable<{ block_id: string; tab_id: string; position: number; meta: string }>;
+    "SELECT rowid AS row_id, block_id, tab_id, position, meta FROM blocks ORDER BY tab_id, position",
+  ).iterate() as Iterable<
+    { row_id: number; block_id: string; tab_id: string; position: number; meta: string }
+  >;
   for (const r of blockRows) {
     const where = `blocks row block_id=${r.block_id}`;
     const tab = tabs.get(r.tab_id);
     if (tab === undefined) throw new DamagedRowError(`${where}: tab_id=${r.tab_id} has no row`);
     tab.blockIds.push(r.block_id);
     positions.set(r.block_id, r.position);
+    rowids.set(r.block_id, r.row_id);
     blocks.set(r.block_id, { id: r.block_id, tabId: r.tab_id, meta: decodeMeta(r.meta, where) });
   }
-  return { tree: { workspaces, tabs, blocks }, positions };
+  return { tree: { workspaces, tabs, blocks }, positions, rowids };
 }
 
 /**
@@ -189,6 +209,8 @@ export function insertTree(db: DatabaseSync, tree: Tree): void {
 export class TreeWriter {
   /** Positions of every tab and block in the tables (ids are unique across both). */
   readonly #positions: Map<string, number>;
+  /** Rowid of every block's row. */
+  readonly #rowids: Map<string, number>;
   // Rows to write from the state (or delete, when the state no longer has them).
   readonly #workspaces = new Set<string>();
   readonly #tabs = new Set<string>();
@@ -211,14 +233,16 @@ export class TreeWriter {
   readonly #upsertBlock: StatementSync;
   readonly #deleteBlock: StatementSync;
   readonly #moveBlock: StatementSync;
+  readonly #setMetaAt: StatementSync;
   readonly #db: DatabaseSync;
-  /** `UPDATE blocks SET meta` of n rows in one statement, by n (prepared on first use). */
   readonly #setBlockMetas: StatementSync[] = [];
+  readonly #setMetaOf: StatementSync;
   readonly #blocksOf: StatementSync;
 
-  constructor(db: DatabaseSync, positions: Map<string, number>) {
+  constructor(db: DatabaseSync, placement: Placement) {
     this.#db = db;
-    this.#positions = positions;
+    this.#positions = placement.positions;
+    this.#rowids = placement.rowids;
     this.#upsertWorkspace = db.prepare(
       `INSERT INTO workspaces (workspace_id, name, active_tab_id, meta) VALUES (?, ?, ?, ?)
        ON CONFLICT (workspace_id) DO UPDATE SET
@@ -236,11 +260,16 @@ export class TreeWriter {
     this.#upsertBlock = db.prepare(
       `INSERT INTO blocks (block_id, tab_id, position, meta) VALUES (?, ?, ?, ?)
        ON CONFLICT (block_id) DO UPDATE SET
-         tab_id = excluded.tab_id, position = excluded.position, meta = excluded.meta`,
+         tab_id = excluded.tab_id, position = excluded.position, meta = excluded.meta
+       RETURNING rowid AS row_id`,
     );
     this.#deleteBlock = db.prepare("DELETE FROM blocks WHERE block_id = ?");
     this.#moveBlock = db.prepare("UPDATE blocks SET position = ? WHERE block_id = ?");
     this.#blocksOf = db.prepare("DELETE FROM blocks WHERE tab_id = ? RETURNING block_id");
+    // By rowid, and only if the row there is still this block's: a rowid
+    // that went stale would miss (0 changes) rather than hit another row.
+    this.#setMetaAt = db.prepare("UPDATE blocks SET meta = ? WHERE rowid = ? AND block_id = ?");
+    this.#setMetaOf = db.prepare("UPDATE blocks SET meta = ? WHERE block_id = ?");
   }
 
   /** Whether any row waits to be written. */
@@ -349,8 +378,10 @@ export class TreeWriter {
       if (b === undefined) {
         this.#deleteBlock.run(id);
         positions.delete(id);
+        this.#rowids.delete(id);
       } else {
-        this.#upsertBlock.run(id, b.tabId, positions.get(id)!, encodeMeta(b.meta));
+        const row = this.#upsertBlock.get(id, b.tabId, positions.get(id)!, encodeMeta(b.meta));
+        this.#rowids.set(id, (row as { row_id: number }).row_id);
       }
     }
     // Rows written above carry their parent as of the end of the turn, so
@@ -366,6 +397,7 @@ export class TreeWriter {
       if (tree.tabs.has(id)) continue;
       for (const row of this.#blocksOf.all(id) as { block_id: string }[]) {
         positions.delete(row.block_id);
+        this.#rowids.delete(row.block_id);
       }
     }
     this.#forget();
@@ -373,32 +405,47 @@ export class TreeWriter {
 
   /**
    * The meta column of every block whose meta alone changed (the hot path:
-   * a host streaming titles and cwds), up to {@linkcode METAS_PER_UPDATE}
-   * rows per statement: each statement run costs about as much as the row
-   * it writes, so one per row made the store the slower half of a turn.
+   * a host streaming titles and cwds), each row found by its rowid. Short
+   * metas go up to {@linkcode METAS_PER_UPDATE} rows per statement
+   * (\`UPDATE ... FROM (VALUES ...)\`), since a statement run costs about
+   * as much as a short row; a long meta (over {@linkcode JOINED_META_CHARS})
+   * gets its own statement, since the join's cost per row grows with the
+   * value and passed a statement run's (measured with 40-byte and 1 KB
+   * metas, 64 and 256 rows a turn). A row whose rowid went stale is missed
+   * (the \`block_id\` is checked too) and written by \`block_id\` instead.
    */
   #writeMetas(tree: Tree): void {
-    const args: string[] = [];
+    const args: (string | number)[] = [];
     for (const id of this.#blockMetas) {
       if (this.#blocks.has(id)) continue; // written whole below
       const b = tree.blocks.get(id);
       // A block deleted later in the turn is in #blocks (its delete event names it).
       if (b === undefined) continue;
-      args.push(id, encodeMeta(b.meta));
-      if (args.length === 2 * METAS_PER_UPDATE) {
-        this.#setMetas(METAS_PER_UPDATE).run(...args);
-        args.length = 0;
-      }
+      const meta = encodeMeta(b.meta);
+      const rowid = this.#rowids.get(id);
+      if (rowid === undefined) this.#setMetaOf.run(meta, id);
+      else if (meta.length > JOINED_META_CHARS) this.#setMeta(meta, rowid, id);
+      else args.push(rowid, id, meta);
+      if (args.length === 3 * METAS_PER_UPDATE) this.#flushMetas(args);
     }
-    if (args.length > 0) this.#setMetas(args.length / 2).run(...args);
+    if (args.length > 0) this.#flushMetas(args);
   }
 
-  #setMetas(rows: number): StatementSync {
-    return this.#setBlockMetas[rows] ??= this.#db.prepare(
-      `UPDATE blocks SET meta = v.column2 FROM (VALUES ${
-        Array.from({ length: rows }, () => "(?, ?)").join(", ")
-      }) AS v WHERE blocks.block_id = v.column1`,
-    );
+  #setMeta(meta: string, rowid: number, id: string): void {
+    if (this.#setMetaAt.run(meta, rowid, id).changes === 0) this.#setMetaOf.run(meta, id);
+  }
+
+  #flushMetas(args: (string | number)[]): void {
+    const rows = args.length / 3;
+    const changed = (this.#setBlockMetas[rows] ??= this.#db.prepare(
+      `UPDATE blocks SET meta = v.column3 FROM (VALUES ${
+        Array.from({ length: rows }, () => "(?, ?, ?)").join(", ")
+      }) AS v WHERE blocks.rowid = v.column1 AND blocks.block_id = v.column2`,
+    )).run(...args).changes;
+    if (changed !== rows) {
+      for (let k = 0; k < args.length; k += 3) this.#setMetaOf.run(args[k + 2], args[k + 1]);
+    }
+    args.length = 0;
   }
 
   /** Forgets what was tracked (after a write, or when the turn was rolled back). */

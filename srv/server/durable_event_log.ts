@@ -35,6 +35,7 @@ import {
 } from "./_store_recovery.ts";
 import { message, StoreError } from "./_store_schema.ts";
 import { joinPath, openDatabase } from "./_store_open.ts";
+import { Pruner } from "./_store_prune.ts";
 import { TreeWriter } from "./_tree_tables.ts";
 import {
   DataDirError,
@@ -165,9 +166,7 @@ export class DurableEventLog implements EventHistory {
   readonly #begin: StatementSync;
   readonly #commit: StatementSync;
   readonly #selectSince: StatementSync;
-  readonly #oldestBatches: StatementSync;
-  readonly #deleteThrough: StatementSync;
-  readonly #minFirst: StatementSync;
+  readonly #pruner: Pruner;
   /** Batches older than a version, newest first (prepared on first use). */
   #selectBefore: StatementSync | null = null;
 
@@ -192,7 +191,7 @@ export class DurableEventLog implements EventHistory {
       options.retainBytes ?? DEFAULT_RETAIN_BYTES,
       this.#ring.maxBytes,
     );
-    this.#tree = new TreeWriter(db, found.positions);
+    this.#tree = new TreeWriter(db, found.placement);
     this.#committedVersion = found.tablesVersion;
     this.#nextClientId = found.nextClientId;
     this.#oldest = found.oldest;
@@ -223,14 +222,7 @@ export class DurableEventLog implements EventHistory {
          (SELECT max(first_version) FROM batches WHERE first_version <= ?1), 0)
        ORDER BY first_version`,
     );
-    this.#oldestBatches = db.prepare(
-      // octet_length of the column reads the row's header, not its overflow
-      // pages (length(CAST(...)) loaded every pruned batch's lines).
-      `SELECT first_version, events, octet_length(lines) AS bytes FROM batches
-       ORDER BY first_version LIMIT ?`,
-    );
-    this.#deleteThrough = db.prepare("DELETE FROM batches WHERE first_version <= ?");
-    this.#minFirst = db.prepare("SELECT min(first_version) AS lo FROM batches");
+    this.#pruner = new Pruner(db);
   }
 
   /**
@@ -535,39 +527,20 @@ export class DurableEventLog implements EventHistory {
    * The retained count may exceed the retention by that slack plus one batch.
    */
   #prune(): void {
-    let excess = this.#count - this.retainEvents;
-    let excessBytes = this.#bytes - this.retainBytes;
+    const excess = this.#count - this.retainEvents;
+    const excessBytes = this.#bytes - this.retainBytes;
     // A little slack (1/64 of the retention, at most a chunk) so a store at
     // its retention prunes every few hundred events, not on every commit.
     const countDue = excess > 0 &&
       excess >= Math.min(PRUNE_CHUNK_EVENTS, this.retainEvents >> 6);
     const bytesDue = excessBytes > 0 && excessBytes >= this.retainBytes / 64;
     if (!countDue && !bytesDue) return;
-    let budget = bytesDue ? PRUNE_CHUNK_EVENTS : Math.min(excess, PRUNE_CHUNK_EVENTS);
-    let lastGone: number | null = null;
-    let gone = 0;
-    let goneBytes = 0;
-    const oldest = this.#oldestBatches.iterate(PRUNE_CHUNK_EVENTS) as Iterable<
-      { first_version: number; events: number; bytes: number }
-    >;
-    for (const batch of oldest) {
-      // Over the byte retention any batch may go; over the count only
-      // whole batches that keep the count at the retention.
-      if (excessBytes <= 0 && batch.events > excess) break;
-      if (lastGone !== null && batch.events > budget) break;
-      excess -= batch.events;
-      excessBytes -= batch.bytes;
-      budget -= batch.events;
-      gone += batch.events;
-      goneBytes += batch.bytes;
-      lastGone = batch.first_version;
-      if (budget <= 0) break;
-    }
-    if (lastGone === null) return;
-    this.#deleteThrough.run(lastGone);
-    this.#count -= gone;
-    this.#bytes -= goneBytes;
-    this.#oldest = (this.#minFirst.get() as { lo: number | null }).lo;
+    const budget = bytesDue ? PRUNE_CHUNK_EVENTS : Math.min(excess, PRUNE_CHUNK_EVENTS);
+    const pruned = this.#pruner.prune(excess, excessBytes, budget);
+    if (pruned === null) return;
+    this.#count -= pruned.gone;
+    this.#bytes -= pruned.goneBytes;
+    this.#oldest = pruned.oldest;
   }
 
   #preloadRing(): void {
@@ -590,6 +563,8 @@ export class DurableEventLog implements EventHistory {
   }
 
   #rollback(): void {
+    // The deletes it read ahead for may be undone.
+    this.#pruner.reset();
     try {
       if (this.#db.isTransaction) this.#db.exec("ROLLBACK");
     } catch {

@@ -353,3 +353,46 @@ Deno.test("a turn's batch is written from the ring's bytes: non-ASCII text and t
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("meta rows of one turn: short ones joined, long ones alone, a block deleted later skipped, all read back", async () => {
+  const dataDir = await tempDir();
+  try {
+    const first = await open({ dataDir });
+    const d = new Driver();
+    drive(first.log, d, [{ cmd: "create_workspace", name: "w" }]);
+    drive(first.log, d, [{ cmd: "create_tab", workspace_id: "id-1", name: "t" }]);
+    const blocks: ReducerCommand[] = Array.from({ length: 150 }, (_, i) => ({
+      cmd: "create_block",
+      tab_id: "id-2",
+      meta: { i },
+    }));
+    drive(first.log, d, blocks);
+    const ids = [...d.state.blocks.keys()];
+    for (let turn = 0; turn < 3; turn++) {
+      // 150 blocks a turn: more than one joined statement's 64 rows, every
+      // third meta too long to join, and the last block deleted after its update.
+      const commands: ReducerCommand[] = ids.map((block_id, i) => ({
+        cmd: "update_block_meta",
+        block_id,
+        meta_patch: { turn, text: i % 3 === 0 ? "é".repeat(300 + turn) : `${i}` },
+      }));
+      if (turn === 2) commands.push({ cmd: "delete_block", tab_id: "id-2", block_id: ids.at(-1)! });
+      for (const command of commands) {
+        for (const event of d.run(command, 1)) {
+          if (isLogged(event)) {
+            first.log.append({ version: event.version, json: encodeEvent(event) });
+          }
+        }
+      }
+      first.log.commit(d.state);
+    }
+    assert.equal(d.state.blocks.size, 149);
+    first.log.close();
+    const second = await open({ dataDir });
+    assert.equal(second.recovery.replayed, 0);
+    assert.deepEqual(second.recovery.state.blocks, d.state.blocks);
+    second.log.close();
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
