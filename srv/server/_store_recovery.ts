@@ -177,7 +177,11 @@ export function recover(db: DatabaseSync, path: string): Found {
   ).get() as { n: number; bytes: number; lo: number | null; hi: number | null };
   return {
     state: stateFromTables(loaded.tree, { version: tablesVersion, nextClientId }),
-    placement: { positions: loaded.positions, rowids: loaded.rowids },
+    placement: {
+      tabPositions: loaded.tabPositions,
+      blockPositions: loaded.blockPositions,
+      rowids: loaded.rowids,
+    },
     highest,
     tablesVersion,
     nextClientId,

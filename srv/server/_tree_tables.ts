@@ -97,8 +97,14 @@ const nameDecoder = new TextDecoder();
 
 /** Where the store keeps each child: its position, and each block's SQLite rowid. */
 export interface Placement {
-  /** Positions of every tab and block in the tables (ids are unique across both). */
-  readonly positions: Map<string, number>;
+  /**
+   * Position of every tab in the tables. Tabs and blocks keep separate
+   * maps: a deleted tab's id may come back as a block's in the same turn
+   * (docs/PROTOCOL.md §11.2), and one map would lose one of the two.
+   */
+  readonly tabPositions: Map<string, number>;
+  /** Position of every block in the tables. */
+  readonly blockPositions: Map<string, number>;
   /**
    * The rowid of every block's row: a meta update finds the row by it, one
    * B-tree descent instead of two (the `block_id` index, then the table).
@@ -113,7 +119,8 @@ export interface Placement {
  * that is not JSON, a child whose parent has no row).
  */
 export function loadTree(db: DatabaseSync): { tree: Tree } & Placement {
-  const positions = new Map<string, number>();
+  const tabPositions = new Map<string, number>();
+  const blockPositions = new Map<string, number>();
   const rowids = new Map<string, number>();
   const workspaces = new Map<string, Workspace & { tabIds: string[] }>();
   const rows = db.prepare(
@@ -144,7 +151,7 @@ export function loadTree(db: DatabaseSync): { tree: Tree } & Placement {
       throw new DamagedRowError(`${where}: workspace_id=${r.workspace_id} has no row`);
     }
     ws.tabIds.push(r.tab_id);
-    positions.set(r.tab_id, r.position);
+    tabPositions.set(r.tab_id, r.position);
     tabs.set(r.tab_id, {
       id: r.tab_id,
       workspaceId: r.workspace_id,
@@ -164,11 +171,11 @@ export function loadTree(db: DatabaseSync): { tree: Tree } & Placement {
     const tab = tabs.get(r.tab_id);
     if (tab === undefined) throw new DamagedRowError(`${where}: tab_id=${r.tab_id} has no row`);
     tab.blockIds.push(r.block_id);
-    positions.set(r.block_id, r.position);
+    blockPositions.set(r.block_id, r.position);
     rowids.set(r.block_id, r.row_id);
     blocks.set(r.block_id, { id: r.block_id, tabId: r.tab_id, meta: decodeMeta(r.meta, where) });
   }
-  return { tree: { workspaces, tabs, blocks }, positions, rowids };
+  return { tree: { workspaces, tabs, blocks }, tabPositions, blockPositions, rowids };
 }
 
 /**
@@ -207,8 +214,10 @@ export function insertTree(db: DatabaseSync, tree: Tree): void {
  * the commit's transaction.
  */
 export class TreeWriter {
-  /** Positions of every tab and block in the tables (ids are unique across both). */
-  readonly #positions: Map<string, number>;
+  /** Position of every tab in the tables. */
+  readonly #tabPositions: Map<string, number>;
+  /** Position of every block in the tables (apart from tabs': an id may pass between kinds). */
+  readonly #blockPositions: Map<string, number>;
   /** Rowid of every block's row. */
   readonly #rowids: Map<string, number>;
   // Rows to write from the state (or delete, when the state no longer has them).
@@ -241,7 +250,8 @@ export class TreeWriter {
 
   constructor(db: DatabaseSync, placement: Placement) {
     this.#db = db;
-    this.#positions = placement.positions;
+    this.#tabPositions = placement.tabPositions;
+    this.#blockPositions = placement.blockPositions;
     this.#rowids = placement.rowids;
     this.#upsertWorkspace = db.prepare(
       `INSERT INTO workspaces (workspace_id, name, active_tab_id, meta) VALUES (?, ?, ?, ?)
@@ -357,7 +367,8 @@ export class TreeWriter {
    */
   write(tree: Tree): void {
     this.#order(tree);
-    const positions = this.#positions;
+    const tabPositions = this.#tabPositions;
+    const blockPositions = this.#blockPositions;
     for (const id of this.#workspaces) {
       const w = tree.workspaces.get(id);
       if (w === undefined) this.#deleteWorkspace.run(id);
@@ -367,9 +378,9 @@ export class TreeWriter {
       const t = tree.tabs.get(id);
       if (t === undefined) {
         this.#deleteTab.run(id);
-        positions.delete(id);
+        tabPositions.delete(id);
       } else {
-        this.#upsertTab.run(id, t.workspaceId, positions.get(id)!, t.name, encodeMeta(t.meta));
+        this.#upsertTab.run(id, t.workspaceId, tabPositions.get(id)!, t.name, encodeMeta(t.meta));
       }
     }
     this.#writeMetas(tree);
@@ -377,10 +388,10 @@ export class TreeWriter {
       const b = tree.blocks.get(id);
       if (b === undefined) {
         this.#deleteBlock.run(id);
-        positions.delete(id);
+        blockPositions.delete(id);
         this.#rowids.delete(id);
       } else {
-        const row = this.#upsertBlock.get(id, b.tabId, positions.get(id)!, encodeMeta(b.meta));
+        const row = this.#upsertBlock.get(id, b.tabId, blockPositions.get(id)!, encodeMeta(b.meta));
         this.#rowids.set(id, (row as { row_id: number }).row_id);
       }
     }
@@ -389,14 +400,14 @@ export class TreeWriter {
     for (const id of this.#goneWorkspaces) {
       if (tree.workspaces.has(id)) continue;
       for (const row of this.#tabsOf.all(id) as { tab_id: string }[]) {
-        positions.delete(row.tab_id);
+        tabPositions.delete(row.tab_id);
         this.#goneTabs.add(row.tab_id);
       }
     }
     for (const id of this.#goneTabs) {
       if (tree.tabs.has(id)) continue;
       for (const row of this.#blocksOf.all(id) as { block_id: string }[]) {
-        positions.delete(row.block_id);
+        blockPositions.delete(row.block_id);
         this.#rowids.delete(row.block_id);
       }
     }
@@ -466,38 +477,42 @@ export class TreeWriter {
    * UPDATE of `position` alone.
    */
   #order(tree: Tree): void {
-    const positions = this.#positions;
-    const positionOf = (id: string) => positions.get(id);
+    const tabPositions = this.#tabPositions;
+    const blockPositions = this.#blockPositions;
     // A row about to be written must have a position: a new child is placed
     // with the others that moved in its parent; any other without one would
     // be a bug, and renumbering its parent is the safe answer.
-    const unplaced = (order: Map<string, Map<string, number> | null>, parent: string, id: string) =>
-      !positions.has(id) && order.get(parent)?.has(id) !== true;
+    const unplaced = (
+      positions: Map<string, number>,
+      order: Map<string, Map<string, number> | null>,
+      parent: string,
+      id: string,
+    ) => !positions.has(id) && order.get(parent)?.has(id) !== true;
     for (const id of this.#tabs) {
       const t = tree.tabs.get(id);
-      if (t !== undefined && unplaced(this.#tabOrder, t.workspaceId, id)) {
+      if (t !== undefined && unplaced(tabPositions, this.#tabOrder, t.workspaceId, id)) {
         this.#tabOrder.set(t.workspaceId, null);
       }
     }
     for (const id of this.#blocks) {
       const b = tree.blocks.get(id);
-      if (b !== undefined && unplaced(this.#blockOrder, b.tabId, id)) {
+      if (b !== undefined && unplaced(blockPositions, this.#blockOrder, b.tabId, id)) {
         this.#blockOrder.set(b.tabId, null);
       }
     }
     for (const [wsId, movedTabs] of this.#tabOrder) {
       const ws = tree.workspaces.get(wsId);
       if (ws === undefined) continue;
-      for (const [id, p] of placed(ws.tabIds, movedTabs, positionOf)) {
-        positions.set(id, p);
+      for (const [id, p] of placed(ws.tabIds, movedTabs, (t) => tabPositions.get(t))) {
+        tabPositions.set(id, p);
         if (!this.#tabs.has(id)) this.#moveTab.run(p, id);
       }
     }
     for (const [tabId, movedBlocks] of this.#blockOrder) {
       const tab = tree.tabs.get(tabId);
       if (tab === undefined) continue;
-      for (const [id, p] of placed(tab.blockIds, movedBlocks, positionOf)) {
-        positions.set(id, p);
+      for (const [id, p] of placed(tab.blockIds, movedBlocks, (b) => blockPositions.get(b))) {
+        blockPositions.set(id, p);
         if (!this.#blocks.has(id)) this.#moveBlock.run(p, id);
       }
     }

@@ -396,3 +396,61 @@ Deno.test("meta rows of one turn: short ones joined, long ones alone, a block de
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+/** Runs commands through a Driver and the store as ONE turn: one commit for all of them. */
+function driveTurn(log: DurableEventLog, d: Driver, commands: ReducerCommand[]): void {
+  for (const command of commands) {
+    for (const event of d.run(command, 1)) {
+      if (isLogged(event)) log.append({ version: event.version, json: encodeEvent(event) });
+    }
+  }
+  log.commit(d.state);
+}
+
+Deno.test("an id passing between a tab and a block within one turn: committed, and read back the same", async () => {
+  // docs/PROTOCOL.md §11.2: a deleted entity's id may be used again, by any
+  // kind. Tabs' and blocks' positions once shared one map, and a block
+  // taking a just-deleted tab's id in the same turn stopped the server.
+  const W = "10000000-0000-4000-8000-000000000001";
+  const T1 = "20000000-0000-4000-8000-000000000001";
+  const T2 = "20000000-0000-4000-8000-000000000002";
+  const B1 = "30000000-0000-4000-8000-000000000001";
+  const dataDir = await tempDir();
+  try {
+    const { log } = await open({ dataDir });
+    const d = new Driver();
+    driveTurn(log, d, [
+      { cmd: "create_workspace", name: "main", workspace_id: W },
+      { cmd: "create_tab", workspace_id: W, name: "a", tab_id: T1 },
+      { cmd: "create_tab", workspace_id: W, name: "b", tab_id: T2 },
+      { cmd: "create_block", tab_id: T2, block_id: B1, meta: { n: 1 } },
+    ]);
+    driveTurn(log, d, [
+      { cmd: "delete_tab", workspace_id: W, tab_id: T1, force: true },
+      { cmd: "create_block", tab_id: T2, block_id: T1, meta: { was: "tab" } },
+      { cmd: "delete_block", tab_id: T2, block_id: B1 },
+      { cmd: "create_tab", workspace_id: W, name: "c", tab_id: B1 },
+      { cmd: "create_block", tab_id: B1, meta: { in: "the tab that was a block" } },
+    ]);
+    assert.equal(d.state.tabs.get(B1)?.name, "c");
+    assert.equal(d.state.blocks.get(T1)?.tabId, T2);
+    log.close(d.state);
+
+    const { log: again, recovery } = await open({ dataDir });
+    assert.deepEqual(recovery.state.workspaces, d.state.workspaces);
+    assert.deepEqual(recovery.state.tabs, d.state.tabs);
+    assert.deepEqual(recovery.state.blocks, d.state.blocks);
+    // And the writer goes on placing children in both after the swap.
+    driveTurn(again, d, [
+      { cmd: "create_block", tab_id: T2, meta: null },
+      { cmd: "move_block", block_id: T1, src_tab_id: T2, dst_tab_id: B1, dst_index: 0 },
+    ]);
+    again.close(d.state);
+    const { log: third, recovery: last } = await open({ dataDir });
+    assert.deepEqual(last.state.tabs, d.state.tabs);
+    assert.deepEqual(last.state.blocks, d.state.blocks);
+    third.close(last.state);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
