@@ -119,25 +119,31 @@ function domainVerb(row: Row): Verb {
     flags: flagsOf(row),
     client: true,
     example: cli.example,
-    run: (invocation) => {
+    run: async (invocation) => {
       const { command, labels } = commandOf(row, invocation);
       const quiet = invocation.values.quiet === true;
-      return withClient(invocation, async (client, printer) => {
-        // Names and prefixes need the tree; full ids go as they are.
-        let sent = command;
-        if (needsLookup(command as unknown as Record<string, unknown>)) {
+      // Names and prefixes need the tree; full ids go as they are. The tree
+      // is read by an observer, whose snapshot is private: a registered
+      // client's `get_srv_snapshot` is broadcast to every connection.
+      let sent = command;
+      if (needsLookup(command as unknown as Record<string, unknown>)) {
+        const looked = await withClient(invocation, async (client) => {
           try {
             sent = resolveCommand(
               stateFromSnapshot(await client.snapshot()),
               command as unknown as Record<string, unknown>,
               labels,
             ) as unknown as Command;
+            return ExitCode.ok;
           } catch (e) {
             if (!(e instanceof NoMatch)) throw e;
             err(`srv: ${e.message}`);
             return ExitCode.serverError;
           }
-        }
+        }, { observe: true });
+        if (looked !== ExitCode.ok) return looked;
+      }
+      return withClient(invocation, async (client, printer) => {
         const reply = await client.send(sent);
         if (reply.error !== null) {
           // As `srv send --json` does: the error event on stdout for the

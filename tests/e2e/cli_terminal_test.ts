@@ -172,6 +172,14 @@ Deno.test("ids by full id, unique prefix or unique name; ambiguity lists the can
       `no match: not found, said without sending; ${unknown.stderr}`,
     );
     assert.equal(unknown.stderr, 'srv: no workspace matches "nowhere"\n');
+
+    // The lookups read the tree as an observer: a registered client's
+    // snapshot would be broadcast to every connection and take a version,
+    // leaving a gap in the log. No command here was refused by srv.
+    const versions = jsonLines((await run("events", "--json")).stdout).map((e) => e.version);
+    assert.deepEqual(versions, versions.map((_, i) => i + 1), "no version went to a snapshot");
+    const [info] = jsonLines((await run("info", "--json")).stdout);
+    assert.equal(info.event_version, versions.length);
   });
 });
 
