@@ -27,10 +27,10 @@ import {
   type U64,
 } from "../core/protocol.ts";
 import { ExitCode } from "./exit_code.ts";
-import { err, out } from "./_terminal.ts";
+import { err, out, UsageError } from "./_terminal.ts";
 import { withClient } from "./_client_run.ts";
 import { exactly, type Invocation, type Verb } from "./_verb.ts";
-import { readValue } from "./_values.ts";
+import { EXPECTED, readValue } from "./_values.ts";
 
 /**
  * `srv export`: the snapshot as a layout, with the version it was taken
@@ -198,9 +198,16 @@ const APPLY: Verb = {
     const since = typeof raw === "string"
       ? readValue("u64", "--if-unchanged-since", raw) as U64
       : undefined;
+    // Digits beyond u64 are the flag's fault, not the file's.
+    if (typeof since === "bigint" && since > MAX_U64) {
+      throw new UsageError(`--if-unchanged-since must be ${EXPECTED.u64}`);
+    }
     return applyFile(inv, file, since);
   },
 };
+
+/** The largest u64, the top of a version's range. */
+const MAX_U64 = 18446744073709551615n;
 
 /** `srv export` and `srv apply`, for the CLI's verb table. */
 export const LAYOUT_VERBS: readonly Verb[] = [EXPORT, APPLY];

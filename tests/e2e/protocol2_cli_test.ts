@@ -188,6 +188,16 @@ Deno.test("srv apply - reads NDJSON commands as one batch; --if-unchanged-since 
       { stdin: rename },
     );
     assert.equal(fresh.code, ExitCode.ok, fresh.stderr);
+    // A version past u64 is the flag's fault, said as such, and nothing is sent.
+    const huge = await runSrv(
+      ["apply", "-", "--if-unchanged-since", "18446744073709551616", "--socket", srv.socket],
+      { stdin: rename },
+    );
+    assert.equal(huge.code, ExitCode.usage);
+    assert.match(
+      huge.stderr,
+      /^srv apply: --if-unchanged-since must be an integer from 0 to 2\^64 - 1\n/,
+    );
     // A bad file is named, and nothing is sent.
     const bad = await runSrv(["apply", "-", "--socket", srv.socket], {
       stdin: `${rename}\n{"cmd":"ping","nonce":1}\n`,
