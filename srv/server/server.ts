@@ -129,7 +129,8 @@ export class Server {
   }
 
   /**
-   * The current state. It is live: the server keeps updating its maps in
+   * The current state. It is live: the server keeps updating its maps and
+   * the child lists of its workspaces and tabs (`tabIds`, `blockIds`) in
    * place, so copy what you need to keep (e.g. `snapshotOf(server.state)`).
    */
   get state(): State {
