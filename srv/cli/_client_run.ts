@@ -172,13 +172,23 @@ export async function withClient(
     return await action(bounded(client, timeoutMs), printer);
   } catch (e) {
     if (e instanceof NoAnswer) {
-      const at = client?.socket ?? socket ?? defaultClientSocket();
-      err(`srv: no answer from srv at ${escapeControls(at)} within ${spoken(timeoutMs)}`);
+      // A path is not JSON: its backslashes (a Windows pipe) stay single.
+      const at = escapeControls(client?.socket ?? socket ?? defaultClientSocket(), {
+        keepBackslashes: true,
+      });
+      const late = `srv: no answer from srv at ${at} within ${spoken(timeoutMs)}`;
+      // Registered, a verb that writes has sent its command: srv may have
+      // applied it, and a retry could apply it twice.
+      if (registered && options.observe !== true) {
+        err(`${late}; the command was sent and may have been applied (see "srv events")`);
+        return ExitCode.unknownOutcome;
+      }
+      err(late);
       return ExitCode.unreachable;
     }
     if (e instanceof UnreachableError || e instanceof ConnectionLostError) {
       // Its reason may quote what the peer sent: escaped.
-      err(`srv: ${escapeControls(e.message)}`);
+      err(`srv: ${escapeControls(e.message, { keepBackslashes: true })}`);
       return ExitCode.unreachable;
     }
     // Whatever answered is not (this version of) srv: no usable server

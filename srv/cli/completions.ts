@@ -130,6 +130,8 @@ function bash(verbs: readonly Verb[]): string {
     "  fi",
     '  if [[ -n "$files" ]]; then',
     "    compopt -o filenames 2>/dev/null",
+    "    # One name per line: a name with spaces or glob characters stays whole.",
+    "    local IFS=$'\\n'",
     '    COMPREPLY=($(compgen -f -- "$cur"))',
     "  else",
     '    COMPREPLY=($(compgen -W "$words" -- "$cur"))',

@@ -25,6 +25,12 @@ export const ExitCode = {
   serverError: 7,
   /** `srv events`: some of the requested history is no longer retained (CLI). */
   historyTruncated: 8,
+  /**
+   * A command that changes something was sent, and no answer came within
+   * --timeout: it may or may not have been applied (CLI). Not 6, so that a
+   * script retrying on "unreachable" does not apply it twice.
+   */
+  unknownOutcome: 9,
   /** A second signal arrived during graceful shutdown: exited at once. */
   interrupted: 130,
 } as const;

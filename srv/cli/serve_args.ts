@@ -86,7 +86,7 @@ export const SERVE_FLAGS: Record<string, FlagSpec> = {
     help:
       `how long to wait for another srv (one shutting down) to let go of the data dir before exiting 5 (default ${
         DEFAULT_LOCK_WAIT_MS / 1000
-      }; 0: do not wait)`,
+      }s; 0: do not wait)`,
   },
   sync: {
     type: "string",
@@ -171,8 +171,10 @@ export function duration(
 ): number {
   if (raw === undefined) return fallbackMs;
   const match = /^([0-9]+(?:\.[0-9]+)?)(ms|s)?$/.exec(raw);
-  const ms = match === null ? NaN : Math.round(Number(match[1]) * (match[2] === "ms" ? 1 : 1000));
-  if (!(ms >= minMs && ms <= 3_600_000)) {
+  const exact = match === null ? NaN : Number(match[1]) * (match[2] === "ms" ? 1 : 1000);
+  const ms = Math.round(exact);
+  // 0 may mean "none" (--timeout 0, --lock-wait 0); 0.1ms must not round to it.
+  if (!(ms >= minMs && ms <= 3_600_000) || (exact > 0 && ms === 0)) {
     throw new UsageError(
       `--${name} must be a duration from ${minMs} ms to 1 h such as 10s or 500ms, got "${raw}"`,
     );

@@ -225,6 +225,20 @@ Deno.test("completions offer a flag's values, file names, verbs for help and she
         );
         check(r.stdout.split("\n").filter((w) => w !== ""));
       }
+      // A file name with a space and a glob character stays one completion.
+      await Deno.writeTextFile(`${dir}/my layout [1].json`, "{}");
+      const line = ["srv", "apply", `${dir}/my`];
+      const odd = await sh(
+        `bash -c ${
+          shq(
+            `source ${shq(scripts.bash)}; COMP_WORDS=(${line.map(shq).join(" ")}); ` +
+              `COMP_CWORD=2; _srv; printf '%s\\n' "\${COMPREPLY[@]}"`,
+          )
+        }`,
+      );
+      assert.deepEqual(odd.stdout.split("\n").filter((w) => w !== ""), [
+        `${dir}/my layout [1].json`,
+      ]);
     }
     if (await hasCommand("zsh")) {
       assert.equal((await sh(`zsh -n ${shq(scripts.zsh)}`)).code, 0, "zsh -n");
@@ -295,6 +309,51 @@ Deno.test("a socket that accepts and never answers: one line after --timeout, ex
   });
   const bad = await runSrv(["ping", "--timeout", "soon"]);
   assert.equal(bad.code, ExitCode.usage);
+  // Under a millisecond is not "no limit" (0 is): refused, not rounded to 0.
+  const tiny = await runSrv(["ping", "--timeout", "0.1ms"]);
+  assert.equal(tiny.code, ExitCode.usage, tiny.stderr);
+});
+
+Deno.test("a command sent and never answered: it may have been applied, exit 9, not 6", {
+  ignore: unixOnly("the fake server is a Unix socket"),
+}, async () => {
+  // The fake answers the register, then never the command: a retry on exit
+  // 6 ("unreachable") could apply a create twice, so this is its own code.
+  const registered = new TextEncoder().encode(
+    [{
+      event: "registered",
+      client_id: 1,
+      launcher_pid: 1,
+      launcher_version: "0.1.0",
+      instance_id: "fake",
+      protocol: 2,
+      version: 1,
+    }, {
+      // The answer to the marker the client sends with its register.
+      event: "server_info",
+      pid: 1,
+      server_version: "0.1.0",
+      instance_id: "fake",
+      uptime_ms: 1,
+      connections: 1,
+      event_version: 1,
+      log: { oldest: 1, newest: 1, retained: 1 },
+      store: null,
+      last_command: { cmd: "register", first: 1, last: 1 },
+      version: 0,
+    }].map((e) => JSON.stringify(e) + "\n").join(""),
+  );
+  await withFakeSocket(registered, async (socket) => {
+    const made = await runSrv(["workspace", "create", "w", "--timeout", "500ms", "-s", socket]);
+    assert.equal(made.code, ExitCode.unknownOutcome, made.stderr);
+    assert.equal(
+      made.stderr,
+      `srv: no answer from srv at ${socket} within 500 ms; the command was sent and may have been applied (see "srv events")\n`,
+    );
+    // A read that gets no answer changed nothing: still "unreachable".
+    const looked = await runSrv(["snapshot", "--timeout", "500ms", "-s", socket]);
+    assert.equal(looked.code, ExitCode.unreachable, looked.stderr);
+  });
 });
 
 Deno.test("small things: an empty --socket, serve's flag wording, info's labels, --json refusals", async () => {
