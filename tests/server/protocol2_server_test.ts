@@ -4,7 +4,8 @@
 // wins, and a client speaking only the reference protocol sees nothing new.
 // The client library's side (observe, batch(), typed errors) runs here too.
 import assert from "node:assert/strict";
-import { connect, type SrvClient } from "../../srv/client/client.ts";
+import type { SrvClient } from "../../srv/client/client.ts";
+import { connect } from "../../srv/client/connect.ts";
 import { BatchConflictError, BatchFailedError } from "../../srv/client/errors.ts";
 import type { Json, TestClient } from "../_harness.ts";
 import { type InProcessSrv, withServer } from "../_in_process.ts";
