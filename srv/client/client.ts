@@ -297,6 +297,9 @@ export class SrvClient implements AsyncDisposable {
    * nothing the commands name changed after version V, else it rejects
    * with {@linkcode BatchConflictError}; a command that would fail rejects
    * it with {@linkcode BatchFailedError}. A rejected batch applied nothing.
+   * An empty `commands` has nothing to apply (and the protocol has no empty
+   * batch): it resolves with `[]` at once and sends nothing, so neither the
+   * condition nor the connection is checked.
    *
    * @example
    * ```ts ignore
@@ -305,6 +308,7 @@ export class SrvClient implements AsyncDisposable {
    * ```
    */
   async batch(commands: DomainCommand[], options: BatchOptions = {}): Promise<DomainEvent[]> {
+    if (commands.length === 0) return [];
     const since = options.ifUnchangedSince;
     const command: BatchCommand = since === undefined
       ? { cmd: "batch", commands }
