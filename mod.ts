@@ -73,7 +73,8 @@ export {
 export { decideBatch } from "./srv/core/batch.ts";
 export { evolve } from "./srv/core/evolve.ts";
 export * from "./srv/core/reducer.ts";
-export { connect, SrvClient } from "./srv/client/client.ts";
+export { SrvClient } from "./srv/client/client.ts";
+export { connect } from "./srv/client/connect.ts";
 export type {
   BatchOptions,
   ClientStatus,

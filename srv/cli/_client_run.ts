@@ -6,7 +6,8 @@
  * @module
  */
 
-import { connect, type SrvClient } from "../client/client.ts";
+import type { SrvClient } from "../client/client.ts";
+import { connect } from "../client/connect.ts";
 import {
   ConnectionLostError,
   ProtocolError,

@@ -20,7 +20,7 @@
  *
  * @example
  * ```ts ignore
- * import { connect } from "./client.ts";
+ * import { connect } from "./connect.ts";
  * await using client = await connect({ socket: "/tmp/srv-demo/srv.sock" });
  * await client.register({ kind: "tool" });
  * const [ws] = await client.command({ cmd: "create_workspace", name: "main" });
@@ -50,7 +50,7 @@ import { SRV_VERSION } from "../version.ts";
 import { EventStream } from "./_event_stream.ts";
 import { type EventsOptions, EventSubscription, type StreamItem } from "./_event_subscription.ts";
 import { eventOf, Link, type Reply } from "./_link.ts";
-import { defaultClientSocket, dialEndpoint, dialOrExplain } from "./dial.ts";
+import { dialEndpoint, dialOrExplain } from "./dial.ts";
 import { batchErrorOf, ConnectionLostError, SrvError } from "./errors.ts";
 import type {
   BatchOptions,
@@ -64,55 +64,6 @@ export type { Reply } from "./_link.ts";
 
 /** How long `close()` waits for the server to acknowledge `goodbye`. */
 const GOODBYE_TIMEOUT_MS = 2000;
-
-/**
- * Connects to srv; rejects with {@linkcode UnreachableError} when nothing
- * listens there. Not registered yet, unless `observe` made it an observer.
- *
- * @example
- * ```ts
- * import assert from "node:assert/strict";
- * import { connect } from "@srv/srv/client";
- * import { openEndpoint, Server } from "@srv/srv/server";
- *
- * // An in-process server, so the example runs.
- * // Its endpoint: a named pipe on Windows, a socket file elsewhere.
- * const socket = Deno.build.os === "windows"
- *   ? `\\\\.\\pipe\\srv-example-${crypto.randomUUID()}`
- *   : `${Deno.makeTempDirSync()}/srv.sock`;
- * const endpoint = await openEndpoint({
- *   path: socket,
- *   transport: "auto",
- *   os: Deno.build.os,
- *   uid: null,
- * });
- * const identity = { pid: Deno.pid, version: "0.1.0", instanceId: crypto.randomUUID() };
- * const server = new Server({ identity });
- * const served = server.serve(endpoint.listener);
- *
- * const client = await connect({ socket });
- * const registered = await client.register({ kind: "tool" });
- * assert.equal(registered.instance_id, identity.instanceId);
- * const pong = await client.ping(7);
- * assert.equal(pong.nonce, 7);
- * await client.close();
- * await server.shutdown();
- * await served;
- * endpoint.release();
- * ```
- */
-export async function connect(options: ConnectOptions = {}): Promise<SrvClient> {
-  const socket = options.socket ?? defaultClientSocket();
-  const dial = options.dial ?? dialEndpoint;
-  const conn = await dialOrExplain(dial, socket);
-  const client = new SrvClient(socket, conn, options);
-  if (options.observe !== true) return client;
-  await client.register({ kind: "tool", observe: true }).catch(async (e) => {
-    await client.close();
-    throw e;
-  });
-  return client;
-}
 
 /**
  * A connection to srv, as a script sees it. Get one from
@@ -346,6 +297,9 @@ export class SrvClient implements AsyncDisposable {
    * nothing the commands name changed after version V, else it rejects
    * with {@linkcode BatchConflictError}; a command that would fail rejects
    * it with {@linkcode BatchFailedError}. A rejected batch applied nothing.
+   * An empty `commands` has nothing to apply (and the protocol has no empty
+   * batch): it resolves with `[]` at once and sends nothing, so neither the
+   * condition nor the connection is checked.
    *
    * @example
    * ```ts ignore
@@ -354,6 +308,7 @@ export class SrvClient implements AsyncDisposable {
    * ```
    */
   async batch(commands: DomainCommand[], options: BatchOptions = {}): Promise<DomainEvent[]> {
+    if (commands.length === 0) return [];
     const since = options.ifUnchangedSince;
     const command: BatchCommand = since === undefined
       ? { cmd: "batch", commands }

@@ -68,7 +68,7 @@ export function defaultClientSocket(): string {
  *
  * @example
  * ```ts ignore
- * import { connect } from "./client.ts";
+ * import { connect } from "./connect.ts";
  * import { dialEndpoint } from "./dial.ts";
  * const client = await connect({
  *   dial: (path) => { console.error("dialing", path); return dialEndpoint(path); },

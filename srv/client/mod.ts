@@ -21,7 +21,8 @@
  * @module
  */
 
-export { connect, type Reply, SrvClient } from "./client.ts";
+export { type Reply, SrvClient } from "./client.ts";
+export { connect } from "./connect.ts";
 export type {
   BatchOptions,
   ClientStatus,

@@ -180,10 +180,35 @@ export function decideBatch(
   command: BatchCommand,
   ctx: ReducerContext,
 ): ReducerEvent[] {
+  return decideBatchLines(state, command, ctx).events;
+}
+
+/** {@linkcode decideBatchLines}'s result. */
+export interface DecidedBatch {
+  /** What {@linkcode decideBatch} returns. */
+  readonly events: ReducerEvent[];
+  /**
+   * Each event's `encodeEvent` text, index for index, when the batch was
+   * measured against `maxBatchBytes` and succeeded; otherwise null.
+   */
+  readonly lines: readonly string[] | null;
+}
+
+/**
+ * {@linkcode decideBatch}, handing on the lines it encoded to measure the
+ * batch, so the caller logs and sends them without encoding the events a
+ * second time.
+ */
+export function decideBatchLines(
+  state: State,
+  command: BatchCommand,
+  ctx: ReducerContext,
+): DecidedBatch {
+  const refused = (error: ErrorEvent): DecidedBatch => ({ events: [error], lines: null });
   const since = command.if_unchanged_since;
   if (since !== undefined && since !== null) {
     const conflict = conflictOf(state, command.commands, since);
-    if (conflict !== null) return [batchError("precondition_failed", conflict, null)];
+    if (conflict !== null) return refused(batchError("precondition_failed", conflict, null));
   }
   let draft = draftOf(state);
   // The draft's entities share their child lists with `state`'s until the
@@ -196,7 +221,7 @@ export function decideBatch(
     for (const event of decided) {
       if (event.event === "error") {
         const message = `Batch: command ${i} (${one.cmd}) failed: ${event.message}`;
-        return [batchError("invalid_command", message, i)];
+        return refused(batchError("invalid_command", message, i));
       }
       draft = evolveShared(draft, event, copies);
       events.push(event);
@@ -208,14 +233,14 @@ export function decideBatch(
     ({ ...rest, batch_end: end, version }) as ReducerEvent
   );
   const max = ctx.maxBatchBytes;
-  if (max !== undefined) {
-    let bytes = 0;
-    for (const event of run) bytes += utf8Bytes(encodeEvent(event)) + 1;
-    if (bytes > max) {
-      const message = `Batch: its events take ${bytes} bytes, more than half of ` +
-        `--max-queue-bytes (${max})`;
-      return [batchError("invalid_command", message, null)];
-    }
+  if (max === undefined) return { events: run, lines: null };
+  const lines = run.map(encodeEvent);
+  let bytes = 0;
+  for (const line of lines) bytes += utf8Bytes(line) + 1;
+  if (bytes > max) {
+    const message = `Batch: its events take ${bytes} bytes, more than half of ` +
+      `--max-queue-bytes (${max})`;
+    return refused(batchError("invalid_command", message, null));
   }
-  return run;
+  return { events: run, lines };
 }

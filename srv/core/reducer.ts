@@ -9,7 +9,7 @@
  * @module
  */
 
-import { decideBatch } from "./batch.ts";
+import { decideBatchLines } from "./batch.ts";
 import { decide, type ReducerContext, type ReducerEvent } from "./decide.ts";
 import { evolve, evolveInPlace } from "./evolve.ts";
 import type { ReducerCommand } from "./protocol.ts";
@@ -21,6 +21,13 @@ export interface UpdateResult {
   readonly state: State;
   /** What the command caused, in order; each already has its version. */
   readonly events: ReducerEvent[];
+  /**
+   * Each event's `encodeEvent` text, index for index, when the reducer
+   * already encoded them (a successful `batch` measured against
+   * `maxBatchBytes`, docs/PROTOCOL.md §11.3), so the caller need not encode
+   * them again; absent otherwise.
+   */
+  readonly lines?: readonly string[];
 }
 
 /**
@@ -51,11 +58,11 @@ export function update(
 ): UpdateResult {
   // A batch is decided against a draft (batch.ts); its events, or its one
   // private error (version 0, which moves nothing), apply like any others.
-  const events = command.cmd === "batch"
-    ? decideBatch(state, command, ctx)
-    : decide(state, command, ctx);
+  const { events, lines } = command.cmd === "batch"
+    ? decideBatchLines(state, command, ctx)
+    : { events: decide(state, command, ctx), lines: null };
   const apply = options.owned === true ? evolveInPlace : evolve;
   let next = state;
   for (const event of events) next = apply(next, event);
-  return { state: next, events };
+  return lines === null ? { state: next, events } : { state: next, events, lines };
 }

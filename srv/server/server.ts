@@ -356,7 +356,7 @@ export class Server {
     sender: Client | null,
   ): ReducerEvent[] {
     // The server owns its state outright, so the reducer may update it in place.
-    const { state, events } = update(this.#state, command, {
+    const { state, events, lines } = update(this.#state, command, {
       registeredPid,
       identity: this.identity,
       newId: this.#newId,
@@ -366,8 +366,10 @@ export class Server {
       maxBatchBytes: this.#hub.limits.hardBytes / 2,
     }, { owned: true });
     this.#state = state;
-    for (const event of events) {
-      const json = encodeEvent(event);
+    for (let i = 0; i < events.length; i++) {
+      const event = events[i];
+      // A batch's events come encoded: decideBatch measured them that way.
+      const json = lines?.[i] ?? encodeEvent(event);
       if (isLogged(event)) {
         this.history.append({ version: event.version, json, event });
         this.#turn.stageLogged(json);

@@ -3,8 +3,9 @@
 // session rules. Each rule of §11 has a test here; the server-level ones
 // are in tests/server/protocol2_server_test.ts.
 import assert from "node:assert/strict";
-import { decodeCommand } from "../../srv/core/codec.ts";
+import { decodeCommand, encodeEvent } from "../../srv/core/codec.ts";
 import { decideBatch } from "../../srv/core/batch.ts";
+import { update } from "../../srv/core/reducer.ts";
 import type { ReducerEvent } from "../../srv/core/decide.ts";
 import type {
   BatchCommand,
@@ -255,6 +256,23 @@ Deno.test("§11.3: a batch whose events take more than maxBatchBytes is refused 
     index: null,
     version: 0,
   });
+});
+
+Deno.test("§11.3: a measured batch hands on its events encoded, once, as the server logs them", () => {
+  const d = seeded();
+  const commands: DomainCommand[] = [
+    { cmd: "rename_tab", tab_id: T1, name: "é ✓ 𝄞" },
+    { cmd: "update_block_meta", block_id: B1, meta_patch: { n: 1 } },
+  ];
+  const ctx = { registeredPid: 1, newId: () => crypto.randomUUID(), maxBatchBytes: 1 << 20 };
+  const { events, lines } = update(d.state, batch(commands), ctx);
+  assert.equal(events.length, 2);
+  assert.deepEqual(lines, events.map(encodeEvent));
+  // Unmeasured, refused or not a batch: nothing encoded, the caller encodes.
+  const { maxBatchBytes: _, ...unbounded } = ctx;
+  assert.equal(update(d.state, batch(commands), unbounded).lines, undefined);
+  assert.equal(update(d.state, batch(commands), { ...ctx, maxBatchBytes: 1 }).lines, undefined);
+  assert.equal(update(d.state, commands[0], ctx).lines, undefined);
 });
 
 Deno.test("§11.3: a batch can refer to what it creates, by the ids it chose", () => {

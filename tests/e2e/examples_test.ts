@@ -1,7 +1,7 @@
 // The scripts in examples/, run the way their doc comments say, against a
 // real server.
 import assert from "node:assert/strict";
-import { connect } from "../../srv/client/client.ts";
+import { connect } from "../../srv/client/connect.ts";
 import { ExitCode } from "../../srv/cli/exit_code.ts";
 import { type Json, testEndpoint, unixOnly, withSrv } from "../_harness.ts";
 

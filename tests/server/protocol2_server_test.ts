@@ -4,7 +4,8 @@
 // wins, and a client speaking only the reference protocol sees nothing new.
 // The client library's side (observe, batch(), typed errors) runs here too.
 import assert from "node:assert/strict";
-import { connect, type SrvClient } from "../../srv/client/client.ts";
+import type { SrvClient } from "../../srv/client/client.ts";
+import { connect } from "../../srv/client/connect.ts";
 import { BatchConflictError, BatchFailedError } from "../../srv/client/errors.ts";
 import type { Json, TestClient } from "../_harness.ts";
 import { type InProcessSrv, withServer } from "../_in_process.ts";
@@ -382,6 +383,37 @@ Deno.test("client library: observe mode, batch() resolves with events, typed con
     await watcher.close();
     await tool.close();
     assert.equal(srv.server.state.processes.get(77)?.status, "exited");
+  });
+});
+
+Deno.test("client library: batch([]) resolves with [] and sends nothing", async () => {
+  await withServer(async (srv) => {
+    const written: string[] = [];
+    const tool = await connect({
+      socket: srv.socket,
+      reconnect: false,
+      dial: () => {
+        const conn = srv.listener.connect();
+        const write = conn.write.bind(conn);
+        conn.write = (bytes) => {
+          written.push(new TextDecoder().decode(bytes));
+          return write(bytes);
+        };
+        return Promise.resolve(conn);
+      },
+    });
+    await tool.register({ kind: "tool", pid: 78 });
+    const version = srv.server.state.eventVersion;
+    const sent = written.length;
+    assert.deepEqual(await tool.batch([]), []);
+    assert.deepEqual(await tool.batch([], { ifUnchangedSince: version }), []);
+    assert.equal(written.length, sent, "nothing was written");
+    assert.equal(srv.server.state.eventVersion, version);
+    // The connection is as it was: the next command is answered as usual.
+    const [made] = await tool.command({ cmd: "create_workspace", name: "w", workspace_id: W1 });
+    assert.equal(made.version, version + 1);
+    assert.ok(written.slice(sent).join("").includes('"create_workspace"'));
+    await tool.close();
   });
 });
 

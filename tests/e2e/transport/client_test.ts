@@ -4,7 +4,8 @@
 // lost its history.
 import assert from "node:assert/strict";
 import { type ClientStatus } from "../../../srv/client/options.ts";
-import { connect, type SrvClient } from "../../../srv/client/client.ts";
+import type { SrvClient } from "../../../srv/client/client.ts";
+import { connect } from "../../../srv/client/connect.ts";
 import { type Connection } from "../../../srv/transport/transport.ts";
 import { ConnectionLostError, SrvError, UnreachableError } from "../../../srv/client/errors.ts";
 import { connectNamedPipe } from "../../../srv/transport/node_net.ts";
