@@ -23,7 +23,7 @@ import type { Connection, Listener } from "../transport/transport.ts";
 import { Client, type Ending } from "./_client.ts";
 import { Turn } from "./_turn.ts";
 import { Hub } from "./hub.ts";
-import { DEFAULT_OUTPUT_LIMITS } from "./peer.ts";
+import { DEFAULT_OUTPUT_LIMITS, SharedCharge } from "./peer.ts";
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REGISTER_TIMEOUT_MS,
@@ -105,6 +105,12 @@ export class Server {
   /** This turn's output, sent by `#endTurn` once the history has committed it. */
   readonly #turn = new Turn();
   #endScheduled = false;
+  /**
+   * The observers' snapshot line of state version `version` (see
+   * `#observerSnapshot`), held weakly: kept while a queue or the turn holds
+   * it, or until the collector takes it, never pinned by the server alone.
+   */
+  #snapshot: { version: number; line: WeakRef<Uint8Array>; charge: SharedCharge } | null = null;
   #stopping = false;
   #failed = false;
 
@@ -311,6 +317,10 @@ export class Server {
         this.#stage(client, this.#answer(client, step.command));
         return;
       case "observe": {
+        if (step.command.cmd === "get_srv_snapshot") {
+          this.#observerSnapshot(client);
+          return;
+        }
         // An observer (§11.1) changes nothing: answered from the state, privately.
         const answer = observerAnswer(this.#state, step.command, this.identity);
         if (answer !== null) this.#stage(client, encodeEvent(answer));
@@ -366,6 +376,8 @@ export class Server {
       maxBatchBytes: this.#hub.limits.hardBytes / 2,
     }, { owned: true });
     this.#state = state;
+    // The state may have changed in place: an observer's next snapshot is encoded afresh.
+    this.#snapshot = null;
     for (const event of events) {
       const json = encodeEvent(event);
       if (isLogged(event)) {
@@ -396,6 +408,63 @@ export class Server {
     const floor = Math.min(REPLY_FLOOR_BYTES, this.#hub.limits.softBytes / 4);
     const own = client.outbox.privateBytes + this.#turn.privateFor(client);
     return own >= floor ? 0 : floor - own;
+  }
+
+  /**
+   * An observer's `get_srv_snapshot` (docs/PROTOCOL.md §11.1): private, but
+   * one line per state version, encoded once and shared by every observer
+   * that asks at that version (a big line is written uncopied, see
+   * COALESCE_BYTES), instead of a whole tree (up to ~147 MiB) per ask.
+   *
+   * It is charged to the budget of unread private output like a catch-up
+   * (§10): when all connections' unread replies plus this line would pass
+   * the hard limit and the asking connection already holds its floor, it
+   * gets a soft error instead. A snapshot cannot be cut short like an
+   * `event_list`, so a connection under its floor gets it whole: each
+   * connection may hold one snapshot past the budget, not one per ask.
+   *
+   * The shared line counts once in the budget, not once per connection
+   * holding it: the budget bounds srv's memory, and the line is in memory
+   * once however many queues hold it. Counting it per holder would make 2
+   * observers holding a 147 MiB tree spend the whole default budget, and
+   * cut every client's catch-up to its floor, for memory srv does not hold.
+   * Each holder's own unread bytes (its floor, its backpressure, its
+   * eviction) still count it in full.
+   */
+  #observerSnapshot(client: Client): void {
+    const version = this.#state.eventVersion;
+    const cached = this.#snapshot;
+    let line = cached !== null && cached.version === version ? cached.line.deref() : undefined;
+    let charge: SharedCharge;
+    if (line === undefined || cached === null) {
+      const answer = observerAnswer(this.#state, { cmd: "get_srv_snapshot" }, this.identity);
+      line = encoder.encode(encodeEvent(answer!) + "\n");
+      charge = new SharedCharge(line.length);
+      this.#snapshot = { version, line: new WeakRef(line), charge };
+    } else {
+      charge = cached.charge;
+    }
+    const unsent = this.#hub.privateBytes + this.#turn.privateBytes;
+    if (
+      !this.#turn.isCounted(charge, line) &&
+      unsent + line.length > this.#hub.limits.hardBytes &&
+      this.#floorFor(client) === 0
+    ) {
+      const refusal = privateError(
+        "invalid_command",
+        `snapshot refused: ${unsent} bytes of replies are unread by clients; ` +
+          `read yours and ask again`,
+        false,
+      );
+      this.#log.debug("connection {conn}: {message}", {
+        conn: client.id,
+        message: refusal.message,
+      });
+      this.#stage(client, encodeEvent(refusal));
+      return;
+    }
+    this.#turn.stageShared(client, line, charge);
+    this.#scheduleEndTurn();
   }
 
   #answer(client: Client, command: QueryCommand): string | Uint8Array {
@@ -532,8 +601,16 @@ export class Server {
         run = "";
         events = 0;
       }
-      const line = typeof json === "string" ? encoder.encode(json + "\n") : json;
-      this.#hub.send(target.outbox, { bytes: line, events: 1, private: true });
+      if (typeof json === "string") {
+        this.#hub.send(target.outbox, {
+          bytes: encoder.encode(json + "\n"),
+          events: 1,
+          private: true,
+        });
+      } else {
+        const shared = turn.sharedCharge(json);
+        this.#hub.send(target.outbox, { bytes: json, events: 1, private: true, shared });
+      }
     }
     if (events > 0) this.#hub.broadcast({ bytes: encoder.encode(run), events });
   }
