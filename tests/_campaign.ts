@@ -120,6 +120,82 @@ export async function manyUnreadCatchUps(
 }
 
 /**
+ * `observers` protocol 2 observers each asking for a snapshot of a tree of
+ * `blocks` blocks of 1 KB meta (about 2.2 MB at 2,000) and reading nothing,
+ * at the defaults with `--memory`: each used to be answered with its own
+ * copy of the tree (observers × snapshot); now one line per state version
+ * is shared. Resolves with srv's RSS before they ask, once every one has
+ * been answered, and at the peak, the snapshot's size, a bystander's
+ * ping, and srv's exit code.
+ */
+export async function manyUnreadSnapshots(
+  observers = 200,
+  blocks = 2000,
+): Promise<
+  {
+    before: number;
+    after: number;
+    peak: number;
+    snapshot: number;
+    bystanderOk: boolean;
+    exit: number;
+  }
+> {
+  const srv = await startSrv({ flags: ["--memory"] });
+  const c = await TestClient.connect(srv.socket);
+  const conns: Deno.Conn[] = [];
+  try {
+    await c.register(1);
+    const ws = (await c.request({ cmd: "create_workspace", name: "w" })).workspace_id;
+    await c.send({ cmd: "create_tab", workspace_id: ws, name: "t" });
+    let tab = "";
+    while (tab === "") {
+      const e = await c.next();
+      if (e.event === "tab_created") tab = e.tab_id;
+    }
+    const pad = "m".repeat(1000);
+    for (let i = 0; i < blocks; i++) {
+      await c.send({ cmd: "create_block", tab_id: tab, meta: { p: pad, i } });
+      while ((await c.next()).event !== "block_created");
+    }
+    const snapshot = JSON.stringify(await c.request({ cmd: "get_srv_snapshot" })).length;
+    await c.request({ cmd: "get_server_info" });
+    const before = rssBytes(srv.pid);
+    let after = 0;
+    let bystanderOk = false;
+    const peak = await peakRss(srv.pid, async () => {
+      const register = { cmd: "register", kind: "tool", pid: 7, version: "o", observe: true };
+      const ask = encoder.encode(JSON.stringify(register) + '\n{"cmd":"get_srv_snapshot"}\n');
+      const first = new Uint8Array(256);
+      for (let i = 0; i < observers; i++) {
+        const conn = await Deno.connect({ transport: "unix", path: srv.socket });
+        conns.push(conn);
+        await conn.write(ask);
+        // Both lines are handled in one turn: once bytes arrive, the snapshot is queued.
+        await conn.read(first);
+      }
+      after = rssBytes(srv.pid);
+      await c.send({ cmd: "ping", nonce: 42 });
+      while (true) {
+        const e = await c.next(30_000);
+        if (e.event === "pong" && e.nonce === 42) break;
+      }
+      bystanderOk = true;
+    });
+    for (const conn of conns) conn.close();
+    return { before, after, peak, snapshot, bystanderOk, exit: await srv.stop() };
+  } finally {
+    for (const conn of conns) {
+      try {
+        conn.close();
+      } catch { /* closed */ }
+    }
+    await c.dispose();
+    await srv.stop();
+  }
+}
+
+/**
  * Protocol 2 observers (docs/PROTOCOL.md §11.1) connecting, asking what an
  * observer may ask, and going (half by goodbye, half by dropping),
  * `concurrency` at a time, after a client registered: srv must log no

@@ -16,7 +16,10 @@
 // `deno task soak --observers N` runs N protocol 2 observers through a fresh
 // srv (connect, snapshot, catch-up, goodbye or drop; no event may be logged,
 // RSS must stay flat once the heap settles), then 200 observers each asking
-// for a 64 MiB catch-up and reading nothing (under 600 MiB RSS, bystander served).
+// for a 64 MiB catch-up and reading nothing (under 600 MiB RSS, bystander served),
+// then 200 observers each asking for a snapshot of 2,000 blocks × 1 KB meta and
+// reading nothing: one shared line per version, so srv's RSS grows by well
+// under 200 snapshots (under 64 MiB; one copy each was about 400 MiB).
 //
 // `deno task soak --campaign` runs the campaign's full-size attacks
 // (tests/_campaign.ts): 4,200 reorder_tabs_bulk of 10,000 tabs, and 200
@@ -28,7 +31,12 @@ import { mib as mibOf, rssBytes } from "./_proc.ts";
 import { registerCycles } from "./_register_cycles.ts";
 import { pipelinedWritersAndReaders, stalledReader } from "./_delivery.ts";
 import { soakStoreRow } from "./_soak_store.ts";
-import { bigEventsRing, manyUnreadCatchUps, observerChurn } from "./_campaign.ts";
+import {
+  bigEventsRing,
+  manyUnreadCatchUps,
+  manyUnreadSnapshots,
+  observerChurn,
+} from "./_campaign.ts";
 import {
   type CampaignReport,
   formatReport,
@@ -99,9 +107,21 @@ if (values.observers !== undefined) {
       replies.bystanderOk ? "answered" : "lost"
     }, srv exited ${replies.exit}`,
   );
+  say(
+    "soak --observers: 200 observers each asking for a snapshot of 2,000 blocks, reading nothing",
+  );
+  const snaps = await manyUnreadSnapshots(200, 2000);
+  say(
+    `  snapshot ${mibOf(snaps.snapshot)}, rss ${mibOf(snaps.before)} -> ${
+      mibOf(snaps.after)
+    } once all were answered (peak ${mibOf(snaps.peak)}), bystander ping ${
+      snaps.bystanderOk ? "answered" : "lost"
+    }, srv exited ${snaps.exit}`,
+  );
   const ok = churn.versions[0] === churn.versions[1] && churn.exit === 0 &&
     churn.end - settled < 16 * 1024 * 1024 && replies.peak < 600 * 1024 * 1024 &&
-    replies.bystanderOk && replies.exit === 0;
+    replies.bystanderOk && replies.exit === 0 &&
+    snaps.peak - snaps.before < 64 * 1024 * 1024 && snaps.bystanderOk && snaps.exit === 0;
   say(ok ? "soak --observers: ok" : "soak --observers FAILED");
   Deno.exit(ok ? 0 : 1);
 }

@@ -8,6 +8,7 @@
  */
 
 import type { Client } from "./_client.ts";
+import type { SharedCharge } from "./peer.ts";
 
 /** What one turn owes: lines in order, their targets, and the closes after them. */
 export class Turn {
@@ -32,6 +33,8 @@ export class Turn {
   #private = 0;
   /** Lines staged by {@linkcode Turn.stageLogged}: logged events, for everyone. */
   #logged = 0;
+  /** Shared private lines staged this turn (see {@linkcode Turn.stageShared}), by buffer. */
+  readonly #shared = new Map<Uint8Array, SharedCharge>();
 
   /** True when the turn has nothing to send and nobody to close. */
   get isEmpty(): boolean {
@@ -70,6 +73,29 @@ export class Turn {
     }
   }
 
+  /**
+   * Adds a private line whose buffer several connections may get (an
+   * observer's snapshot): it counts for `target` in full, but in
+   * {@linkcode Turn.privateBytes} once, and not at all while some peer
+   * already holds it (the hub counts it then).
+   */
+  stageShared(target: Client, line: Uint8Array, charge: SharedCharge): void {
+    const counted = this.isCounted(charge, line);
+    this.stage(target, line);
+    if (counted) this.#private -= line.length + 1;
+    this.#shared.set(line, charge);
+  }
+
+  /** Whether a shared line's bytes are already counted: by this turn, or by a peer holding it. */
+  isCounted(charge: SharedCharge, line: Uint8Array): boolean {
+    return charge.holders > 0 || this.#shared.has(line);
+  }
+
+  /** The charge of a line staged by {@linkcode Turn.stageShared}, if it was. */
+  sharedCharge(line: Uint8Array): SharedCharge | undefined {
+    return this.#shared.get(line);
+  }
+
   /** What this turn holds for `client` alone (its private lines). */
   privateFor(client: Client): number {
     return this.#forOne.get(client) ?? 0;
@@ -89,5 +115,6 @@ export class Turn {
     this.#forOne.clear();
     this.#private = 0;
     this.#logged = 0;
+    this.#shared.clear();
   }
 }

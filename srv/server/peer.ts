@@ -117,6 +117,29 @@ export interface Outgoing {
    * broadcast, each connection's copy is its own memory.
    */
   readonly private?: boolean;
+  /**
+   * For a private unit whose buffer several connections may hold at once
+   * (an observer's snapshot, one per state version): counted in every
+   * holder's own {@linkcode Peer.privateBytes}, but in the hub's total
+   * only while at least one peer holds it, and then once.
+   */
+  readonly shared?: SharedCharge;
+}
+
+/**
+ * How many peers hold one shared private buffer unsent (see
+ * {@linkcode Outgoing.shared}): its bytes count once in the hub's total of
+ * private output while `holders` is above zero.
+ */
+export class SharedCharge {
+  /** Peers holding the buffer queued or in flight (a peer holding it twice counts twice). */
+  holders = 0;
+  /** The buffer's length. */
+  readonly bytes: number;
+
+  constructor(bytes: number) {
+    this.bytes = bytes;
+  }
 }
 
 /**
@@ -185,6 +208,8 @@ export class Peer {
   /** Private bytes queued or in flight, and those of the write in flight. */
   #privateBytes = 0;
   #writingPrivate = 0;
+  /** Shared units in the write in flight: released when it completes or is dropped. */
+  #writingShared: SharedCharge[] = [];
   #writing = false;
   #closed = false;
   #closeReason: string | null = null;
@@ -273,7 +298,7 @@ export class Peer {
     this.#queue.push(out);
     this.#pendingBytes += out.bytes.length;
     this.#pendingEvents += out.events;
-    if (out.private) this.#countPrivate(out.bytes.length);
+    if (out.private) this.#countPrivate(out.bytes.length, out.shared);
     return this.#judge();
   }
 
@@ -359,9 +384,20 @@ export class Peer {
     return true;
   }
 
-  #countPrivate(bytes: number): void {
+  /**
+   * Counts private bytes queued (positive) or gone (negative): in this
+   * peer's own total, and in the hub's, where a shared unit counts only
+   * when its first holder takes it and its last lets it go.
+   */
+  #countPrivate(bytes: number, shared?: SharedCharge): void {
     this.#privateBytes += bytes;
-    if (this.#watch !== null) this.#watch.ledger.bytes += bytes;
+    let hub = bytes;
+    if (shared !== undefined) {
+      const before = shared.holders;
+      shared.holders += bytes > 0 ? 1 : -1;
+      hub = before === 0 || shared.holders === 0 ? Math.sign(bytes) * shared.bytes : 0;
+    }
+    if (this.#watch !== null) this.#watch.ledger.bytes += hub;
   }
 
   #clearSoftTimer(): void {
@@ -388,14 +424,18 @@ export class Peer {
     let end = this.#head;
     let bytes = first.bytes.length;
     let events = first.events;
-    let own = first.private ? bytes : 0;
+    let own = first.private && first.shared === undefined ? bytes : 0;
+    const shared: SharedCharge[] = first.shared !== undefined ? [first.shared] : [];
     while (end < queue.length && bytes + queue[end].bytes.length <= COALESCE_BYTES) {
-      bytes += queue[end].bytes.length;
-      events += queue[end].events;
-      if (queue[end].private) own += queue[end].bytes.length;
+      const next = queue[end];
+      bytes += next.bytes.length;
+      events += next.events;
+      if (next.shared !== undefined) shared.push(next.shared);
+      else if (next.private) own += next.bytes.length;
       end++;
     }
     this.#writingPrivate = own;
+    this.#writingShared = shared;
     let out = first;
     if (end > this.#head) {
       const joined = new Uint8Array(bytes);
@@ -429,6 +469,7 @@ export class Peer {
         this.#pendingEvents -= out.events;
         this.#countPrivate(-this.#writingPrivate);
         this.#writingPrivate = 0;
+        this.#releaseShared();
         if (!this.#judge()) return;
         this.#wakeBelow();
       }
@@ -447,8 +488,19 @@ export class Peer {
     if (this.#closeWhenDrained) this.close("output drained");
   }
 
+  /** The write in flight is done with its shared units: this peer holds them no more. */
+  #releaseShared(): void {
+    for (const charge of this.#writingShared) this.#countPrivate(-charge.bytes, charge);
+    this.#writingShared = [];
+  }
+
   /** Forgets everything queued or in flight. */
   #dropOutput(): void {
+    this.#releaseShared();
+    for (let i = this.#head; i < this.#queue.length; i++) {
+      const charge = this.#queue[i].shared;
+      if (charge !== undefined) this.#countPrivate(-charge.bytes, charge);
+    }
     this.#queue = [];
     this.#head = 0;
     this.#pendingBytes = 0;

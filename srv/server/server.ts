@@ -10,7 +10,7 @@
  */
 
 import { getLogger, type Logger } from "../../deps.ts";
-import { encodeEvent, encodeEventListLine, encodeEventListRuns } from "../core/codec.ts";
+import { encodeEvent } from "../core/codec.ts";
 import type { ReducerEvent } from "../core/decide.ts";
 import { DEFAULT_MAX_REPLY_BYTES, type EventHistory, EventLog } from "../core/event_log.ts";
 import { DEFAULT_LIMITS, type Limits } from "../core/limits.ts";
@@ -24,6 +24,7 @@ import { Client, type Ending } from "./_client.ts";
 import { Turn } from "./_turn.ts";
 import { Hub } from "./hub.ts";
 import { DEFAULT_OUTPUT_LIMITS } from "./peer.ts";
+import { Replies } from "./_replies.ts";
 import {
   DEFAULT_MAX_CONNECTIONS,
   DEFAULT_REGISTER_TIMEOUT_MS,
@@ -36,14 +37,6 @@ const encoder = new TextEncoder();
 
 /** Most characters of broadcast lines joined into one unit (see #deliver). */
 const RUN_CHARS = 32 * 1024;
-
-/**
- * The least a catch-up reply may carry whatever other connections hold
- * unread (see `#floorFor`): about 5,000 typical events, enough for a client
- * back from a short drop; a longer gap is answered truncated, and the
- * client resyncs from a snapshot.
- */
-const REPLY_FLOOR_BYTES = 1024 * 1024;
 
 /**
  * A running srv: give it a {@linkcode Listener} and it serves the protocol
@@ -105,6 +98,8 @@ export class Server {
   /** This turn's output, sent by `#endTurn` once the history has committed it. */
   readonly #turn = new Turn();
   #endScheduled = false;
+  /** Catch-ups and observers' snapshots, within the budget of unread replies. */
+  readonly #replies: Replies;
   #stopping = false;
   #failed = false;
 
@@ -126,6 +121,14 @@ export class Server {
     this.#startedAt = this.#now();
     this.#onFatal = options.onFatal ?? (() => {});
     this.#hub = new Hub(options.outputLimits ?? DEFAULT_OUTPUT_LIMITS);
+    this.#replies = new Replies({
+      hub: this.#hub,
+      turn: this.#turn,
+      history: this.history,
+      identity: this.identity,
+      maxReplyBytes: this.maxReplyBytes,
+      state: () => this.#state,
+    });
   }
 
   /**
@@ -311,6 +314,17 @@ export class Server {
         this.#stage(client, this.#answer(client, step.command));
         return;
       case "observe": {
+        if (step.command.cmd === "get_srv_snapshot") {
+          const shared = this.#replies.observerSnapshot(client);
+          if (typeof shared === "string") {
+            this.#log.debug("connection {conn}: {message}", { conn: client.id, message: shared });
+            this.#stage(client, encodeEvent(privateError("invalid_command", shared, false)));
+          } else {
+            this.#turn.stageShared(client, shared.line, shared.charge);
+            this.#scheduleEndTurn();
+          }
+          return;
+        }
         // An observer (§11.1) changes nothing: answered from the state, privately.
         const answer = observerAnswer(this.#state, step.command, this.identity);
         if (answer !== null) this.#stage(client, encodeEvent(answer));
@@ -366,6 +380,8 @@ export class Server {
       maxBatchBytes: this.#hub.limits.hardBytes / 2,
     }, { owned: true });
     this.#state = state;
+    // The state may have changed in place: an observer's next snapshot is encoded afresh.
+    this.#replies.forgetSnapshot();
     for (let i = 0; i < events.length; i++) {
       const event = events[i];
       // A batch's events come encoded: decideBatch measured them that way.
@@ -383,50 +399,8 @@ export class Server {
     return events;
   }
 
-  /**
-   * What a catch-up may still carry when the shared budget of unread
-   * replies is spent: clients that ask and never read must not starve a
-   * healthy client's short catch-up (the soak's well-behaved client saw its
-   * own events left out while attackers held the budget). A connection
-   * holding less than the floor of unread private output gets up to the
-   * floor: REPLY_FLOOR_BYTES, or a quarter of the soft limit if that is
-   * less. So a floor never lets a connection hold more than the soft limit
-   * already allows it, and a client that keeps asking without reading gets
-   * one floor, not one per request.
-   */
-  #floorFor(client: Client): number {
-    const floor = Math.min(REPLY_FLOOR_BYTES, this.#hub.limits.softBytes / 4);
-    const own = client.outbox.privateBytes + this.#turn.privateFor(client);
-    return own >= floor ? 0 : floor - own;
-  }
-
   #answer(client: Client, command: QueryCommand): string | Uint8Array {
-    if (command.cmd === "get_events") {
-      const since = command.since;
-      // At most half the hard limit, so a catch-up alone never evicts the
-      // client that asked for it; the envelope around the events is well
-      // under 256 bytes.
-      // And within what is left of --max-queue-bytes for the private output
-      // of all connections together: each reply is its own copy, so 40
-      // clients asking for 64 MiB and reading nothing held 2.1 GB (1,024
-      // would hold 64 GB). Past it a reply carries fewer events, with
-      // truncated: true, and the client resyncs from a (shared) snapshot.
-      const hard = this.#hub.limits.hardBytes;
-      const unsent = this.#hub.privateBytes + this.#turn.privateBytes;
-      const budget = Math.min(
-        this.maxReplyBytes,
-        hard / 2,
-        Math.max(hard - unsent, this.#floorFor(client)),
-      ) - 256;
-      const entries = this.history.eventsSince(since, Math.max(0, budget));
-      const truncated = entries.cut === true || this.history.isTruncated(since);
-      const { instanceId } = this.identity;
-      const version = this.#state.eventVersion;
-      // From the ring's bytes when it has them: no string per event at all.
-      return entries.runs !== undefined
-        ? encodeEventListRuns(entries.runs, truncated, instanceId, version)
-        : encodeEventListLine(entries.map((e) => e.json), truncated, instanceId, version);
-    }
+    if (command.cmd === "get_events") return this.#replies.catchUp(client, command.since);
     const info: Event = {
       event: "server_info",
       pid: this.identity.pid,
@@ -534,8 +508,16 @@ export class Server {
         run = "";
         events = 0;
       }
-      const line = typeof json === "string" ? encoder.encode(json + "\n") : json;
-      this.#hub.send(target.outbox, { bytes: line, events: 1, private: true });
+      if (typeof json === "string") {
+        this.#hub.send(target.outbox, {
+          bytes: encoder.encode(json + "\n"),
+          events: 1,
+          private: true,
+        });
+      } else {
+        const shared = turn.sharedCharge(json);
+        this.#hub.send(target.outbox, { bytes: json, events: 1, private: true, shared });
+      }
     }
     if (events > 0) this.#hub.broadcast({ bytes: encoder.encode(run), events });
   }

@@ -8,6 +8,7 @@ import {
   judgeOutput,
   type OutputLimits,
   Peer,
+  SharedCharge,
   single,
 } from "../../srv/server/peer.ts";
 import { Hub } from "../../srv/server/hub.ts";
@@ -359,5 +360,39 @@ Deno.test("hub: one turn far past the soft limit does not evict peers that keep 
   hub.flush();
   assert.equal(evicted.length, 0, "both took the big turn in time");
   assert.equal(decode(a.conn.writes[1]), "next\n");
+  done();
+});
+
+Deno.test("hub: a shared private unit counts once in privateBytes while any peer holds it, in full for each holder", async () => {
+  const { hub, make, done } = setup({ hardBytes: 1 << 30, softBytes: 1 << 30, softMs: 60_000 });
+  const a = make(1);
+  const b = make(2);
+  const c = make(3);
+  const bytes = blob(COALESCE_BYTES * 2).bytes;
+  const charge = new SharedCharge(bytes.length);
+  const snapshot = { bytes, events: 1, private: true, shared: charge };
+  hub.send(a.peer, snapshot);
+  hub.send(b.peer, snapshot);
+  hub.send(b.peer, { ...line("small private tail"), private: true });
+  hub.send(c.peer, snapshot);
+  hub.flush();
+  const tail = "small private tail\n".length;
+  assert.equal(hub.privateBytes, bytes.length + tail, "three holders, one buffer: counted once");
+  assert.equal(a.peer.privateBytes, bytes.length, "in full for its holder");
+  assert.equal(a.conn.writes[0], bytes, "written uncopied");
+  a.conn.completeWrite();
+  await settle();
+  assert.equal(hub.privateBytes, bytes.length + tail, "still held by b and c");
+  assert.equal(a.peer.privateBytes, 0);
+  c.peer.close("dropped");
+  assert.equal(hub.privateBytes, bytes.length + tail, "b holds it yet");
+  b.conn.completeWrite();
+  await settle();
+  assert.equal(charge.holders, 0);
+  assert.equal(b.peer.privateBytes, tail);
+  assert.equal(hub.privateBytes, tail, "the last holder wrote it: only b's own tail is left");
+  b.conn.completeWrite();
+  await settle();
+  assert.equal(hub.privateBytes, 0);
   done();
 });
