@@ -56,3 +56,8 @@ export const TREE_KEYS = [
   "block_order",
   "meta",
 ] as const;
+
+/** The tree fields of a snapshot, for comparing snapshots taken at different versions. */
+export function treeOf<T>(snapshot: Record<string, T>): Record<string, T> {
+  return Object.fromEntries(TREE_KEYS.map((k) => [k, snapshot[k]]));
+}

@@ -22,18 +22,13 @@ import {
   unixOnly,
   withSrv,
 } from "../_harness.ts";
-import { TREE_KEYS } from "../_fixtures.ts";
+import { treeOf as tree } from "../_fixtures.ts";
 import { registerCycles } from "../_register_cycles.ts";
 import { prng } from "../_random_commands.ts";
 
 /** `{"a":{"a":…1…}}`, `levels` objects deep. */
 function nested(levels: number): string {
   return '{"a":'.repeat(levels) + "1" + "}".repeat(levels);
-}
-
-/** The tree fields of a `srv_snapshot`, for comparing snapshots taken at different versions. */
-function tree(snapshot: Json): Json {
-  return Object.fromEntries(TREE_KEYS.map((k) => [k, snapshot[k]]));
 }
 
 async function withDataDir(fn: (dir: string, data: string) => Promise<void>): Promise<void> {

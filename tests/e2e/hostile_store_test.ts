@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { type Json, runSrv, startSrv, TestClient } from "../_harness.ts";
-import { TREE_KEYS } from "../_fixtures.ts";
+import { treeOf } from "../_fixtures.ts";
 
 async function withDataDir(fn: (dir: string, data: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "srv-hostile-store-" });
@@ -27,10 +27,6 @@ function durable(dir: string, data: string, flags: string[] = []) {
  * large trees on its own, not because the caps keep them out.
  */
 const UNCAPPED = ["--max-meta-bytes", String(1 << 20), "--max-state-bytes", String(1 << 30)];
-
-function treeOf(snapshot: Json): Record<string, unknown> {
-  return Object.fromEntries(TREE_KEYS.map((k) => [k, snapshot[k]]));
-}
 
 /** Creates a workspace and a tab; returns the tab id. */
 async function aTab(c: TestClient): Promise<string> {

@@ -7,20 +7,7 @@ import { DatabaseSync } from "node:sqlite";
 import { ExitCode } from "../../srv/cli/exit_code.ts";
 import { parseJson } from "../../srv/core/codec.ts";
 import { type Json, runSrv, startSrv, type TestClient, withSrv } from "../_harness.ts";
-
-const TREE_KEYS = [
-  "workspaces",
-  "tabs",
-  "active_tabs",
-  "blocks",
-  "tab_order",
-  "block_order",
-  "meta",
-];
-
-function treeOf(snapshot: Json): Json {
-  return Object.fromEntries(TREE_KEYS.map((k) => [k, snapshot[k]]));
-}
+import { treeOf } from "../_fixtures.ts";
 
 async function snapshotAt(socket: string): Promise<Json> {
   const r = await runSrv(["snapshot", "--json", "--socket", socket]);

@@ -10,7 +10,7 @@ import { initialState, snapshotOf, type State } from "../../srv/core/state.ts";
 import { parseJson } from "../../srv/core/codec.ts";
 import { type ReducerEvent } from "../../srv/core/decide.ts";
 import { STORE_SCHEMA_VERSION, StoreError } from "../../srv/server/_store_schema.ts";
-import { TREE_KEYS } from "../_fixtures.ts";
+import { treeOf } from "../_fixtures.ts";
 import { type Json, runSrv, startSrv, TestClient } from "../_harness.ts";
 
 const FIXTURE = new URL("../fixtures/schema1/srv.db", import.meta.url);
@@ -25,10 +25,6 @@ async function schema1Copy(): Promise<{ dir: string; data: string }> {
   await Deno.mkdir(data, { mode: 0o700 });
   await Deno.copyFile(FIXTURE, `${data}/srv.db`);
   return { dir, data };
-}
-
-function treeOf(snapshot: Record<string, unknown>): Record<string, unknown> {
-  return Object.fromEntries(TREE_KEYS.map((k) => [k, snapshot[k]]));
 }
 
 function userVersion(path: string): number {

@@ -11,7 +11,7 @@ import { initialState, snapshotOf, type State, stateFromSnapshot } from "../../s
 import { isLogged, type Json, type JsonObject } from "../../srv/core/protocol.ts";
 import { type ReducerEvent } from "../../srv/core/decide.ts";
 import { Driver } from "../_fixtures.ts";
-import { TREE_KEYS } from "../_fixtures.ts";
+import { treeOf } from "../_fixtures.ts";
 import { type Json as AnyJson, startSrv, TestClient } from "../_harness.ts";
 import { prng, randomCommand } from "../_random_commands.ts";
 
@@ -101,11 +101,6 @@ Deno.test("store: random turns, reopened at random points, give back the same st
     }
   }
 });
-
-/** The tree fields of a snapshot (everything but lifecycle and version). */
-function treeOf(snapshot: AnyJson): Record<string, unknown> {
-  return Object.fromEntries(TREE_KEYS.map((k) => [k, snapshot[k]]));
-}
 
 /** Reads lines until the pong with `nonce`; the lines before it, parsed. */
 async function until(client: TestClient, nonce: number): Promise<AnyJson[]> {
