@@ -2,28 +2,9 @@
 // tests/e2e/hostile_campaign_test.ts for the small versions in the suite), run
 // by `deno task soak --campaign`: each returns srv's peak RSS under it.
 import { startSrv, TestClient } from "./_harness.ts";
-import { rssBytes } from "./_proc.ts";
+import { peakRss, rssBytes } from "./_proc.ts";
 
 const encoder = new TextEncoder();
-
-/** Samples `pid`'s RSS every 20 ms while `work` runs; returns the peak. */
-async function peakRss(pid: number, work: () => Promise<void>): Promise<number> {
-  let peak = rssBytes(pid);
-  let running = true;
-  const sampler = (async () => {
-    while (running) {
-      peak = Math.max(peak, rssBytes(pid));
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  try {
-    await work();
-  } finally {
-    running = false;
-    await sampler;
-  }
-  return Math.max(peak, rssBytes(pid));
-}
 
 /**
  * 10,000 tabs, then `reorders` × `reorder_tabs_bulk` of all of them (390 KB

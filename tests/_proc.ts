@@ -22,6 +22,25 @@ export function rssBytes(pid: number): number {
   return Number(match[1]) * 1024;
 }
 
+/** Samples `pid`'s RSS every 20 ms while `work` runs; returns the peak. */
+export async function peakRss(pid: number, work: () => Promise<unknown>): Promise<number> {
+  let peak = rssBytes(pid);
+  let running = true;
+  const sampler = (async () => {
+    while (running) {
+      peak = Math.max(peak, rssBytes(pid));
+      await new Promise((r) => setTimeout(r, 20));
+    }
+  })();
+  try {
+    await work();
+  } finally {
+    running = false;
+    await sampler;
+  }
+  return Math.max(peak, rssBytes(pid));
+}
+
 /** Open file descriptors of `pid` (entries of /proc/<pid>/fd). */
 export function fdCount(pid: number): number {
   let n = 0;

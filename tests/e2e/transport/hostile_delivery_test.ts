@@ -6,7 +6,7 @@
 // connection that never registers is closed.
 import assert from "node:assert/strict";
 import { type Json, TestClient, withSrv } from "../../_harness.ts";
-import { linuxOnly, mib, rssBytes, waitUntil } from "../../_proc.ts";
+import { linuxOnly, mib, peakRss, rssBytes, waitUntil } from "../../_proc.ts";
 import { evictionCount, pipelinedWritersAndReaders, stalledReader } from "../../_delivery.ts";
 
 const encoder = new TextEncoder();
@@ -33,24 +33,6 @@ async function pipeline(c: TestClient, n: number, make: (i: number) => Json): Pr
     const lines = Array.from({ length: count }, (_, i) => JSON.stringify(make(done + i)));
     await c.writeRaw(encoder.encode(lines.join("\n") + "\n"));
     await c.take(count);
-  }
-}
-
-/** Peak RSS of `pid` while `work` runs, sampled every 20 ms. */
-async function peakRss<T>(pid: number, work: Promise<T>): Promise<[T, number]> {
-  let peak = rssBytes(pid);
-  let running = true;
-  const sampler = (async () => {
-    while (running) {
-      peak = Math.max(peak, rssBytes(pid));
-      await new Promise((r) => setTimeout(r, 20));
-    }
-  })();
-  try {
-    return [await work, peak];
-  } finally {
-    running = false;
-    await sampler;
   }
 }
 
@@ -93,9 +75,9 @@ function floodNeverRead(label: string, command: string, count: number, store = f
           await attacker.write(
             encoder.encode('{"cmd":"register","kind":"tool","pid":66,"version":"x"}\n'),
           );
-          const [, peak] = await peakRss(
+          const peak = await peakRss(
             srv.pid,
-            (async () => {
+            async () => {
               await attacker.write(encoder.encode(`${command}\n`.repeat(count)));
               // While the attacker is stalled, the bystander's round trips go on.
               for (let i = 0; i < 20; i++) {
@@ -111,7 +93,7 @@ function floodNeverRead(label: string, command: string, count: number, store = f
               let exited: Json;
               do exited = await bystander.next(); while (exited.event !== "process_exited");
               assert.equal(exited.pid, 66);
-            })(),
+            },
           );
           assert.ok(
             peak < 600 * 1024 * 1024,
@@ -221,9 +203,9 @@ Deno.test(
       const counted = readers.map(drainCount);
       const baseline = rssBytes(srv.pid);
       try {
-        const [, peak] = await peakRss(
+        const peak = await peakRss(
           srv.pid,
-          (async () => {
+          async () => {
             await owner.writeRaw(encoder.encode('{"cmd":"get_srv_snapshot"}\n'.repeat(20)));
             for (let i = 0; i < 20; i++) {
               assert.equal((await owner.next()).event, "srv_snapshot");
@@ -235,7 +217,7 @@ Deno.test(
               () => evictionCount(srv) === 97,
               30_000,
             );
-          })(),
+          },
         );
         const perReader = 20 * 4 * 1024 * 1024;
         assert.ok(
