@@ -13,9 +13,9 @@ export const FANOUT_SIZES = [1, 10, 100] as const;
 
 /** The workload rows of issue 16: what the fan-out writer sends, to how many subscribers. */
 export const WORKLOADS = {
-  ping0: { op: "ping", subscribers: 0, targets: ["srv"] },
-  meta0: { op: "meta", subscribers: 0, targets: ["srv", "srv_store"] },
-  meta10: { op: "meta", subscribers: 10, targets: ["srv", "srv_store", "redis"] },
+  ping0: { op: "ping", subscribers: 0, targets: ["srv", "floor"] },
+  meta0: { op: "meta", subscribers: 0, targets: ["srv", "srv_store", "floor", "floor_store"] },
+  meta10: { op: "meta", subscribers: 10, targets: ["srv", "srv_store", "floor", "redis"] },
 } as const;
 
 /** The steps of the tree phase (see `tree` in load.ts). */
@@ -49,7 +49,7 @@ export function emptyRun(): RunData {
 
 type Figures = Record<string, number>;
 
-const TARGET_IDS: TargetId[] = ["srv", "srv_store", "echo", "redis"];
+const TARGET_IDS: TargetId[] = ["srv", "srv_store", "echo", "floor", "floor_store", "redis"];
 
 function num(result: LoadResult | undefined, field: string): number | undefined {
   if (!result?.ok) return undefined;
@@ -133,6 +133,15 @@ export function figuresOf(run: RunData): Figures {
     ratio(f, `r.create.full.${t}`, `tree.create_full.${t}`, `tree.create_empty.${t}`);
     ratio(f, `r.move.full.${t}`, `tree.move_full.${t}`, `tree.move_small.${t}`);
   }
+  // The same ratios for the runtime's floor (bench/floor_server.ts): a
+  // target the floor misses too is out of srv's reach in this runtime.
+  ratio(f, "rf.rtt_p50.echo", "rtt.p50.floor", "rtt.p50.echo");
+  ratio(f, "rf.pipe.echo", "pipe.floor", "pipe.echo");
+  ratio(f, "rf.pipe.store", "pipe.floor_store", "pipe.floor");
+  ratio(f, "rf.meta.ping", "wl.meta0.floor", "wl.ping0.floor");
+  ratio(f, "rf.meta.subs", "wl.meta10.floor", "wl.meta0.floor");
+  ratio(f, "rf.meta.store", "wl.meta0.floor_store", "wl.meta0.floor");
+  ratio(f, "rf.meta.redis", "wl.meta10.floor", "wl.meta10.redis");
   if (f["rss.mb"] !== undefined) f["r.rss.budget"] = f["rss.mb"] / RSS_BUDGET_MB;
   return f;
 }
@@ -187,21 +196,37 @@ interface Row {
 const ROWS: Row[] = [
   {
     label: "Round trip p50 (µs)",
-    cells: { srv: "rtt.p50.srv", srv_store: "rtt.p50.srv_store", echo: "rtt.p50.echo" },
+    cells: {
+      srv: "rtt.p50.srv",
+      srv_store: "rtt.p50.srv_store",
+      echo: "rtt.p50.echo",
+      floor: "rtt.p50.floor",
+    },
     echo: "r.rtt_p50.echo",
     redis: "r.rtt_p50.redis",
     format: "us",
   },
   {
     label: "Round trip p99 (µs)",
-    cells: { srv: "rtt.p99.srv", srv_store: "rtt.p99.srv_store", echo: "rtt.p99.echo" },
+    cells: {
+      srv: "rtt.p99.srv",
+      srv_store: "rtt.p99.srv_store",
+      echo: "rtt.p99.echo",
+      floor: "rtt.p99.floor",
+    },
     echo: "r.rtt_p99.echo",
     redis: "r.rtt_p99.redis",
     format: "us",
   },
   {
     label: "Pipelined, batches of 64 (commands/s)",
-    cells: { srv: "pipe.srv", srv_store: "pipe.srv_store", echo: "pipe.echo" },
+    cells: {
+      srv: "pipe.srv",
+      srv_store: "pipe.srv_store",
+      echo: "pipe.echo",
+      floor: "pipe.floor",
+      floor_store: "pipe.floor_store",
+    },
     echo: "r.pipe.echo",
     redis: "r.pipe.redis",
     format: "rate",
@@ -214,17 +239,22 @@ const ROWS: Row[] = [
   })),
   {
     label: "`ping`, writer ≤ 4 batches of 64 ahead (commands/s)",
-    cells: { srv: "wl.ping0.srv" },
+    cells: { srv: "wl.ping0.srv", floor: "wl.ping0.floor" },
     format: "rate",
   },
   {
     label: "`update_block_meta`, same loop, no subscriber (commands/s)",
-    cells: { srv: "wl.meta0.srv", srv_store: "wl.meta0.srv_store" },
+    cells: {
+      srv: "wl.meta0.srv",
+      srv_store: "wl.meta0.srv_store",
+      floor: "wl.meta0.floor",
+      floor_store: "wl.meta0.floor_store",
+    },
     format: "rate",
   },
   {
     label: "`update_block_meta` (Redis: HSET + PUBLISH), 10 subscribers (commands/s)",
-    cells: { srv: "wl.meta10.srv", srv_store: "wl.meta10.srv_store" },
+    cells: { srv: "wl.meta10.srv", srv_store: "wl.meta10.srv_store", floor: "wl.meta10.floor" },
     redis: "r.meta.redis",
     format: "rate",
   },
@@ -284,15 +314,15 @@ function cell(f: Figures, key: string | undefined, format: keyof typeof formats)
  */
 export function resultTable(f: Figures): string {
   const lines = [
-    "| Measure | srv --memory | srv store | echo | Redis | srv ÷ echo | srv ÷ Redis |",
-    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| Measure | srv --memory | srv store | echo | floor | floor store | Redis | srv ÷ echo | srv ÷ Redis |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   for (const row of ROWS) {
     const c = (t: TargetId) => cell(f, row.cells[t], row.format);
     lines.push(
-      `| ${row.label} | ${c("srv")} | ${c("srv_store")} | ${c("echo")} | ${c("redis")} | ${
-        cell(f, row.echo, "x")
-      } | ${cell(f, row.redis, "x")} |`,
+      `| ${row.label} | ${c("srv")} | ${c("srv_store")} | ${c("echo")} | ${c("floor")} | ${
+        c("floor_store")
+      } | ${c("redis")} | ${cell(f, row.echo, "x")} | ${cell(f, row.redis, "x")} |`,
     );
   }
   return lines.join("\n");
@@ -301,8 +331,8 @@ export function resultTable(f: Figures): string {
 /** Where CPU went during each measured window, in % of one core. */
 export function cpuTable(f: Figures): string {
   const lines = [
-    "| Window | srv --memory | srv store | echo | Redis |",
-    "| --- | ---: | ---: | ---: | ---: |",
+    "| Window | srv --memory | srv store | echo | floor | floor store | Redis |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
   ];
   const phases: [string, string][] = [
     ["rtt", "Round trip"],
@@ -321,7 +351,11 @@ export function cpuTable(f: Figures): string {
         l === undefined ? "?" : Math.round(l)
       }%`;
     };
-    lines.push(`| ${label} | ${c("srv")} | ${c("srv_store")} | ${c("echo")} | ${c("redis")} |`);
+    lines.push(
+      `| ${label} | ${c("srv")} | ${c("srv_store")} | ${c("echo")} | ${c("floor")} | ${
+        c("floor_store")
+      } | ${c("redis")} |`,
+    );
   }
   return lines.join("\n");
 }
@@ -338,6 +372,8 @@ export interface Target {
   format: keyof typeof formats;
   /** Says why there is no figure, when there cannot be one. */
   needsRedis?: boolean;
+  /** The same ratio measured on the runtime's floor, when the bench has one. */
+  floorKey?: string;
 }
 
 /** The targets of issues 8, 12 and 16, as ratios (or a budget) within one run. */
@@ -345,6 +381,7 @@ export const TARGETS: Target[] = [
   {
     name: "Round trip p50 within 1.2x of echo",
     key: "r.rtt_p50.echo",
+    floorKey: "rf.rtt_p50.echo",
     op: "<=",
     limit: 1.2,
     format: "x",
@@ -352,6 +389,7 @@ export const TARGETS: Target[] = [
   {
     name: "Pipelined throughput ≥ 0.5x echo",
     key: "r.pipe.echo",
+    floorKey: "rf.pipe.echo",
     op: ">=",
     limit: 0.5,
     format: "x",
@@ -367,6 +405,7 @@ export const TARGETS: Target[] = [
   {
     name: "Store on: pipelined ≥ 0.7x --memory",
     key: "r.pipe.store",
+    floorKey: "rf.pipe.store",
     op: ">=",
     limit: 0.7,
     format: "x",
@@ -374,6 +413,7 @@ export const TARGETS: Target[] = [
   {
     name: "`update_block_meta` pipelined ≥ 0.6x `ping` (issue 16)",
     key: "r.meta.ping",
+    floorKey: "rf.meta.ping",
     op: ">=",
     limit: 0.6,
     format: "x",
@@ -381,6 +421,7 @@ export const TARGETS: Target[] = [
   {
     name: "`update_block_meta`, 10 subscribers ≥ 0.8x none (issue 16)",
     key: "r.meta.subs",
+    floorKey: "rf.meta.subs",
     op: ">=",
     limit: 0.8,
     format: "x",
@@ -388,6 +429,7 @@ export const TARGETS: Target[] = [
   {
     name: "`update_block_meta`, store on ≥ 0.85x --memory (issues 12, 16)",
     key: "r.meta.store",
+    floorKey: "rf.meta.store",
     op: ">=",
     limit: 0.85,
     format: "x",
@@ -409,6 +451,7 @@ export const TARGETS: Target[] = [
   {
     name: "`update_block_meta`, 10 subscribers ≥ 1.0x Redis HSET+PUBLISH (issue 16)",
     key: "r.meta.redis",
+    floorKey: "rf.meta.redis",
     op: ">=",
     limit: 1.0,
     format: "x",
@@ -434,9 +477,34 @@ export function verdict(t: Target, f: Figures): Verdict {
   return ok ? "pass" : "FAIL";
 }
 
-/** The targets table with measured values and pass/fail. */
+/**
+ * What a missed target's floor figure says: out of reach in this runtime
+ * (the floor misses it too), or srv's own work (the floor meets it).
+ */
+export function floorReading(t: Target, f: Figures): string {
+  if (t.floorKey === undefined || verdict(t, f) !== "FAIL") return "";
+  const floor = verdict({ ...t, key: t.floorKey }, f);
+  if (floor === "n/a") return "";
+  return floor === "FAIL"
+    ? "out of reach in this runtime: the floor misses it too"
+    : "srv's own work: the floor meets it";
+}
+
+/**
+ * The targets table with measured values and pass/fail, and beside each the
+ * same ratio on the runtime's floor.
+ *
+ * @example
+ * ```ts
+ * import { targetTable } from "./_report.ts";
+ * targetTable({ "r.meta.ping": 0.4, "rf.meta.ping": 0.5 }, null).includes("out of reach"); // true
+ * ```
+ */
 export function targetTable(f: Figures, redis: string | null): string {
-  const lines = ["| Target | Measured | Result |", "| --- | ---: | --- |"];
+  const lines = [
+    "| Target | Measured | Result | The floor | Reading |",
+    "| --- | ---: | --- | ---: | --- |",
+  ];
   for (const t of TARGETS) {
     const v = f[t.key];
     let measured = v === undefined ? "–" : formats[t.format](v);
@@ -445,7 +513,8 @@ export function targetTable(f: Figures, redis: string | null): string {
     if (result === "n/a") {
       result = t.needsRedis && redis === null ? "n/a (Redis not installed)" : "n/a (no figure)";
     }
-    lines.push(`| ${t.name} | ${measured} | ${result} |`);
+    const floor = t.floorKey === undefined ? "" : cell(f, t.floorKey, t.format);
+    lines.push(`| ${t.name} | ${measured} | ${result} | ${floor} | ${floorReading(t, f)} |`);
   }
   return lines.join("\n");
 }

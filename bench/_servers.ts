@@ -12,6 +12,7 @@ const decoder = new TextDecoder();
 const ROOT = new URL("../", import.meta.url).pathname;
 const MAIN = `${ROOT}main.ts`;
 const ECHO = `${ROOT}bench/echo_server.ts`;
+const FLOOR = `${ROOT}bench/floor_server.ts`;
 const LOAD = `${ROOT}bench/load.ts`;
 /** Exactly what `deno task start` grants srv. */
 const SRV_PERMISSIONS = [
@@ -23,8 +24,12 @@ const SRV_PERMISSIONS = [
 ];
 const STDERR_TAIL = 4096;
 
-/** The servers a phase can target. */
-export type TargetId = "srv" | "srv_store" | "echo" | "redis";
+/**
+ * The servers a phase can target: srv with and without its store, the raw
+ * echo baseline, the runtime's floor (bench/floor_server.ts) with and
+ * without its minimal store, and Redis.
+ */
+export type TargetId = "srv" | "srv_store" | "echo" | "floor" | "floor_store" | "redis";
 
 /** A server process that printed its readiness line. */
 export interface Running {
@@ -218,6 +223,12 @@ export async function startTarget(id: TargetId, options: StartOptions): Promise<
         socket,
       ];
       return await spawnReady(id, Deno.execPath(), args, socket, /^echo ready /, timeoutMs);
+    }
+    case "floor":
+    case "floor_store": {
+      const args = ["run", "-A", FLOOR, "--socket", socket];
+      if (id === "floor_store") args.push("--data-dir", `${dir}/data`);
+      return await spawnReady(id, Deno.execPath(), args, socket, /^floor ready /, timeoutMs);
     }
     case "redis": {
       const args = [
