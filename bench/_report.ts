@@ -478,14 +478,25 @@ export function verdict(t: Target, f: Figures): Verdict {
 }
 
 /**
+ * How close to a target's limit the floor's figure must be for its reading
+ * to be left to noise: runs on this machine vary by about this much.
+ */
+export const FLOOR_MARGIN = 0.05;
+
+/**
  * What a missed target's floor figure says: out of reach in this runtime
- * (the floor misses it too), or srv's own work (the floor meets it).
+ * (the floor misses it too), srv's own work (the floor meets it), or too
+ * close to call (the floor is within {@linkcode FLOOR_MARGIN} of the limit,
+ * either side).
  */
 export function floorReading(t: Target, f: Figures): string {
   if (t.floorKey === undefined || verdict(t, f) !== "FAIL") return "";
-  const floor = verdict({ ...t, key: t.floorKey }, f);
-  if (floor === "n/a") return "";
-  return floor === "FAIL"
+  const value = f[t.floorKey];
+  if (value === undefined) return "";
+  if (Math.abs(value - t.limit) <= FLOOR_MARGIN * t.limit) {
+    return `the floor itself is at the limit (within ${FLOOR_MARGIN * 100}%)`;
+  }
+  return verdict({ ...t, key: t.floorKey }, f) === "FAIL"
     ? "out of reach in this runtime: the floor misses it too"
     : "srv's own work: the floor meets it";
 }

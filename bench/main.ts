@@ -567,7 +567,8 @@ function resultsMarkdown(
     "(validation, state, merge, size caps, ring, backpressure). It runs in the same loops, and " +
     '"The floor" is the same ratio measured on it. A target the floor misses too is out of reach ' +
     "for any server in this runtime that speaks this protocol; one the floor meets and srv misses " +
-    "is srv's own work. Its figures are as noisy as srv's: read the reading over `--runs 3`.",
+    "is srv's own work. Its figures are as noisy as srv's, so a floor within 5% of the limit, " +
+    "either side, reads as at the limit rather than either way.",
     "",
     "![ratios](ratios.svg)",
     "",
