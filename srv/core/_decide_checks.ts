@@ -99,6 +99,15 @@ export function successorOf(tabIds: readonly string[], index: number): string | 
   return tabIds[index + 1] ?? tabIds[index - 1] ?? null;
 }
 
+/**
+ * The string a tab's id is stored as, to search a workspace's `tabIds`
+ * with: a command's id is another string with the same text, which V8
+ * compares several times slower (see `blockKey` in evolve.ts).
+ */
+export function storedTabId(state: State, tabId: string): string {
+  return state.tabs.get(tabId)?.id ?? tabId;
+}
+
 export function findTabIn(
   state: State,
   verb: string,
@@ -107,7 +116,7 @@ export function findTabIn(
 ): { ws: Workspace; index: number } | string {
   const ws = state.workspaces.get(workspaceId);
   if (ws === undefined) return `${verb}: workspace not found: ${workspaceId}`;
-  const index = ws.tabIds.indexOf(tabId);
+  const index = ws.tabIds.indexOf(storedTabId(state, tabId));
   if (index < 0) return `${verb}: tab ${tabId} not in workspace ${workspaceId}`;
   return { ws, index };
 }

@@ -39,6 +39,7 @@ import {
   over,
   permutationProblem,
   renameRefusal,
+  storedTabId,
   successorOf,
   takenRefusal,
 } from "./_decide_checks.ts";
@@ -230,7 +231,7 @@ export function decide(
     }
     case "delete_tab": {
       const ws = state.workspaces.get(command.workspace_id);
-      const index = ws?.tabIds.indexOf(command.tab_id) ?? -1;
+      const index = ws?.tabIds.indexOf(storedTabId(state, command.tab_id)) ?? -1;
       if (ws === undefined || index < 0) return d.events;
       if (ws.tabIds.length === 1 && command.force !== true) {
         return d.error(
@@ -341,7 +342,7 @@ export function decide(
       }
       // The source keeps the delete rule for its active tab; the moved tab
       // becomes the destination's active one, as in the reference.
-      const srcIndex = src.tabIds.indexOf(tabId);
+      const srcIndex = src.tabIds.indexOf(tab.id);
       const newSrcActive = src.activeTabId === tabId
         ? successorOf(src.tabIds, srcIndex)
         : src.activeTabId;

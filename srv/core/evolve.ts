@@ -197,6 +197,21 @@ class Draft {
     for (const id of ids) this.changed(version, id);
   }
 
+  /**
+   * The string an id is stored as (the entity's own `id`, the one its
+   * parent's list holds), to search a list with. An event's id is another
+   * string with the same text, often a slice of the client's line, and V8
+   * compares such pairs several times slower: moving a block within a
+   * 50k-block tab took 386 µs with the event's id, 104 µs with this one.
+   * The text is the same, so every answer is too.
+   */
+  blockKey(id: string): string {
+    return this.block(id)?.id ?? id;
+  }
+  tabKey(id: string): string {
+    return this.tab(id)?.id ?? id;
+  }
+
   /** An entity as this draft has it: once a map is copied, only the copy counts. */
   workspace(id: string): Workspace | undefined {
     return (this.#workspaces ?? this.base.workspaces).get(id);
@@ -459,7 +474,7 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       for (const blockId of state.tabs.get(event.tab_id)?.blockIds ?? []) d.removeBlock(blockId);
       for (const blockId of event.block_ids) d.removeBlock(blockId);
       d.patchWorkspace(event.workspace_id, (ws) => ({
-        tabIds: d.without(ws.tabIds, event.tab_id),
+        tabIds: d.without(ws.tabIds, d.tabKey(event.tab_id)),
         activeTabId: ws.activeTabId === event.tab_id ? null : ws.activeTabId,
       }));
       d.removeTab(event.tab_id);
@@ -477,7 +492,7 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       d.changed(v, event.workspace_id);
       d.changed(v, event.tab_id);
       d.patchWorkspace(event.workspace_id, (ws) => ({
-        tabIds: d.movedTo(ws.tabIds, event.tab_id, event.new_index),
+        tabIds: d.movedTo(ws.tabIds, d.tabKey(event.tab_id), event.new_index),
       }));
       break;
     case "tabs_reordered_bulk":
@@ -490,11 +505,11 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
       d.changed(v, event.dst_workspace_id);
       d.changed(v, event.tab_id);
       d.patchWorkspace(event.src_workspace_id, (ws) => ({
-        tabIds: d.without(ws.tabIds, event.tab_id),
+        tabIds: d.without(ws.tabIds, d.tabKey(event.tab_id)),
         activeTabId: event.new_src_active_tab_id,
       }));
       d.patchWorkspace(event.dst_workspace_id, (ws) => ({
-        tabIds: d.movedTo(ws.tabIds, event.tab_id, event.dst_index),
+        tabIds: d.movedTo(ws.tabIds, d.tabKey(event.tab_id), event.dst_index),
         activeTabId: event.new_dst_active_tab_id,
       }));
       d.patchTab(event.tab_id, () => ({ workspaceId: event.dst_workspace_id }));
@@ -509,24 +524,26 @@ function applyEvent(d: Draft, event: ReducerEvent): State {
     case "block_deleted":
       d.changed(v, event.tab_id);
       d.changed(v, event.block_id);
-      d.patchTab(event.tab_id, (tab) => ({ blockIds: d.without(tab.blockIds, event.block_id) }));
+      d.patchTab(
+        event.tab_id,
+        (tab) => ({ blockIds: d.without(tab.blockIds, d.blockKey(event.block_id)) }),
+      );
       d.removeBlock(event.block_id);
       break;
-    case "block_moved":
+    case "block_moved": {
       d.changed(v, event.src_tab_id);
       d.changed(v, event.dst_tab_id);
       d.changed(v, event.block_id);
-      d.patchTab(
-        event.src_tab_id,
-        (tab) => ({ blockIds: d.without(tab.blockIds, event.block_id) }),
-      );
+      const key = d.blockKey(event.block_id);
+      d.patchTab(event.src_tab_id, (tab) => ({ blockIds: d.without(tab.blockIds, key) }));
       // A block is in one tab, so once out of the source it is in no list:
       // insert it without a second scan of the destination.
       d.patchTab(event.dst_tab_id, (tab) => ({
-        blockIds: d.insertedAt(tab.blockIds, event.block_id, event.dst_index),
+        blockIds: d.insertedAt(tab.blockIds, key, event.dst_index),
       }));
       d.patchBlock(event.block_id, () => ({ tabId: event.dst_tab_id }));
       break;
+    }
     case "workspace_meta_updated":
       d.changed(v, event.workspace_id);
       d.patchWorkspace(event.workspace_id, (ws) => ({
