@@ -21,7 +21,7 @@
  * merge (a block's row gets the patch as sent), no size caps, no ring, no
  * backpressure, no registration rules. It answers what the bench's load
  * process sends (`register`, `ping`, `create_*`, `update_block_meta`); any
- * other command gets a private error.
+ * other command, or a line that is not JSON, ends its connection.
  *
  * Usage: `deno run -A bench/floor_server.ts --socket PATH [--data-dir DIR]`
  * prints `floor ready socket=<path> pid=<pid>` once it accepts connections.
@@ -78,8 +78,8 @@ class Store {
   /** UPDATE statements by row count: meta rows by rowid, many per statement. */
   readonly #metas: ReturnType<DatabaseSync["prepare"]>[] = [];
   readonly #rowids = new Map<string, number>();
-  /** Blocks whose meta changed this turn, by rowid (the newest meta wins). */
-  readonly #dirty = new Map<number, string>();
+  /** Blocks whose meta changed this turn, by rowid (the newest meta wins, encoded once). */
+  readonly #dirty = new Map<number, unknown>();
 
   constructor(dir: string) {
     Deno.mkdirSync(dir, { recursive: true });
@@ -110,7 +110,7 @@ class Store {
 
   patched(blockId: string, meta: unknown): void {
     const rowid = this.#rowids.get(blockId);
-    if (rowid !== undefined) this.#dirty.set(rowid, JSON.stringify(meta));
+    if (rowid !== undefined) this.#dirty.set(rowid, meta);
   }
 
   /** Opens the turn's transaction (before anything of the turn is written). */
@@ -123,7 +123,7 @@ class Store {
     this.#batch.run(first, last, last - first + 1, lines);
     const args: (string | number)[] = [];
     for (const [rowid, meta] of this.#dirty) {
-      args.push(rowid, meta);
+      args.push(rowid, JSON.stringify(meta));
       if (args.length === 2 * METAS_PER_UPDATE) this.#flush(args);
     }
     if (args.length > 0) this.#flush(args);
@@ -159,7 +159,7 @@ function serve(store: Store | null): (conn: Deno.Conn) => Promise<void> {
     for (const out of everyone) out.send(bytes);
   };
 
-  const handle = (out: Out, line: string | Uint8Array) => {
+  const handle = (line: string | Uint8Array) => {
     if (typeof line !== "string") return; // bad UTF-8: srv answers privately; the bench never sends it
     // deno-lint-ignore no-explicit-any
     const c: any = JSON.parse(line);
@@ -193,8 +193,8 @@ function serve(store: Store | null): (conn: Deno.Conn) => Promise<void> {
         break;
       }
       default:
-        out.send(encoder.encode(`{"event":"error","code":"invalid_command","version":0}\n`));
-        return;
+        // Not what the bench sends: end the connection (see the module doc).
+        throw new Error(`the floor does not answer ${c.cmd}`);
     }
     turn += JSON.stringify(event) + "\n";
     if (!scheduled) {
@@ -208,7 +208,7 @@ function serve(store: Store | null): (conn: Deno.Conn) => Promise<void> {
     everyone.add(out);
     const splitter = new LineSplitter();
     const buf = new Uint8Array(READ_BUFFER);
-    const onLine = (line: string | Uint8Array) => handle(out, line);
+    const onLine = handle;
     try {
       while (!out.closed) {
         const n = await conn.read(buf);

@@ -559,16 +559,22 @@ function resultsMarkdown(
     "shows where srv's CPU goes under that workload and what the runtime alone charges for the " +
     "JSON of one command.",
     "",
-    "**The floor** (`bench/floor_server.ts`) is the runtime's share measured directly: a server in " +
-    "the same runtime that does only what the protocol makes any server do (UTF-8 check and line " +
-    "split, `JSON.parse` of each line, `JSON.stringify` of each event, the turn's bytes encoded " +
-    "once and written to every connection; the floor store commits each turn's lines and the " +
-    "changed block rows in one SQLite transaction with srv's pragmas) and nothing srv adds " +
-    "(validation, state, merge, size caps, ring, backpressure). It runs in the same loops, and " +
-    '"The floor" is the same ratio measured on it. A target the floor misses too is out of reach ' +
-    "for any server in this runtime that speaks this protocol; one the floor meets and srv misses " +
-    "is srv's own work. Its figures are as noisy as srv's, so a floor within 5% of the limit, " +
-    "either side, reads as at the limit rather than either way.",
+    "**The floor** (`bench/floor_server.ts`) measures the runtime's share directly: a server in " +
+    "the same runtime that does only what any server must do to speak this protocol (UTF-8 check " +
+    "and line split, `JSON.parse` of each line, `JSON.stringify` of each event, the turn's bytes " +
+    "encoded once and written to every connection; the floor store commits each turn's lines and " +
+    "the changed block rows in one SQLite transaction with srv's pragmas) and none of the " +
+    "protocol's rules, which are srv's part (validation, state, merge, size caps, exact u64s, " +
+    "the ring, backpressure). It runs in the same loops. A missed target is read by what its " +
+    'ratio divides by. Against an outside baseline (echo, Redis), "The floor" is the floor\'s ' +
+    "same ratio: if the floor misses it too, it is out of reach in this runtime. Store on ÷ off: " +
+    "srv with its store does all its `--memory` work plus at least the floor's durable write, so " +
+    "if that write alone costs more per command than the ratio leaves at srv's `--memory` cost, " +
+    "it is out of reach. One srv workload ÷ another: the first costs srv at least what it costs " +
+    "the floor, so if that exceeds what the ratio allows at srv's cost of the other, it is out of " +
+    "reach. Otherwise the gap is in srv's part. Costs are µs a command as 1 ÷ rate in the same " +
+    "loop. Figures are noisy, so a floor within 5% of the limit, either side, reads as at the " +
+    "limit.",
     "",
     "![ratios](ratios.svg)",
     "",

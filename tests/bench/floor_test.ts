@@ -75,31 +75,61 @@ Deno.test("the floor answers every command with its event, to every connection, 
   await Deno.remove(dir, { recursive: true });
 });
 
-Deno.test("a missed target reads as out of reach only when the floor misses it too", () => {
-  const target = TARGETS.find((t) => t.key === "r.meta.ping")!;
-  assert.equal(target.floorKey, "rf.meta.ping");
-  assert.equal(
-    floorReading(target, { "r.meta.ping": 0.45, "rf.meta.ping": 0.55 }),
-    "out of reach in this runtime: the floor misses it too",
-  );
-  assert.equal(
-    floorReading(target, { "r.meta.ping": 0.45, "rf.meta.ping": 0.65 }),
-    "srv's own work: the floor meets it",
-  );
+Deno.test("a target against an outside baseline is out of reach only when the floor misses it too", () => {
+  const pipe = TARGETS.find((t) => t.key === "r.pipe.echo")!;
+  const read = (srv: number, floor: number) =>
+    floorReading(pipe, { "r.pipe.echo": srv, "rf.pipe.echo": floor });
+  assert.equal(read(0.3, 0.4), "out of reach in this runtime: the floor misses it too");
+  assert.equal(read(0.3, 0.6), "in srv's part: the floor meets it");
   // Within 5% of the limit either side, the floor's verdict is noise.
-  for (const floor of [0.58, 0.62]) {
-    assert.equal(
-      floorReading(target, { "r.meta.ping": 0.45, "rf.meta.ping": floor }),
-      "the floor itself is at the limit (within 5%)",
-    );
-  }
+  assert.match(read(0.3, 0.48), /^at the limit/);
+  assert.match(read(0.3, 0.52), /^at the limit/);
   // Met, or no floor figure: nothing to explain.
-  assert.equal(floorReading(target, { "r.meta.ping": 0.65, "rf.meta.ping": 0.55 }), "");
-  assert.equal(floorReading(target, { "r.meta.ping": 0.45 }), "");
+  assert.equal(read(0.55, 0.4), "");
+  assert.equal(floorReading(pipe, { "r.pipe.echo": 0.3 }), "");
   // A target measured as "at most" reads the same way round.
   const rtt = TARGETS.find((t) => t.key === "r.rtt_p50.echo")!;
   assert.equal(
     floorReading(rtt, { "r.rtt_p50.echo": 1.4, "rf.rtt_p50.echo": 1.3 }),
     "out of reach in this runtime: the floor misses it too",
   );
+});
+
+Deno.test("store on ÷ off is out of reach when the floor's durable write alone exceeds what the ratio leaves", () => {
+  const store = TARGETS.find((t) => t.key === "r.meta.store")!;
+  // srv --memory: 4 µs a command, so at 0.85x the store may add 0.71 µs.
+  const figures = (floorOn: number) => ({
+    "r.meta.store": 0.5,
+    "wl.meta0.srv": 250_000,
+    "wl.meta0.srv_store": 125_000,
+    "wl.meta0.floor": 1_000_000,
+    "wl.meta0.floor_store": floorOn,
+  });
+  // The floor's write adds 1 µs (1 → 2 µs a command): more than 0.71.
+  assert.match(floorReading(store, figures(500_000)), /^out of reach in this runtime/);
+  assert.match(
+    floorReading(store, figures(500_000)),
+    /may add 0\.71; .* adds 1\.00, srv's store 4\.00$/,
+  );
+  // It adds 0.25 µs: srv's own store is what costs.
+  assert.match(floorReading(store, figures(800_000)), /^in srv's part/);
+  // It adds 0.70 µs: at the limit.
+  assert.match(floorReading(store, figures(1_000_000 / 1.7)), /^at the limit/);
+});
+
+Deno.test("one srv workload ÷ another is out of reach when the floor's cost alone exceeds the budget", () => {
+  const meta = TARGETS.find((t) => t.key === "r.meta.ping")!;
+  // ping costs srv 1.2 µs, so at 0.6x update_block_meta may cost 2 µs.
+  const figures = (floorMeta: number) => ({
+    "r.meta.ping": 0.4,
+    "wl.ping0.srv": 1e6 / 1.2,
+    "wl.meta0.srv": 1e6 / 3,
+    "wl.meta0.floor": floorMeta,
+  });
+  assert.match(
+    floorReading(meta, figures(1e6 / 2.5)),
+    /^out of reach in this runtime unless `ping`/,
+  );
+  assert.match(floorReading(meta, figures(1e6 / 1.5)), /^in srv's part: `ping` costs srv 1\.20 µs/);
+  assert.match(floorReading(meta, figures(1e6 / 2.05)), /^at the limit/);
 });
