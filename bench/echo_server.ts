@@ -12,6 +12,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { serveUnix } from "./_listen.ts";
 import { LineSplitter } from "@srv/srv/core";
 
 const encoder = new TextEncoder();
@@ -33,23 +34,14 @@ async function serveConnection(conn: Deno.Conn): Promise<void> {
     used += line.length;
     out[used++] = 0x0a;
   };
-  try {
-    while (true) {
-      const n = await conn.read(buf);
-      if (n === null) break;
-      used = 0;
-      if (!splitter.push(buf.subarray(0, n), onLine)) break;
-      let offset = 0;
-      while (offset < used) offset += await conn.write(out.subarray(offset, used));
-    }
-  } catch {
-    // The client went away; nothing to report.
-  } finally {
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
-    }
+  // A client that goes away rejects a read or write: serveUnix closes the connection.
+  while (true) {
+    const n = await conn.read(buf);
+    if (n === null) break;
+    used = 0;
+    if (!splitter.push(buf.subarray(0, n), onLine)) break;
+    let offset = 0;
+    while (offset < used) offset += await conn.write(out.subarray(offset, used));
   }
 }
 
@@ -64,25 +56,7 @@ async function main(): Promise<void> {
     Deno.stderr.writeSync(encoder.encode("usage: echo_server.ts --socket PATH\n"));
     Deno.exit(2);
   }
-  await Deno.remove(path).catch(() => {});
-  const listener = Deno.listen({ transport: "unix", path });
-  const stop = () => {
-    try {
-      listener.close();
-    } catch {
-      // Already closed.
-    }
-  };
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.stdout.writeSync(encoder.encode(`echo ready socket=${path} pid=${Deno.pid}\n`));
-  try {
-    for await (const conn of listener) serveConnection(conn);
-  } catch {
-    // Listener closed.
-  }
-  await Deno.remove(path).catch(() => {});
-  Deno.exit(0);
+  await serveUnix("echo", path, serveConnection);
 }
 
 if (import.meta.main) await main();

@@ -30,6 +30,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { serveUnix } from "./_listen.ts";
 import { DatabaseSync } from "node:sqlite";
 import { LineSplitter } from "@srv/srv/core";
 
@@ -208,22 +209,16 @@ function serve(store: Store | null): (conn: Deno.Conn) => Promise<void> {
     everyone.add(out);
     const splitter = new LineSplitter();
     const buf = new Uint8Array(READ_BUFFER);
-    const onLine = handle;
     try {
       while (!out.closed) {
         const n = await conn.read(buf);
         if (n === null) break;
-        if (!splitter.pushText(buf.subarray(0, n), onLine)) break;
+        if (!splitter.pushText(buf.subarray(0, n), handle)) break;
       }
-    } catch {
-      // The client went away.
-    }
-    everyone.delete(out);
-    out.closed = true;
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
+    } finally {
+      // Ended, or the client went away (serveUnix closes the connection).
+      everyone.delete(out);
+      out.closed = true;
     }
   };
 }
@@ -243,25 +238,7 @@ async function main(): Promise<void> {
   }
   const dir = values["data-dir"];
   const handle = serve(dir === undefined ? null : new Store(dir));
-  await Deno.remove(path).catch(() => {});
-  const listener = Deno.listen({ transport: "unix", path });
-  const stop = () => {
-    try {
-      listener.close();
-    } catch {
-      // Already closed.
-    }
-  };
-  Deno.addSignalListener("SIGTERM", stop);
-  Deno.addSignalListener("SIGINT", stop);
-  Deno.stdout.writeSync(encoder.encode(`floor ready socket=${path} pid=${Deno.pid}\n`));
-  try {
-    for await (const conn of listener) handle(conn);
-  } catch {
-    // Listener closed.
-  }
-  await Deno.remove(path).catch(() => {});
-  Deno.exit(0);
+  await serveUnix("floor", path, handle);
 }
 
 if (import.meta.main) await main();
