@@ -1,9 +1,10 @@
 /**
  * The runtime's floor: what any server written in Deno pays to speak srv's
- * protocol, with none of srv's own work. The bench runs it beside srv in the
- * same loops, so a target that even this server misses is out of reach for
- * srv in this runtime, whatever srv does (issue 16's "what the runtime
- * itself costs and why it cannot be met").
+ * protocol, without the protocol's rules. The bench runs it beside srv in
+ * the same loops, so it can tell a missed target that no server in this
+ * runtime could meet from one whose gap is in srv's part (issue 16's "what
+ * the runtime itself costs and why it cannot be met"; `FloorCheck` in
+ * `_report.ts` says how each kind of ratio is read).
  *
  * Per read it does only what the protocol makes every server do:
  * - UTF-8 check and line split (srv's own `LineSplitter.pushText`, as srv);
