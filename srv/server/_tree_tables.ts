@@ -266,7 +266,13 @@ export class TreeWriter {
     );
     this.#deleteTab = db.prepare("DELETE FROM tabs WHERE tab_id = ?");
     this.#moveTab = db.prepare("UPDATE tabs SET position = ? WHERE tab_id = ?");
-    this.#tabsOf = db.prepare("DELETE FROM tabs WHERE workspace_id = ? RETURNING tab_id");
+    // A parent's rows, but those of the children it has now (given as a
+    // JSON list): a parent deleted and created again under its id in one
+    // turn keeps only its new children.
+    this.#tabsOf = db.prepare(
+      `DELETE FROM tabs WHERE workspace_id = ?1
+         AND tab_id NOT IN (SELECT value FROM json_each(?2)) RETURNING tab_id`,
+    );
     this.#upsertBlock = db.prepare(
       `INSERT INTO blocks (block_id, tab_id, position, meta) VALUES (?, ?, ?, ?)
        ON CONFLICT (block_id) DO UPDATE SET
@@ -275,7 +281,10 @@ export class TreeWriter {
     );
     this.#deleteBlock = db.prepare("DELETE FROM blocks WHERE block_id = ?");
     this.#moveBlock = db.prepare("UPDATE blocks SET position = ? WHERE block_id = ?");
-    this.#blocksOf = db.prepare("DELETE FROM blocks WHERE tab_id = ? RETURNING block_id");
+    this.#blocksOf = db.prepare(
+      `DELETE FROM blocks WHERE tab_id = ?1
+         AND block_id NOT IN (SELECT value FROM json_each(?2)) RETURNING block_id`,
+    );
     // By rowid, and only if the row there is still this block's: a rowid
     // that went stale would miss (0 changes) rather than hit another row.
     this.#setMetaAt = db.prepare("UPDATE blocks SET meta = ? WHERE rowid = ? AND block_id = ?");
@@ -396,17 +405,18 @@ export class TreeWriter {
       }
     }
     // Rows written above carry their parent as of the end of the turn, so
-    // these deletes only take children still filed under a deleted parent.
+    // these deletes only take children still filed under a deleted parent
+    // that it does not have now (it may exist again under the same id).
     for (const id of this.#goneWorkspaces) {
-      if (tree.workspaces.has(id)) continue;
-      for (const row of this.#tabsOf.all(id) as { tab_id: string }[]) {
+      const now = JSON.stringify(tree.workspaces.get(id)?.tabIds ?? []);
+      for (const row of this.#tabsOf.all(id, now) as { tab_id: string }[]) {
         tabPositions.delete(row.tab_id);
         this.#goneTabs.add(row.tab_id);
       }
     }
     for (const id of this.#goneTabs) {
-      if (tree.tabs.has(id)) continue;
-      for (const row of this.#blocksOf.all(id) as { block_id: string }[]) {
+      const now = JSON.stringify(tree.tabs.get(id)?.blockIds ?? []);
+      for (const row of this.#blocksOf.all(id, now) as { block_id: string }[]) {
         blockPositions.delete(row.block_id);
         this.#rowids.delete(row.block_id);
       }

@@ -454,3 +454,51 @@ Deno.test("an id passing between a tab and a block within one turn: committed, a
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("a parent deleted and created again under its id in one turn: restart has its new children only", async () => {
+  // docs/PROTOCOL.md §11.2 lets a deleted id be used again; a store that
+  // kept the old workspace's tab rows (or the old tab's block rows) under
+  // the new parent brought deleted entities back at the next start.
+  const W = "10000000-0000-4000-8000-000000000001";
+  const T = "20000000-0000-4000-8000-000000000001";
+  const T2 = "20000000-0000-4000-8000-000000000002";
+  const X = "10000000-0000-4000-8000-000000000002";
+  const V = "20000000-0000-4000-8000-000000000003";
+  const B = "30000000-0000-4000-8000-000000000001";
+  const C = "30000000-0000-4000-8000-000000000002";
+  const dataDir = await tempDir();
+  try {
+    const { log } = await open({ dataDir });
+    const d = new Driver();
+    driveTurn(log, d, [
+      { cmd: "create_workspace", name: "w", workspace_id: W },
+      { cmd: "create_tab", workspace_id: W, name: "t", tab_id: T },
+      { cmd: "create_block", tab_id: T, block_id: B, meta: { n: 1 } },
+      { cmd: "create_workspace", name: "x", workspace_id: X },
+      { cmd: "create_tab", workspace_id: X, name: "v", tab_id: V },
+      { cmd: "create_block", tab_id: V, block_id: C, meta: { n: 2 } },
+    ]);
+    driveTurn(log, d, [
+      // A tab deleted and made again, without its block.
+      { cmd: "delete_tab", workspace_id: X, tab_id: V, force: true },
+      { cmd: "create_tab", workspace_id: X, name: "v again", tab_id: V },
+      // The workspace deleted and made again, with one new tab.
+      { cmd: "delete_workspace", workspace_id: W, force: true },
+      { cmd: "create_workspace", name: "w again", workspace_id: W },
+      { cmd: "create_tab", workspace_id: W, name: "t2", tab_id: T2 },
+    ]);
+    assert.deepEqual(d.state.workspaces.get(W)?.tabIds, [T2]);
+    assert.equal(d.state.tabs.has(T), false);
+    assert.equal(d.state.blocks.has(B), false);
+    assert.deepEqual(d.state.tabs.get(V)?.blockIds, []);
+    log.close(d.state);
+
+    const { log: again, recovery } = await open({ dataDir });
+    assert.deepEqual(recovery.state.workspaces, d.state.workspaces);
+    assert.deepEqual(recovery.state.tabs, d.state.tabs);
+    assert.deepEqual(recovery.state.blocks, d.state.blocks);
+    again.close(recovery.state);
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
