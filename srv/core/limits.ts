@@ -166,10 +166,24 @@ export function jsonBytes(value: Json): number {
  * `Map.get` where {@linkcode jsonBytes}'s WeakMap costs an ephemeron per
  * new meta (measured: more than serializing a small meta). A cache, not
  * state: a miss measures with {@linkcode jsonBytes}.
+ *
+ * It holds metas no state may hold any more (the one an update replaced,
+ * those of deleted entities and of failed batches), so it is bounded by
+ * the bytes of the metas it refers to, not only by ids: a client cycling
+ * through large metas must not grow srv past `--max-state-bytes`.
  */
 const byEntity = new Map<string, { meta: Json; bytes: number; old: Json; oldBytes: number }>();
 /** Ids {@linkcode byEntity} holds at most: past it, it starts over. */
 const BY_ENTITY_MAX = 1 << 20;
+/** Bytes of metas {@linkcode byEntity} refers to at most: past it, it starts over. */
+export const BY_ENTITY_MAX_BYTES = 32 * 1024 * 1024;
+/** What {@linkcode byEntity} refers to now, in meta bytes (shared metas counted for each use). */
+let byEntityBytes = 0;
+
+/** Meta bytes the size cache refers to now, for tests of its bound. */
+export function metaCacheBytes(): number {
+  return byEntityBytes;
+}
 
 /**
  * {@linkcode jsonBytes} of the meta `id` has or had, from what a meta
@@ -212,15 +226,20 @@ export function rememberMetaBytes(
 ): void {
   const known = byEntity.get(id);
   if (known !== undefined) {
+    byEntityBytes += bytes + oldBytes - known.bytes - known.oldBytes;
     // Updated in place: nothing allocated per update.
     known.old = old;
     known.oldBytes = oldBytes;
     known.meta = meta;
     known.bytes = bytes;
-    return;
+  } else {
+    byEntityBytes += bytes + oldBytes;
+    byEntity.set(id, { meta, bytes, old, oldBytes });
   }
-  if (byEntity.size >= BY_ENTITY_MAX) byEntity.clear();
-  byEntity.set(id, { meta, bytes, old, oldBytes });
+  if (byEntity.size > BY_ENTITY_MAX || byEntityBytes > BY_ENTITY_MAX_BYTES) {
+    byEntity.clear();
+    byEntityBytes = 0;
+  }
 }
 
 /**
