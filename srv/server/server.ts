@@ -87,6 +87,13 @@ export class Server {
   readonly registerTimeoutMs: number;
   readonly #hub: Hub;
   readonly #clients = new Set<Client>();
+  /**
+   * Connections open until their output is written or dropped: a client
+   * that said goodbye (or was read to its end) may still hold replies for
+   * up to the drain deadline, and counts against --max-connections until
+   * then, or reconnecting could hold any number of them.
+   */
+  #open = 0;
   readonly #newId: () => string;
   readonly #now: () => number;
   readonly #startedAt: number;
@@ -190,7 +197,7 @@ export class Server {
 
   #accept(conn: Connection): Promise<void> {
     const client = new Client(this.#nextConnectionId++, conn, this.maxLineBytes);
-    if (this.#clients.size >= this.maxConnections) {
+    if (this.#open >= this.maxConnections) {
       this.#log.warn("refused connection {conn}: {max} connections already open", {
         conn: client.id,
         max: this.maxConnections,
@@ -211,6 +218,8 @@ export class Server {
       this.#apply(client, client.session.registerTimedOut(this.registerTimeoutMs));
     }, this.registerTimeoutMs);
     this.#clients.add(client);
+    this.#open++;
+    client.outbox.closed.then(() => this.#open--);
     this.#hub.add(client.outbox, () => client.evicted());
     this.#log.debug("connection {conn} opened", { conn: client.id });
     return this.#readLoop(client);

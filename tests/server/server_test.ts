@@ -196,6 +196,39 @@ Deno.test("past --max-connections a new connection gets a fatal error and is clo
   }, { flags: ["--memory", "--max-connections", "2"] });
 });
 
+Deno.test("a connection still draining its replies after goodbye counts against --max-connections", async () => {
+  // §10: replies a client has not read are bounded per connection, so
+  // connections must be bounded too. One that said goodbye without reading
+  // was dropped from the count at once while srv still held its output for
+  // the drain deadline: reconnecting this way held any number of them.
+  await withSrv(async (srv, connect) => {
+    const a = await connect();
+    await a.register(1);
+    // A pipe too small for the registered reply: srv's output waits in its queue.
+    const quiet = srv.rawConnect(16);
+    await quiet.write(new TextEncoder().encode(
+      '{"cmd":"register","kind":"tool","pid":2,"version":"t","observe":true}\n' +
+        '{"cmd":"get_srv_snapshot"}\n{"cmd":"goodbye"}\n',
+    ));
+    await waitUntil(
+      "srv saw the goodbye",
+      () => srv.stderr().includes("(kind=observer, pid=null) closed: goodbye"),
+    );
+    const c = await connect();
+    const e = await c.next();
+    assert.match(e.message, /too many connections \(limit 2\)/);
+    assert.ok(await c.closedByServer());
+    // Once its output is read, the slot is free again.
+    while ((await quiet.read()) !== null) { /* drain */ }
+    await waitUntil("a slot is free again", async () => {
+      const d = await connect();
+      const reply = await d.request({ cmd: "ping", nonce: 1 });
+      await d.dispose();
+      return reply.code === "not_registered";
+    });
+  }, { flags: ["--memory", "--max-connections", "2"] });
+});
+
 Deno.test(
   "a last line without \\n before the client shuts down writing is still served",
   lastLineBeforeHalfClose(withSrv),
