@@ -9,6 +9,7 @@
  * @module
  */
 
+import { COMMAND_REGISTRY } from "./command_schema.ts";
 import { decide, type ReducerContext, type ReducerEvent } from "./decide.ts";
 import { encodeEvent } from "./codec.ts";
 import { evolveShared } from "./evolve.ts";
@@ -107,9 +108,15 @@ function kindOfField(field: string): "workspace" | "tab" | "block" | null {
   return null;
 }
 
-/** Every entity a command names: its `*_id` fields and the ids of `tab_ids`. */
+/**
+ * Every entity a command names: its `*_id` fields and the ids of
+ * `tab_ids`, among the fields its command has (the registry's): a field
+ * srv does not know is skipped (§2), whatever its name.
+ */
 function* namedBy(command: DomainCommand): Generator<[kind: string, id: string]> {
-  for (const [field, value] of Object.entries(command)) {
+  const fields: Record<string, unknown> = COMMAND_REGISTRY[command.cmd].fields;
+  for (const field in fields) {
+    const value = (command as unknown as Record<string, unknown>)[field];
     const kind = kindOfField(field);
     if (kind === null) continue;
     if (field.endsWith("_id") && typeof value === "string") yield [kind, value];

@@ -450,6 +450,22 @@ Deno.test("§11.3: changes to other entities, pings and registrations never conf
   assert.equal(created[0].event, "workspace_created");
 });
 
+Deno.test("§11.3: a field srv does not know names nothing, whatever its name (§2)", () => {
+  const d = seeded();
+  const v = d.state.eventVersion;
+  d.run({ cmd: "rename_tab", tab_id: T2, name: "changed after v" });
+  // Sent over the wire: unknown fields are skipped by the decoder's rules,
+  // and a `*_id` among them must not count as an entity the batch names.
+  const decoded = decodeCommand(JSON.stringify({
+    cmd: "batch",
+    commands: [{ cmd: "update_block_meta", block_id: B1, meta_patch: { ok: 1 }, note_tab_id: T2 }],
+    if_unchanged_since: v,
+  }));
+  assert.ok(decoded.ok);
+  const events = d.run(decoded.command as BatchCommand);
+  assert.equal(events[0].event, "block_meta_updated", JSON.stringify(events));
+});
+
 Deno.test("§11.3: a condition after the current version is refused, never a blind success", () => {
   // Say a --memory srv restarted: versions begin again, and a client still
   // holding V from before must not be told that nothing changed since.
