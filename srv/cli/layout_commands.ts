@@ -8,6 +8,7 @@
  * @module
  */
 
+import { readAll } from "./_stdin.ts";
 import type { SrvClient } from "../client/client.ts";
 import { SrvError } from "../client/errors.ts";
 import { escapeControls } from "../client/format_tree.ts";
@@ -99,8 +100,8 @@ export function batchOfFile(text: string, ifUnchangedSince?: U64): BatchCommand 
 }
 
 async function readInput(file: string): Promise<string> {
-  if (file !== "-") return await Deno.readTextFile(file);
-  return await new Response(Deno.stdin.readable).text();
+  if (file === "-") return await readAll(Deno.stdin.readable, "the input");
+  return await readAll((await Deno.open(file)).readable, "the file");
 }
 
 /**

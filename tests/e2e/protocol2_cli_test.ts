@@ -248,6 +248,14 @@ Deno.test("srv apply of a hostile file: one line naming the file, exit 2, nothin
       assert.ok(lines[0].startsWith(`srv apply: ${path}: `), `${name}: ${lines[0]}`);
       assert.match(lines[0], why, name);
     }
+    // Input read whole is bounded, and must be UTF-8: /dev/zero never ends.
+    const zero = await runSrv(["apply", "/dev/zero", "--socket", srv.socket]);
+    assert.equal(zero.code, ExitCode.usage, zero.stderr);
+    assert.equal(zero.stderr, "srv apply: /dev/zero: the file is over 67108864 bytes\n");
+    await Deno.writeFile(`${srv.dir}/latin1.json`, new Uint8Array([0x7b, 0xe9, 0x7d]));
+    const latin1 = await runSrv(["apply", `${srv.dir}/latin1.json`, "--socket", srv.socket]);
+    assert.equal(latin1.code, ExitCode.usage, latin1.stderr);
+    assert.match(latin1.stderr, /latin1\.json: the file is not valid UTF-8\n$/);
     // An empty layout (what `srv export` writes for an empty tree) is nothing to do.
     const empty = await runSrv(["apply", "-", "--socket", srv.socket], {
       stdin: '{"version":0,"workspaces":[]}',
