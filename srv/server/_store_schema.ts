@@ -111,10 +111,12 @@ function schema1Checkpoint(json: string, path: string, version: number) {
     );
   }
 }
+/** An error's message, or the thrown value as text. */
 export function message(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }
-function pragmaNumber(db: DatabaseSync, name: string): number {
+/** The value of a numeric `PRAGMA` (`user_version`, `freelist_count`, ...). */
+export function pragmaNumber(db: DatabaseSync, name: string): number {
   const row = db.prepare(`PRAGMA ${name}`).get() as Record<string, number>;
   return Number(Object.values(row)[0]);
 }

@@ -12,6 +12,7 @@ import { posix } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { lstatOrNull, tryLockFile } from "./lock_file.ts";
 import { checkAncestors, octalMode } from "./trusted_path.ts";
+import { message, pragmaNumber } from "./_store_schema.ts";
 
 /**
  * The data dir cannot be used. `unsafe` (exit 4, like the socket's
@@ -52,10 +53,6 @@ const SIDE_FILES = ["-wal", "-shm", "-journal"] as const;
 
 /** Mode of every file srv keeps in the data dir. */
 const FILE_MODE = 0o600;
-
-function message(e: unknown): string {
-  return e instanceof Error ? e.message : String(e);
-}
 
 function currentUid(): number | null {
   try {
@@ -318,8 +315,7 @@ const PROBE_GROWTH_MAX_FREE_PAGES = 16;
  * ```
  */
 export function probeWritable(db: DatabaseSync, path: string, maxPages?: number): void {
-  const pragma = (name: string) =>
-    Number(Object.values(db.prepare(`PRAGMA ${name}`).get() as Record<string, number>)[0]);
+  const pragma = (name: string) => pragmaNumber(db, name);
   try {
     const free = pragma("freelist_count");
     db.exec("BEGIN IMMEDIATE");
