@@ -4,6 +4,7 @@
 // real process and socket, is tests/e2e/transport/slow_consumer_test.ts).
 import assert from "node:assert/strict";
 import { withServer as withSrv } from "../_in_process.ts";
+import { waitUntil } from "../_proc.ts";
 
 const encoder = new TextEncoder();
 
@@ -99,4 +100,33 @@ Deno.test("a big snapshot behind other events in one turn reaches a listener tha
     assert.equal(got[1].workspaces.length, 400);
     assert.doesNotMatch(srv.stderr(), /evicted/);
   }, { flags: ["--memory", "--soft-queue-bytes", "4096"] });
+});
+
+Deno.test("a client past --soft-queue-bytes is not read on, not even the rest of the chunk at hand", async () => {
+  // §10: srv stops reading a connection whose unread output passes the soft
+  // limit, including the commands left in the read it is working through;
+  // if it never catches up, the soft limit's clock evicts it, and nothing
+  // more it sent is ever run.
+  await withSrv(async (srv, connect) => {
+    const b = await connect();
+    await b.register(1);
+    // A pipe that holds 64 bytes of srv's output: the rest waits in srv's queue.
+    const hog = srv.rawConnect(64);
+    hog.pauseReading();
+    const n = 1000;
+    const burst = Array.from({ length: n }, (_, i) => `{"cmd":"ping","nonce":${i}}`).join("\n");
+    // Registration and 1,000 pings in one write, which srv takes in one read.
+    await hog.write(encoder.encode(
+      `{"cmd":"register","kind":"tool","pid":2,"version":"h"}\n${burst}\n`,
+    ));
+    await waitUntil("srv evicted the hog", () => /pid=2\) closed: .*evicted/.test(srv.stderr()));
+    assert.match(srv.stderr(), /pid=2\) closed: "?evicted: .*past the soft limit/);
+    // b saw the pongs srv ran before the hog fell behind: a few, not 1,000.
+    const seen: number[] = [];
+    for (let e = await b.request({ cmd: "get_server_info" });; e = await b.next()) {
+      if (e.event === "server_info") break;
+      if (e.event === "pong") seen.push(e.nonce);
+    }
+    assert.ok(seen.length > 0 && seen.length < 50, `ran ${seen.length} of ${n} pings`);
+  }, { flags: ["--memory", "--soft-queue-bytes", "256", "--soft-queue-time", "100ms"] });
 });
