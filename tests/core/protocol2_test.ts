@@ -62,6 +62,9 @@ Deno.test("§11.2: a create's id is optional, and a lowercase UUID when given", 
       `{"cmd":"create_workspace","name":"w","workspace_id":"${W1}"}`,
       `{"cmd":"create_tab","workspace_id":"x","name":"t","tab_id":"${T1}"}`,
       `{"cmd":"create_block","tab_id":"x","block_id":"${B1}"}`,
+      // Any version digit: a v7 (time-ordered) or v1 id is a lowercase UUID too.
+      `{"cmd":"create_block","tab_id":"x","block_id":"0190f5a2-7c1e-7a3b-9c4d-1e2f3a4b5c6d"}`,
+      `{"cmd":"create_block","tab_id":"x","block_id":"6ba7b810-9dad-11d1-80b4-00c04fd430c8"}`,
     ]
   ) assert.equal(decodeCommand(line).ok, true, line);
   for (
