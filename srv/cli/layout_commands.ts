@@ -26,6 +26,7 @@ import {
   type DomainCommand,
   MAX_BATCH_COMMANDS,
   type U64,
+  U64_MAX,
 } from "../core/protocol.ts";
 import { ExitCode } from "./exit_code.ts";
 import { err, out, UsageError } from "./_terminal.ts";
@@ -200,15 +201,12 @@ const APPLY: Verb = {
       ? readValue("u64", "--if-unchanged-since", raw) as U64
       : undefined;
     // Digits beyond u64 are the flag's fault, not the file's.
-    if (typeof since === "bigint" && since > MAX_U64) {
+    if (typeof since === "bigint" && since > U64_MAX) {
       throw new UsageError(`--if-unchanged-since must be ${EXPECTED.u64}`);
     }
     return applyFile(inv, file, since);
   },
 };
-
-/** The largest u64, the top of a version's range. */
-const MAX_U64 = 18446744073709551615n;
 
 /** `srv export` and `srv apply`, for the CLI's verb table. */
 export const LAYOUT_VERBS: readonly Verb[] = [EXPORT, APPLY];
