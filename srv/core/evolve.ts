@@ -8,7 +8,7 @@
 
 import { patched, type ReducerEvent } from "./decide.ts";
 import { storedId } from "./_decide_checks.ts";
-import { jsonBytes, metaBytes, nameBytes } from "./limits.ts";
+import { metaBytes, nameBytes } from "./limits.ts";
 import type { Json, JsonObject, LifecyclePhase } from "./protocol.ts";
 import {
   type Block,
@@ -251,7 +251,7 @@ class Draft {
   removeBlock(id: string): void {
     const old = this.block(id);
     if (old === undefined) return;
-    this.addBytes(-jsonBytes(old.meta));
+    this.addBytes(-metaBytes(old.id, old.meta));
     this.blocks().delete(id);
   }
 
